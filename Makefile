@@ -1,0 +1,58 @@
+# comms — the two commands that matter on a fresh machine are `make issue` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+JS := tests/js
+JS_STAMP := $(JS)/node_modules/.installed
+ISSUE ?=
+ROOT ?= .
+
+.DEFAULT_GOAL := help
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(JS_STAMP): $(JS)/package.json $(JS)/package-lock.json
+	npm ci --prefix $(JS) --no-audit --no-fund --loglevel=error
+	touch $@
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+.PHONY: install
+install: $(STAMP) ## Create .venv and install comms with its test tools
+
+.PHONY: issue
+issue: $(STAMP) ## Build the upcoming issue of the sample content (ISSUE=2027-1 for a given one)
+	$(BIN)/comms build $(ISSUE) --root $(ROOT)
+
+.PHONY: check
+check: $(STAMP) ## Check the sample content
+	$(BIN)/comms check --root $(ROOT)
+
+.PHONY: test
+test: $(STAMP) $(JS_STAMP) ## Run the tests
+	$(BIN)/pytest
+
+.PHONY: lint
+lint: $(STAMP) ## Run ruff
+	$(BIN)/ruff check comms tests bench
+
+.PHONY: bench
+bench: $(STAMP) ## Time builds and sends, print wall time, throughput and peak memory
+	$(BIN)/python bench/bench_build.py
+	$(BIN)/python bench/bench_send.py
+
+.PHONY: daily
+daily: $(STAMP) ## Send what is due today (for a daily cron entry)
+	$(BIN)/comms due --run --confirm --root $(ROOT)
+
+.PHONY: clean
+clean: ## Remove the build output
+	rm -rf build

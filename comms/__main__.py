@@ -1,0 +1,3 @@
+from comms.cli import main
+
+main()

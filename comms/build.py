@@ -1,0 +1,113 @@
+"""Build an issue's files: content -> model -> render -> write, all checked before writing."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from comms.calendar.feeds import write_feeds
+from comms.calendar.ics import event_ics
+from comms.errors import ContentError, Problem
+from comms.model import Issue, Project
+from comms.render.archive import render_archive_index, render_archive_page
+from comms.render.message import preview_message
+from comms.render.newsletter import RenderedIssue, assets, render_issue, size_problem
+from comms.write import atomic_directory, atomic_write
+
+
+@dataclass(frozen=True)
+class Built:
+    issue: Issue
+    folder: Path
+    html_bytes: int
+    files: tuple[Path, ...]
+
+
+def upcoming_issue(project: Project, today: date) -> Issue:
+    """The first issue published today or later, else the latest one."""
+    if not project.issues:
+        raise ContentError([Problem(project.site.root / "content/issues", None, None,
+                                    "aucune lettre n’est prévue",
+                                    "créez les lettres de l’année avec « comms plan ANNÉE »")])
+    for issue in project.issues:
+        if issue.publish_on >= today:
+            return issue
+    return project.issues[-1]
+
+
+def size_problems(rendered: RenderedIssue) -> list[Problem]:
+    """An error naming the longest items when the HTML would be clipped by Gmail."""
+    message = size_problem(rendered)
+    if message is None:
+        return []
+    return [Problem(rendered.content.issue.source, None, None, message)]
+
+
+def render_checked(project: Project, issue_id: str) -> RenderedIssue:
+    rendered = render_issue(project, issue_id)
+    problems = size_problems(rendered)
+    if problems:
+        raise ContentError(problems)
+    return rendered
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """Everything an issue's folder will hold, rendered and checked, nothing written yet."""
+
+    rendered: RenderedIssue
+    archive: str
+    eml: bytes
+    calendars: dict[str, bytes]
+    copies: list[tuple[Path, Path]]
+
+
+def _prepare(project: Project, issue_id: str) -> _Prepared:
+    rendered = render_checked(project, issue_id)
+    return _Prepared(
+        rendered=rendered,
+        archive=render_archive_page(project, rendered),
+        eml=preview_message(project, rendered),
+        calendars={occ.event.id: event_ics(occ.event, project.site)
+                   for occ in rendered.content.agenda},
+        copies=list(assets(project, rendered.content)),
+    )
+
+
+def _write(prepared: _Prepared, out: Path) -> Built:
+    rendered = prepared.rendered
+    issue = rendered.content.issue
+    with atomic_directory(out / issue.id) as folder:
+        (folder / "newsletter.mjml").write_text(rendered.mjml, encoding="utf-8")
+        (folder / "newsletter.html").write_text(rendered.html, encoding="utf-8")
+        (folder / "newsletter.txt").write_text(rendered.text, encoding="utf-8")
+        (folder / "index.html").write_text(prepared.archive, encoding="utf-8")
+        (folder / "newsletter.eml").write_bytes(prepared.eml)
+        for event_id, ics in prepared.calendars.items():
+            (folder / "agenda").mkdir(exist_ok=True)
+            (folder / "agenda" / f"{event_id}.ics").write_bytes(ics)
+        for source, relative in prepared.copies:  # relative to OUT: "ISSUE/images/x.png"
+            dest = folder / Path(relative).relative_to(issue.id)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, dest)
+    final = (out / issue.id).resolve()
+    files = tuple(sorted(p for p in final.rglob("*") if p.is_file()))
+    return Built(issue, final, len(rendered.html.encode("utf-8")), files)
+
+
+def build_issue(project: Project, issue_id: str, out: Path) -> Built:
+    """Render everything first, then write OUT/<issue>/ in one swap, and the agenda feeds."""
+    built = _write(_prepare(project, issue_id), out)
+    write_feeds(project, out)
+    return built
+
+
+def build_all(project: Project, out: Path) -> list[Built]:
+    """Every issue, then the feeds and the archive index that lists them."""
+    prepared = [_prepare(project, issue.id) for issue in project.issues]
+    built = [_write(p, out) for p in prepared]
+    write_feeds(project, out)
+    atomic_write(out / "index.html", render_archive_index(project, [b.issue for b in built]))
+    return built

@@ -1,0 +1,191 @@
+"""iCalendar objects for our events: one VEVENT per event, calendars that carry their zones.
+
+The same `vevent` serves published feeds (METHOD:PUBLISH, no personal data) and invitations
+(REQUEST/CANCEL, with organizer and attendees): the caller says which. Times are written in
+the site's zone with TZID, and every calendar embeds the matching VTIMEZONE in the RRULE form
+that every client reads the same way (see `comms.calendar.timezone`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import icalendar
+from icalendar import Alarm, Calendar, vCalAddress, vRecur
+
+from comms.calendar.timezone import vtimezone
+from comms.model import Coordinator, Event, Site
+
+STATUS = {"confirmed": "CONFIRMED", "cancelled": "CANCELLED"}
+_DATE_PROPERTIES = ("DTSTART", "DTEND", "DUE", "RECURRENCE-ID", "EXDATE", "RDATE")
+
+
+def event_uid(event: Event, domain: str) -> str:
+    """The event's UID: the same in every feed, invitation and update, run after run."""
+    return f"{event.id}@{domain}"
+
+
+def default_description(event: Event) -> str:
+    """The event's text as written, followed by its registration and video links."""
+    parts = [event.body_md.strip()] if event.body_md.strip() else []
+    links = []
+    if event.registration_url:
+        links.append(f"Inscription\u00a0: {event.registration_url}")
+    if event.online_url:
+        links.append(f"Visio\u00a0: {event.online_url}")
+    if links:
+        parts.append("\n".join(links))
+    return "\n\n".join(parts)
+
+
+def _in_zone(value: datetime, zone: ZoneInfo) -> datetime:
+    return value if value.tzinfo is zone else value.astimezone(zone)
+
+
+def vevent(event: Event, site: Site, *, sequence: int = 0, dtstamp: datetime | None = None,
+           attendees: Sequence[tuple[str, str]] = (), organizer: Coordinator | None = None,
+           alarm: timedelta | None = None, method: str = "PUBLISH",
+           description: str | None = None) -> icalendar.Event:
+    """The VEVENT of `event`; attendees are (name, email) pairs, organizer a coordinator.
+
+    Feeds pass neither attendees nor organizer: they are personal data.
+    """
+    zone = site.timezone
+    vev = icalendar.Event()
+    vev.add("uid", event_uid(event, site.domain))
+    vev.add("dtstamp", (dtstamp or datetime.now(UTC)).astimezone(UTC))
+    vev.add("sequence", sequence)
+    vev.add("summary", event.title)
+    if event.all_day:
+        vev.add("dtstart", event.first_day)
+        # RFC 5545: the end of an all-day event is the day after the last one.
+        vev.add("dtend", event.last_day + timedelta(days=1))
+        vev.add("transp", "TRANSPARENT")
+    else:
+        vev.add("dtstart", _in_zone(event.start, zone))
+        vev.add("dtend", _in_zone(event.end, zone))
+        vev.add("transp", "OPAQUE")
+    if event.repeat is not None:
+        vev.add("rrule", vRecur(event.repeat.rrule))
+        if event.repeat.exceptions:
+            vev.add("exdate", [_exdate(d, event, zone) for d in event.repeat.exceptions])
+    if event.location:
+        vev.add("location", event.location)
+    link = event.online_url or event.registration_url
+    if link:
+        vev.add("url", link)
+    text = default_description(event) if description is None else description
+    if text:
+        vev.add("description", text)
+    cancelled = event.cancelled or method.upper() == "CANCEL"
+    vev.add("status", "CANCELLED" if cancelled else STATUS.get(event.status, "CONFIRMED"))
+    vev.add("class", "PUBLIC")
+    if organizer is not None:
+        vev.add("organizer", _address(organizer.name, organizer.email))
+    for name, email in attendees:
+        vev.add("attendee", _address(name, email, {
+            "CUTYPE": "INDIVIDUAL", "ROLE": "REQ-PARTICIPANT", "PARTSTAT": "NEEDS-ACTION",
+            "RSVP": "TRUE"}))
+    if alarm is not None and method.upper() != "CANCEL":
+        vev.add_component(_alarm(event, alarm))
+    return vev
+
+
+def _exdate(day: date, event: Event, zone: ZoneInfo) -> date | datetime:
+    """An excepted occurrence, written like DTSTART (same TZID and time, or a DATE)."""
+    if event.all_day:
+        return day
+    start = _in_zone(event.start, zone)
+    return datetime.combine(day, start.time()).replace(tzinfo=zone, fold=0)
+
+
+def _address(name: str, email: str, params: dict[str, str] | None = None) -> vCalAddress:
+    address = vCalAddress(f"mailto:{email}")
+    if name:
+        address.params["CN"] = name
+    for key, value in (params or {}).items():
+        address.params[key] = value
+    return address
+
+
+def _alarm(event: Event, before: timedelta) -> Alarm:
+    valarm = Alarm()
+    valarm.add("action", "DISPLAY")
+    valarm.add("trigger", -abs(before))  # relative to the start (RELATED=START)
+    valarm.add("description", f"Rappel\u00a0: {event.title}")
+    return valarm
+
+
+def _datetimes(component: icalendar.Component) -> Iterable[date]:
+    """Every date or date-time written in a component and its subcomponents."""
+    for comp in component.walk():
+        for name in _DATE_PROPERTIES:
+            values = comp.get(name)
+            if values is None:
+                continue
+            for value in values if isinstance(values, list) else [values]:
+                if hasattr(value, "dts"):
+                    yield from (v.dt for v in value.dts)
+                elif hasattr(value, "dt"):
+                    yield value.dt
+        rules = comp.get("RRULE")
+        for rule in rules if isinstance(rules, list) else [rules] if rules else []:
+            until = rule.get("UNTIL", [])
+            yield from until if isinstance(until, list) else [until]
+
+
+def _years(events: Sequence[icalendar.Event]) -> range:
+    """The years the events' dates fall in (this year for no event)."""
+    years = sorted({d.year for ev in events for d in _datetimes(ev)}) or [
+        datetime.now(UTC).year]
+    return range(years[0], years[-1] + 1)
+
+
+def _zones(events: Sequence[icalendar.Event]) -> dict[str, range]:
+    """TZID -> years written with it, for the VTIMEZONEs the calendar must carry."""
+    span = _years(events)
+    tzids = {value.params.get("TZID") for ev in events
+             for _name, value in ev.property_items(sorted=False) if hasattr(value, "params")}
+    return {tzid: span for tzid in sorted(tzids - {None})}
+
+
+def calendar(events: list[icalendar.Event], site: Site, *, method: str = "PUBLISH",
+             name: str | None = None) -> Calendar:
+    """A VCALENDAR holding `events` and the VTIMEZONE of each zone they use.
+
+    With a `name` (a published feed) the calendar also names itself and the site's zone,
+    whose VTIMEZONE it then always carries.
+    """
+    cal = Calendar()
+    cal.add("prodid", f"-//comms//{site.territory}//FR")
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", method.upper())
+    zones = _zones(events)
+    if name:
+        cal.add("name", name)
+        cal.add("x-wr-calname", name)
+        cal.add("x-wr-timezone", site.timezone.key)
+        zones.setdefault(site.timezone.key, _years(events))
+    for tzid, years in zones.items():
+        try:
+            zone = site.timezone if tzid == site.timezone.key else ZoneInfo(tzid)
+        except (ZoneInfoNotFoundError, ValueError):
+            continue  # not an IANA zone: nothing we could describe
+        cal.add_component(vtimezone(zone, years))
+    for ev in events:
+        cal.add_component(ev)
+    return cal
+
+
+def to_bytes(cal: Calendar) -> bytes:
+    """The .ics bytes: CRLF line ends, long lines folded (done by icalendar)."""
+    return cal.to_ical()
+
+
+def event_ics(event: Event, site: Site, *, dtstamp: datetime | None = None) -> bytes:
+    """A one-event PUBLISH calendar, for « Ajouter à mon agenda » links."""
+    return to_bytes(calendar([vevent(event, site, dtstamp=dtstamp)], site))
+

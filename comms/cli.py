@@ -1,0 +1,19 @@
+"""The `comms` command: a thin layer over the library; each area's commands live in
+`comms.commands`."""
+
+from __future__ import annotations
+
+import click
+
+from comms.commands import calendar, content, send
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="comms")
+def main() -> None:
+    """Lettre d'information et invitations des coordinations ASV, CLS et CLSM."""
+
+
+for module in (content, calendar, send):
+    for command in module.COMMANDS:
+        main.add_command(command)

@@ -1,0 +1,3 @@
+"""Commands of the calendar area."""
+
+COMMANDS: list = []

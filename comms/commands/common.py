@@ -1,0 +1,52 @@
+"""What every command shares: the content root option and turning errors into French messages."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from comms.errors import CommsError
+
+root_option = click.option(
+    "--root",
+    "root",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="COMMS_ROOT",
+    default=".",
+    show_default=True,
+    help="Dossier du territoire (contient comms.yaml). Aussi : variable COMMS_ROOT.",
+)
+
+
+def fail(message: str, code: int = 1) -> None:
+    click.secho(message, fg="red", err=True)
+    sys.exit(code)
+
+
+def print_problems(error: CommsError, root: Path | None) -> None:
+    for problem in error.problems:
+        colour = "red" if problem.is_error else "yellow"
+        click.secho(problem.format(root), fg=colour, err=True)
+
+
+def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Show library errors as a French message and exit 1; Ctrl-C exits 130 quietly."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        root = kwargs.get("root")
+        try:
+            return func(*args, **kwargs)
+        except CommsError as exc:
+            print_problems(exc, root)
+            fail(exc.message)
+        except KeyboardInterrupt:
+            click.secho("\nInterrompu. Relancez la même commande pour reprendre.", err=True)
+            sys.exit(130)
+
+    return wrapper

@@ -1,0 +1,236 @@
+"""Commands of the send area: send, unsubscribe, report."""
+
+from __future__ import annotations
+
+import signal
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+import click
+
+from comms.commands.common import friendly, print_problems, root_option
+from comms.errors import CommsError, ConfigError, ContentError
+from comms.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from comms.send.campaign import Plan, Progress, Summary
+
+NBSP = "\u00a0"
+PROGRESS_FROM = 20  # recipients; shorter sends finish before a bar is worth drawing
+
+
+def _settings(root: Path) -> Settings:
+    settings = load_settings(root)
+    if settings.warnings:
+        print_problems(ConfigError("", settings.warnings), root)
+    return settings
+
+
+def _reasons(counts: Counter[str]) -> str:
+    return ", ".join(f"{n} {reason}" for reason, n in counts.most_common())
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """`kill` (SIGTERM) stops a send like Ctrl-C: the journal is left consistent."""
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Progress | None]:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, TimeRemainingColumn
+    from rich.progress import Progress as Bar
+
+    console = Console(stderr=True)
+    if total < PROGRESS_FROM or not console.is_terminal:
+        yield None
+        return
+    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+               TimeRemainingColumn())
+    with Bar(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("Envoi", total=total)
+        yield lambda done, _total: bar.update(task, completed=done)
+
+
+@click.command()
+@click.argument("issue_id", metavar="NUMÉRO")
+@click.option("--list", "list_name", default="newsletter", show_default=True,
+              help="Liste de l’annuaire des partenaires à qui envoyer.")
+@click.option("--transport", "transport_name", default=None,
+              help="outbox, smtp ou brevo (par défaut\u00a0: COMMS_TRANSPORT dans .env, "
+                   "sinon outbox).")
+@click.option("--test", "test_address", default=None, metavar="ADRESSE",
+              help="Envoie un seul exemplaire, marqué [TEST], à cette adresse.")
+@click.option("--confirm", is_flag=True,
+              help="Envoie vraiment (sans cette option, simple simulation).")
+@root_option
+@friendly
+def send(issue_id: str, list_name: str, transport_name: str | None, test_address: str | None,
+         confirm: bool, root: Path) -> None:
+    """Envoie une lettre aux partenaires d’une liste, personnalisée pour chacun.
+
+    Sans --confirm, affiche seulement qui la recevrait et qui est écarté. Une commande
+    interrompue (Ctrl-C, coupure, panne du serveur) se relance telle quelle\u00a0: seuls les
+    messages non envoyés partent.
+    """
+    from comms import content
+    from comms.directory import load_partners
+    from comms.send import campaign as campaigns
+    from comms.send import newsletter
+    from comms.send.journal import Journal
+    from comms.send.transports import get_transport
+
+    settings = _settings(root)
+    try:
+        project = content.load_project(root)
+    except ContentError as exc:
+        raise newsletter.refuse_on_content_errors(exc) from None
+    issue = newsletter.find_issue(project, issue_id)
+    transport = get_transport(transport_name, settings, root)
+    secret = settings.require_secret()
+    template = newsletter.render_template(project, issue.id, list_name)
+
+    if test_address:
+        address = newsletter.check_address(test_address)
+        try:
+            directory = load_partners(project, settings.partners)
+        except ContentError:
+            directory = None  # a proof copy does not need a valid directory
+        with Journal.open(root) as journal:
+            if journal.is_suppressed(address):
+                raise CommsError(f"{address} est dans la liste des désinscrits\u00a0: aucun "
+                                 "message ne lui est envoyé, même de test.")
+        message = newsletter.proof_message(project.site, template, secret, address, directory)
+        campaigns.send_one(transport, message, settings)
+        click.secho(f"Exemplaire de test envoyé à {address} ({transport.name}), objet{NBSP}: "
+                    f"{message.subject}", fg="green")
+        return
+
+    directory = load_partners(project, settings.partners)
+    if directory.warnings:
+        print_problems(ContentError(directory.warnings), root)
+    audience = newsletter.audience(project, issue, list_name, directory, template.subject)
+    with Journal.open(root) as journal:
+        plan = campaigns.plan(journal, audience.campaign, audience.recipients, audience.skipped)
+        click.echo(f"Lettre {issue.id}{NBSP}: « {template.subject} »")
+        click.echo(f"Liste {list_name} · transport {transport.name} · "
+                   f"{len(plan.to_send) + len(plan.skipped)} inscrit(s)")
+        if not confirm:
+            _print_plan(plan)
+            click.secho("Simulation\u00a0: rien n’a été envoyé. Ajoutez --confirm pour envoyer.",
+                        fg="yellow")
+            return
+        if newsletter.ensure_built(project, issue.id, project.site.root / "build"):
+            click.echo(f"Lettre {issue.id} construite dans build/{issue.id}/.")
+        newsletter.record_directory_unsubscribes(journal, directory)
+        factory = newsletter.NewsletterFactory(project.site, template, secret)
+        with _sigterm_as_interrupt(), _progress(len(plan.to_send)) as progress:
+            summary = campaigns.run(journal, audience.campaign, audience.recipients, factory,
+                                    transport, settings, skipped=audience.skipped,
+                                    progress=progress)
+    _print_summary(summary)
+
+
+def _print_plan(plan: Plan) -> None:
+    click.echo(f"  {len(plan.to_send)} destinataire(s) la recevraient.")
+    if plan.skipped:
+        click.echo(f"  {len(plan.skipped)} écarté(s){NBSP}: {_reasons(plan.skip_counts())}.")
+    if plan.in_flight:
+        click.echo(f"  {plan.in_flight} message(s) étaient en cours d’envoi lors d’une "
+                   "interruption\u00a0: ils seront renvoyés avec le même Message-ID.")
+
+
+def _print_summary(summary: Summary) -> None:
+    skipped = sum(summary.skipped.values())
+    parts = [f"envoyés{NBSP}: {summary.sent}"]
+    parts.append(f"écartés{NBSP}: {skipped}" + (f" ({_reasons(summary.skipped)})"
+                                               if skipped else ""))
+    parts.append(f"en échec{NBSP}: {len(summary.failed)}")
+    colour = "green" if summary.ok else "red"
+    click.secho("Bilan — " + " · ".join(parts), fg=colour)
+    if summary.resent_in_flight:
+        click.echo(f"  {summary.resent_in_flight} message(s) interrompu(s) lors d’un envoi "
+                   "précédent ont été renvoyés (même Message-ID).")
+    for address, reason in summary.failed:
+        click.secho(f"  {address}{NBSP}: {reason}", fg="red", err=True)
+    if summary.stopped:
+        click.secho(f"Envoi arrêté{NBSP}: {summary.stopped}. {summary.remaining} message(s) "
+                    "restent à envoyer\u00a0: relancez la même commande plus tard.",
+                    fg="red", err=True)
+    elif summary.failed:
+        click.secho("Relancer la même commande réessaiera les messages en échec (les "
+                    "adresses refusées définitivement restent écartées).", err=True)
+    if not summary.ok:
+        raise SystemExit(1)
+
+
+@click.command()
+@click.argument("email", required=False, metavar="ADRESSE")
+@click.option("--token", default=None, metavar="JETON",
+              help="Jeton d’un lien de désinscription (ce qui suit « t= »).")
+@root_option
+@friendly
+def unsubscribe(email: str | None, token: str | None, root: Path) -> None:
+    """Désinscrit une adresse, à la main ou d’après un lien de désinscription\u00a0: elle ne
+    recevra plus aucun message, quoi que dise l’annuaire ensuite."""
+    from comms.send import newsletter
+    from comms.send.journal import UNSUBSCRIBE, Journal
+    from comms.send.tokens import read_token
+
+    if bool(email) == bool(token):
+        raise click.UsageError("indiquez soit une adresse, soit --token JETON.")
+    if token:
+        address, source = read_token(_settings(root).require_secret(), token), "lien"
+    else:
+        address, source = newsletter.check_address(email or ""), "commande"
+    with Journal.open(root) as journal:
+        previous = journal.suppression(address)
+        if previous is not None:
+            click.echo(f"{address} était déjà désinscrit (depuis le {previous.created_at[:10]}).")
+            return
+        journal.suppress(address, UNSUBSCRIBE, source)
+    click.secho(f"{address} est désinscrit\u00a0: aucun message ne lui sera plus envoyé.",
+                fg="green")
+
+
+@click.command()
+@click.argument("year", type=int, metavar="ANNÉE")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Fichier CSV (par défaut\u00a0: ROOT/build/rapport-ANNÉE.csv).")
+@root_option
+@friendly
+def report(year: int, csv_path: Path | None, root: Path) -> None:
+    """Indicateurs de l’année pour la feuille de route\u00a0: lettres envoyées face aux trois
+    prévues, destinataires, invitations par instance, échecs, désinscriptions."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from comms import content
+    from comms.send.report import write_csv, yearly_report
+
+    project, _problems = content.inspect(root)
+    indicators = yearly_report(root.resolve(), year, project)
+    table = Table(title=f"Indicateurs {year}")
+    for column in ("Rubrique", "Indicateur", "Valeur", "Objectif", "Détail"):
+        table.add_column(column, justify="right" if column in ("Valeur", "Objectif") else "left")
+    for i in indicators:
+        table.add_row(i.section, i.label, str(i.value), "" if i.target is None else str(i.target),
+                      i.detail)
+    Console().print(table)
+    path = write_csv(indicators, csv_path or root.resolve() / "build" / f"rapport-{year}.csv")
+    click.echo(f"Tableau enregistré dans {path}")
+
+
+COMMANDS = [send, unsubscribe, report]

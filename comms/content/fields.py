@@ -1,0 +1,241 @@
+"""Field processors: each turns one raw YAML value into a typed one or reports why it can't.
+
+A file's fields are declared as a table (name -> Field); `read_fields` applies it, reports
+unknown names with the closest known one, missing required fields and wrong values, and
+returns what could be read. The readers never chain ifs over field names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from comms.content.source import Document
+from comms.errors import Problems, closest
+
+
+class Invalid(ValueError):
+    """A value that cannot be read; `hint` says what to write instead."""
+
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+Parser = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Field:
+    parse: Parser
+    required: bool = False
+    default: Any = None
+
+
+def read_fields(doc: Document, table: dict[str, Field], report: Problems,
+                prefix: str = "") -> dict[str, Any]:
+    """Apply a field table to a mapping; missing optional fields get their default."""
+    out: dict[str, Any] = {}
+    for key in doc.data:
+        key = str(key)
+        if key not in table:
+            guess = closest(key, table)
+            hint = (f"vouliez-vous écrire « {guess} »\u00a0?" if guess else
+                    "champs possibles\u00a0: " + ", ".join(table))
+            report.error(doc.line_of(key), prefix + key, "champ inconnu", hint)
+    for name, spec in table.items():
+        raw = doc.data.get(name)
+        if raw is None or raw == "":
+            if spec.required:
+                report.error(doc.line, prefix + name, "champ obligatoire manquant",
+                             f"ajoutez une ligne « {name}: … »")
+            out[name] = spec.default
+            continue
+        try:
+            out[name] = spec.parse(raw)
+        except Invalid as exc:
+            report.error(doc.line_of(name), prefix + name, exc.message, exc.hint)
+            out[name] = spec.default
+    return out
+
+
+# --- scalar parsers -------------------------------------------------------------------------
+
+def text(raw: Any) -> str:
+    if isinstance(raw, (dict, list)):
+        raise Invalid("on attend un texte simple", "écrivez le texte sur la même ligne")
+    return str(raw).strip()
+
+
+def line(raw: Any) -> str:
+    """One-line text: titles, names (they go into mail headers and calendar fields)."""
+    value = text(raw)
+    if "\n" in value or "\r" in value:
+        raise Invalid("ce champ doit tenir sur une seule ligne",
+                      "supprimez les retours à la ligne")
+    return value
+
+
+def integer(raw: Any) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        try:
+            return int(str(raw).strip())
+        except ValueError:
+            raise Invalid(f"« {raw} » n’est pas un nombre entier",
+                          "écrivez un nombre, par exemple 2") from None
+    return raw
+
+
+def boolean(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    value = str(raw).strip().lower()
+    if value in ("oui", "yes", "vrai"):
+        return True
+    if value in ("non", "no", "faux"):
+        return False
+    raise Invalid(f"« {raw} » n’est ni vrai ni faux", "écrivez true ou false")
+
+
+_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
+_DATE_FR = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+_DATETIME = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2})[:h](\d{2})(?::(\d{2}))?$")
+
+
+def day(raw: Any) -> date:
+    if isinstance(raw, date) and not isinstance(raw, datetime):
+        return raw
+    value = str(raw).strip()
+    m = _DATE.match(value)
+    parts = (m.group(1), m.group(2), m.group(3)) if m else None
+    if not m and (m := _DATE_FR.match(value)):
+        parts = (m.group(3), m.group(2), m.group(1))
+    if not parts:
+        raise Invalid(f"« {value} » n’est pas une date",
+                      "écrivez la date sous la forme AAAA-MM-JJ, par exemple 2027-03-18")
+    try:
+        return date(int(parts[0]), int(parts[1]), int(parts[2]))
+    except ValueError:
+        raise Invalid(f"la date « {value} » n’existe pas",
+                      "vérifiez le jour et le mois (AAAA-MM-JJ)") from None
+
+
+def naive_datetime(raw: Any) -> datetime:
+    value = str(raw).strip()
+    m = _DATETIME.match(value)
+    if not m:
+        raise Invalid(f"« {value} » n’est pas une date et une heure",
+                      "écrivez AAAA-MM-JJ HH:MM, par exemple 2027-03-18 14:00")
+    y, mo, d, h, mi, s = (int(g) if g else 0 for g in m.groups())
+    try:
+        return datetime(y, mo, d, h, mi, s)
+    except ValueError:
+        raise Invalid(f"« {value} » n’existe pas",
+                      "vérifiez le jour, le mois et l’heure (00:00 à 23:59)") from None
+
+
+def localize(naive: datetime, zone: ZoneInfo) -> datetime:
+    """Wall-clock time in the territory's zone, refusing the hour skipped in spring.
+
+    In the repeated autumn hour the first occurrence is meant (RFC 5545, 3.3.5): fold=0.
+    """
+    aware = naive.replace(tzinfo=zone, fold=0)
+    back = aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
+    if back != naive:
+        raise Invalid(
+            f"{naive:%H:%M} n’existe pas le {naive:%d/%m/%Y} à l’heure locale "
+            "(passage à l’heure d’été, les horloges sautent de 2 h à 3 h)",
+            "choisissez une heure avant 2 h ou à partir de 3 h",
+        )
+    return aware
+
+
+def date_or_datetime(raw: Any) -> date | datetime:
+    """A plain date (all-day) or a naive local date-time."""
+    value = str(raw).strip()
+    if _DATE.match(value) or _DATE_FR.match(value):
+        return day(value)
+    return naive_datetime(value)
+
+
+def url(raw: Any) -> str:
+    value = line(raw)
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        raise Invalid(f"« {value} » n’est pas une adresse web complète",
+                      "écrivez l’adresse entière, commençant par https://")
+    return value
+
+
+_EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[A-Za-z]{2,}$")
+
+
+def email(raw: Any) -> str:
+    value = line(raw)
+    if not _EMAIL.match(value):
+        raise Invalid(f"« {value} » n’est pas une adresse électronique valide",
+                      "écrivez une adresse comme prenom.nom@exemple.fr")
+    return value
+
+
+_DURATION = re.compile(
+    r"^(\d+)\s*(minutes?|min|heures?|hours?|h|jours?|days?|j|semaines?|weeks?)$", re.I)
+
+
+def duration(raw: Any) -> timedelta | None:
+    """`1 day`, `2 heures`, `30 minutes`, or `none`/`aucun` for no reminder."""
+    value = str(raw).strip().lower()
+    if value in ("none", "aucun", "aucune", "non", "false"):
+        return None
+    m = _DURATION.match(value)
+    if not m:
+        raise Invalid(f"« {raw} » n’est pas une durée",
+                      "écrivez par exemple « 1 day », « 2 heures », « 30 minutes » ou « none »")
+    n, unit = int(m.group(1)), m.group(2)
+    if unit.startswith(("min",)):
+        return timedelta(minutes=n)
+    if unit.startswith(("h",)):
+        return timedelta(hours=n)
+    if unit.startswith(("sem", "w")):
+        return timedelta(weeks=n)
+    return timedelta(days=n)
+
+
+def one_of(*choices: str, label: str = "") -> Parser:
+    def parse(raw: Any) -> str:
+        value = str(raw).strip()
+        for c in choices:
+            if value.lower() == c.lower():
+                return c
+        guess = closest(value, choices)
+        hint = f"vouliez-vous écrire « {guess} »\u00a0?" if guess else ""
+        raise Invalid(f"« {value} » n’est pas {label or 'une valeur possible'}",
+                      (hint + " " if hint else "") + "valeurs possibles\u00a0: "
+                      + ", ".join(choices))
+    return parse
+
+
+def list_of(parse: Parser) -> Parser:
+    """A YAML list, or a single value, or a comma-separated line."""
+    def parse_list(raw: Any) -> tuple:
+        if isinstance(raw, list):
+            items = raw
+        elif isinstance(raw, str) and "," in raw:
+            items = [x for x in (s.strip() for s in raw.split(",")) if x]
+        else:
+            items = [raw]
+        return tuple(parse(x) for x in items)
+    return parse_list
+
+
+def mapping(raw: Any) -> dict:
+    if not isinstance(raw, dict):
+        raise Invalid("on attend une liste de champs indentés sous ce nom",
+                      "écrivez les sous-champs à la ligne, décalés de deux espaces")
+    return raw

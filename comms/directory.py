@@ -1,0 +1,366 @@
+"""The partners directory: a CSV file as French spreadsheets export it.
+
+`;` or `,` separated, UTF-8 with or without BOM, or Windows-1252; header names are matched
+without regard to case, accents or spacing, in English or in French. Every problem is
+reported with its line before anything is sent. The directory holds personal data: its path
+may point outside the content root (comms.yaml `partners:` or COMMS_PARTNERS in .env).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from email_validator import EmailNotValidError, validate_email
+
+from comms.content.fields import Invalid, day
+from comms.errors import ConfigError, ContentError, Problem, Problems, closest
+from comms.model import Project
+
+NEWSLETTER = "newsletter"
+
+# Column -> accepted header spellings, compared after `_fold` (lowercase, no accents,
+# `_`/`-` as spaces).
+COLUMNS = {
+    "email": ("email", "e mail", "courriel", "mail", "adresse", "adresse mail",
+              "adresse email", "adresse e mail", "adresse electronique"),
+    "first_name": ("first name", "firstname", "prenom"),
+    "last_name": ("last name", "lastname", "nom", "nom de famille"),
+    "organisation": ("organisation", "organization", "structure", "organisme"),
+    "role": ("role", "fonction", "poste"),
+    "lists": ("lists", "listes", "liste", "listes de diffusion"),
+    "consent_on": ("consent on", "consentement", "consentement le", "date de consentement",
+                   "date consentement"),
+    "unsubscribed_on": ("unsubscribed on", "desinscription", "desinscrit le", "desinscrit",
+                        "date de desinscription", "date desinscription"),
+}
+REQUIRED = ("email", "lists")
+LIST_SEPARATORS = re.compile(r"[,|]")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_TIME_SUFFIX = re.compile(r"[ T]\d{1,2}:\d{2}(:\d{2})?$")
+
+
+@dataclass(frozen=True, slots=True)  # slots: thousands of them stay in memory while sending
+class Partner:
+    email: str
+    first_name: str
+    last_name: str
+    organisation: str
+    role: str
+    lists: frozenset[str]
+    consent_on: date | None
+    unsubscribed_on: date | None
+    line: int = 0
+
+    @property
+    def key(self) -> str:
+        """The address as the journal and the suppression list know it."""
+        return self.email.lower()
+
+    @property
+    def name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p)
+
+
+@dataclass(frozen=True)
+class Directory:
+    path: Path
+    partners: tuple[Partner, ...]
+    warnings: tuple[Problem, ...] = ()
+
+    def members(self, list_name: str) -> list[Partner]:
+        """Everyone on a list, in file order (unsubscribed people included: the sender
+        decides, and reports, who is skipped)."""
+        return [p for p in self.partners if list_name in p.lists]
+
+    def find(self, email: str) -> Partner | None:
+        key = email.strip().lower()
+        return next((p for p in self.partners if p.key == key), None)
+
+    def list_names(self) -> set[str]:
+        return {name for p in self.partners for name in p.lists}
+
+
+def known_lists(project: Project, declared: Iterable[str] = ()) -> set[str]:
+    """List names a directory may use: the newsletter, every instance's and event's
+    audience, and the lists declared in comms.yaml (`lists:`)."""
+    names = {NEWSLETTER, *declared}
+    for instance in project.instances.values():
+        names.update(instance.audience)
+    for event in project.events:
+        names.update(event.audience or ())
+    return names
+
+
+# email-validator explains in English; the coordinator reads French.
+_EMAIL_REASONS = (
+    ("must have an @-sign", "il manque le signe @"),
+    ("something before the @-sign", "rien avant le @"),
+    ("something after the @-sign", "rien après le @"),
+    ("should have a period", "le nom de domaine après le @ doit contenir un point"),
+    ("Internationalized characters before", "lettres accentuées avant le @, non acceptées"),
+    ("SPACE", "espace dans l’adresse"),
+    ("invalid characters", "caractère non autorisé"),
+    ("two periods in a row", "deux points de suite"),
+    ("start with a period", "point au début"),
+    ("end with a period", "point à la fin"),
+    ("hyphen", "tiret mal placé dans le nom de domaine"),
+    ("too long", "adresse trop longue"),
+)
+
+
+def email_problem(exc: Exception) -> str:
+    """A short French reason for an address refused by email-validator."""
+    text = str(exc)
+    return next((french for english, french in _EMAIL_REASONS if english in text),
+                "syntaxe incorrecte")
+
+
+def check_email(value: str) -> str:
+    """The address as it will be written (domain in lower case, IDNA), or ValueError with a
+    French reason. Syntax only: no DNS lookup."""
+    try:
+        info = validate_email(value, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        raise ValueError(email_problem(exc)) from None
+    return info.ascii_email or info.normalized
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.strip().lstrip("\ufeff"))
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    return re.sub(r"[\s_\-.']+", " ", plain).strip()
+
+
+_HEADER_INDEX = {_fold(alias): column for column, aliases in COLUMNS.items()
+                 for alias in aliases}
+
+
+def _decode(raw: bytes, report: Problems) -> str | None:
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("cp1252")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        report.error(line, None, "encodage du fichier non reconnu",
+                     "enregistrez l’annuaire au format « CSV UTF-8 » depuis votre tableur")
+        return None
+
+
+def _delimiter(text: str) -> str:
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    counts = {sep: first.count(sep) for sep in (";", ",", "\t")}
+    best = max(counts, key=lambda sep: counts[sep])
+    return best if counts[best] else ";"
+
+
+def _date(raw: str) -> date:
+    return day(_TIME_SUFFIX.sub("", raw.strip()))
+
+
+class _Row:
+    """One CSV record being read: values by column, with its first line for problems."""
+
+    def __init__(self, values: dict[str, str], line: int, report: Problems):
+        self.values = values
+        self.line = line
+        self.report = report
+
+    def error(self, column: str, message: str, hint: str = "") -> None:
+        self.report.error(self.line, column, message, hint)
+
+    def text(self, column: str) -> str:
+        value = self.values.get(column, "").strip()
+        if CONTROL.search(value):
+            self.error(column, "retour à la ligne ou caractère de contrôle dans la cellule",
+                       "écrivez la valeur sur une seule ligne, sans retour à la ligne")
+            return CONTROL.sub(" ", value)
+        return value
+
+    def email(self) -> str | None:
+        value = self.text("email")
+        if not value:
+            self.error("email", "adresse électronique manquante",
+                       "écrivez l’adresse, par exemple prenom.nom@exemple.fr, ou supprimez "
+                       "la ligne")
+            return None
+        if CONTROL.search(self.values.get("email", "")):
+            return None
+        try:
+            return check_email(value)
+        except ValueError as exc:
+            self.error("email", f"« {value} » n’est pas une adresse électronique valide "
+                       f"({exc})", "écrivez une adresse comme prenom.nom@exemple.fr")
+            return None
+
+    def day(self, column: str) -> date | None:
+        value = self.text(column)
+        if not value:
+            return None
+        try:
+            return _date(value)
+        except Invalid as exc:
+            self.error(column, exc.message, exc.hint)
+            return None
+
+    def lists(self, known: set[str] | None) -> frozenset[str]:
+        names = []
+        for raw in LIST_SEPARATORS.split(self.text("lists")):
+            name = raw.strip().lower()
+            if not name:
+                continue
+            if known is not None and name not in known:
+                guess = closest(name, known)
+                self.error("lists", f"liste « {name} » inconnue",
+                           (f"vouliez-vous écrire « {guess} »\u00a0? " if guess else "")
+                           + "listes connues\u00a0: " + ", ".join(sorted(known)))
+                continue
+            names.append(name)
+        return frozenset(names)
+
+
+def _columns(header: list[str], report: Problems) -> dict[int, str] | None:
+    found: dict[int, str] = {}
+    for index, cell in enumerate(header):
+        name = _fold(cell)
+        if not name:
+            continue
+        column = _HEADER_INDEX.get(name)
+        if column is None:
+            guess = closest(name, _HEADER_INDEX)
+            report.warning(1, cell.strip(), "colonne inconnue, ignorée",
+                           f"vouliez-vous écrire « {_HEADER_INDEX[guess]} »\u00a0?" if guess
+                           else "colonnes possibles\u00a0: " + ", ".join(COLUMNS))
+        elif column in found.values():
+            report.error(1, cell.strip(), "colonne en double",
+                         "gardez une seule colonne de ce nom")
+        else:
+            found[index] = column
+    missing = [c for c in REQUIRED if c not in found.values()]
+    for column in missing:
+        report.error(1, column, "colonne obligatoire absente",
+                     f"ajoutez en première ligne une colonne « {column} »")
+    return None if missing else found
+
+
+def load_directory(path: Path, known_lists: set[str] | None = None) -> Directory:
+    """Read and check the whole directory; ContentError lists every problem with its line."""
+    sink: list[Problem] = []
+    report = Problems(path, sink)
+    if not path.is_file():
+        report.error(None, None, "annuaire des partenaires introuvable",
+                     "créez le fichier, ou indiquez son chemin dans comms.yaml (partners:) "
+                     "ou dans .env (COMMS_PARTNERS=…)")
+        raise ContentError(sink, "Annuaire des partenaires introuvable.")
+    text = _decode(path.read_bytes(), report)
+    partners: list[Partner] = []
+    if text is not None:
+        partners = _read_rows(text, report, known_lists)
+    if any(p.is_error for p in sink):
+        count = sum(p.is_error for p in sink)
+        raise ContentError(sink, f"{count} erreur(s) dans l’annuaire des partenaires {path}.")
+    return Directory(path, tuple(partners), tuple(sink))
+
+
+def _read_rows(text: str, report: Problems, known: set[str] | None) -> list[Partner]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        report.error(None, None, "l’annuaire est vide",
+                     "la première ligne doit nommer les colonnes (email, first_name, …)")
+        return []
+    columns = _columns(header, report)
+    if columns is None:
+        return []
+    partners: list[Partner] = []
+    seen: dict[str, int] = {}
+    line = reader.line_num + 1
+    try:
+        for cells in reader:
+            start, line = line, reader.line_num + 1
+            if not any(c.strip() for c in cells):
+                continue
+            extra = [c for i, c in enumerate(cells) if i not in columns and c.strip()
+                     and i >= len(header)]
+            if extra:
+                report.error(start, None, "plus de cellules que de colonnes",
+                             "vérifiez le séparateur, ou mettez entre guillemets les "
+                             "valeurs qui contiennent « ; » ou « , »")
+            row = _Row({columns[i]: c for i, c in enumerate(cells) if i in columns}, start,
+                       report)
+            partner = _partner(row, known)
+            if partner is None:
+                continue
+            if partner.key in seen:
+                row.error("email", f"adresse déjà présente ligne {seen[partner.key]}",
+                          "gardez une seule ligne par adresse, avec toutes ses listes "
+                          "séparées par « | »")
+                continue
+            seen[partner.key] = start
+            partners.append(partner)
+    except csv.Error as exc:
+        report.error(line, None, f"ligne illisible ({exc})",
+                     "vérifiez les guillemets de cette ligne")
+    return partners
+
+
+def _partner(row: _Row, known: set[str] | None) -> Partner | None:
+    email = row.email()
+    partner = Partner(
+        email=email or "",
+        first_name=row.text("first_name"),
+        last_name=row.text("last_name"),
+        organisation=row.text("organisation"),
+        role=row.text("role"),
+        lists=row.lists(known),
+        consent_on=row.day("consent_on"),
+        unsubscribed_on=row.day("unsubscribed_on"),
+        line=row.line,
+    )
+    return partner if email else None
+
+
+def declared_lists(project: Project) -> tuple[str, ...]:
+    """The `lists:` of comms.yaml."""
+    return project.site.lists
+
+
+def directory_path(project: Project, override: Path | None = None) -> Path:
+    """COMMS_PARTNERS (.env) when set, else comms.yaml `partners:`."""
+    return override or project.site.partners_path
+
+
+def load_partners(project: Project, override: Path | None = None) -> Directory:
+    """The project's directory, checked against every list name the project knows."""
+    return load_directory(directory_path(project, override),
+                          known_lists(project, declared_lists(project)))
+
+
+def directory_problems(project: Project) -> list[Problem]:
+    """Problems of the partners directory, for `comms check`; none when there is no
+    directory yet (it is required only to send)."""
+    from comms.settings import load_settings
+
+    try:
+        override = load_settings(project.site.root).partners
+    except ConfigError:
+        override = None  # `comms send` reports the .env problems
+    path = directory_path(project, override)
+    if not path.is_file():
+        return []
+    try:
+        return list(load_partners(project, override).warnings)
+    except ContentError as exc:
+        return exc.problems

@@ -1,0 +1,315 @@
+"""The send loop, once for every kind of mailing (newsletters, invitations...).
+
+`plan` says who would receive a campaign and who is skipped, without writing anything;
+`run` sends every message of the campaign that was not sent yet, through any transport, with
+the journal, retries, back-off, the rate limit and progress. Callers supply the recipients
+and a message factory: `factory(recipient, message_id) -> OutgoingMessage`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from comms.errors import CommsError
+from comms.send.headers import message_id
+from comms.send.journal import BOUNCE, FAILED, SENDING, SENT, Journal
+from comms.send.message import OutgoingMessage
+from comms.send.pacing import RateLimiter, RetryPolicy
+from comms.send.transports.base import (
+    PermanentError,
+    SendResult,
+    TransientError,
+    Transport,
+)
+from comms.settings import Settings
+
+SKIP_UNSUBSCRIBED = "désinscrit"
+SKIP_BOUNCED = "adresse en échec définitif"
+SKIP_ALREADY_SENT = "déjà envoyé"
+SKIP_DUPLICATE = "adresse en double"
+# After this many recipients in a row whose every attempt failed temporarily, the server
+# is taken to be down: the run stops and the rest stays pending for the next run.
+STOP_AFTER_CONSECUTIVE_FAILURES = 3
+
+
+@dataclass(frozen=True)
+class Campaign:
+    id: str  # "newsletter-2027-1"; part of every Message-ID
+    kind: str  # "newsletter", "invitation"
+    ref: str  # issue id, event id
+    scope: str  # list name, instance id
+    year: int
+    subject: str
+    domain: str  # right-hand side of Message-IDs
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    email: str
+    name: str = ""
+    data: Any = None  # what the factory needs (a Partner...)
+
+    @property
+    def key(self) -> str:
+        return self.email.strip().lower()
+
+
+Factory = Callable[[Recipient, str], OutgoingMessage]
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Plan:
+    campaign: Campaign
+    to_send: list[Recipient]
+    skipped: list[tuple[Recipient, str]]
+    in_flight: int = 0  # left `sending` by an interrupted run: may be sent a second time
+
+    def skip_counts(self) -> Counter[str]:
+        return Counter(reason for _, reason in self.skipped)
+
+
+@dataclass
+class Summary:
+    campaign: Campaign
+    sent: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (address, reason)
+    resent_in_flight: int = 0
+    remaining: int = 0  # not attempted because the run stopped
+    stopped: str = ""  # why the run stopped early
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.stopped
+
+
+class SendLockedError(CommsError):
+    """Another send is running on the same journal."""
+
+
+@contextmanager
+def send_lock(journal_path: Path) -> Iterator[None]:
+    """One send at a time per journal; released by the system even after kill -9."""
+    path = journal_path.with_suffix(".lock")
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SendLockedError(
+                "Un autre envoi est déjà en cours pour ce territoire. Attendez qu’il se "
+                "termine (ou interrompez-le), puis relancez la commande.") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def plan(journal: Journal, campaign: Campaign, recipients: Iterable[Recipient],
+         skipped: Iterable[tuple[Recipient, str]] = ()) -> Plan:
+    """Who would receive the campaign now, and who is skipped and why. Writes nothing."""
+    states = journal.states(campaign.id)
+    suppressed = journal.suppressed()
+    result = Plan(campaign, [], list(skipped))
+    seen: set[str] = set()
+    for recipient in recipients:
+        key = recipient.key
+        status = states.get(key, ("", ""))[0]
+        if key in seen:
+            result.skipped.append((recipient, SKIP_DUPLICATE))
+        elif key in suppressed:
+            reason = SKIP_BOUNCED if suppressed[key].reason == BOUNCE else SKIP_UNSUBSCRIBED
+            result.skipped.append((recipient, reason))
+        elif status == SENT:
+            result.skipped.append((recipient, SKIP_ALREADY_SENT))
+        else:
+            result.to_send.append(recipient)
+            result.in_flight += status == SENDING
+        seen.add(key)
+    return result
+
+
+class _Stop(Exception):
+    """The run cannot usefully go on (server down, long Retry-After)."""
+
+
+def _wait(policy: RetryPolicy, attempt: int, exc: TransientError,
+          sleep: Callable[[float], None], rng: random.Random) -> None:
+    delay = policy.delay(attempt, exc.retry_after, rng)
+    if delay > policy.max_wait:
+        raise _Stop(f"le service d’envoi demande d’attendre {delay / 60:.0f}\u00a0min "
+                    f"({exc.message})")
+    sleep(delay)
+
+
+def _open(transport: Transport, policy: RetryPolicy, sleep: Callable[[float], None],
+          rng: random.Random) -> None:
+    """Connect, retrying a temporary failure; CommsError when the service stays away."""
+    for attempt in range(1, policy.max_attempts + 1):
+        try:
+            transport.open()
+            return
+        except TransientError as exc:
+            if attempt == policy.max_attempts:
+                raise CommsError(
+                    f"Impossible de joindre le service d’envoi ({transport.name})"
+                    f"\u00a0: {exc.message}. Aucun message n’a été envoyé\u00a0; relancez "
+                    "la même commande plus tard.") from None
+            try:
+                _wait(policy, attempt, exc, sleep, rng)
+            except _Stop as stop:
+                raise CommsError(f"Envoi impossible pour le moment\u00a0: {stop}. Aucun "
+                                 "message n’a été envoyé.") from None
+
+
+class _Loop:
+    def __init__(self, journal: Journal, campaign: Campaign, transport: Transport,
+                 policy: RetryPolicy, limiter: RateLimiter, sleep: Callable[[float], None],
+                 rng: random.Random):
+        self.journal = journal
+        self.campaign = campaign
+        self.transport = transport
+        self.policy = policy
+        self.limiter = limiter
+        self.sleep = sleep
+        self.rng = rng
+
+    def open(self) -> None:
+        _open(self.transport, self.policy, self.sleep, self.rng)
+
+    def _wait(self, attempt: int, exc: TransientError) -> None:
+        _wait(self.policy, attempt, exc, self.sleep, self.rng)
+
+    def deliver(self, key: str, message: OutgoingMessage) -> tuple[str, str, bool]:
+        """(status, error, permanent) after as many attempts as needed."""
+        journal, campaign = self.journal, self.campaign.id
+        for attempt in range(1, self.policy.max_attempts + 1):
+            self.limiter.wait()
+            journal.mark_sending(campaign, key, self.transport.name)
+            try:
+                result: SendResult = self.transport.send(message)
+            except TransientError as exc:
+                journal.mark_pending(campaign, key, exc.message)
+                if attempt == self.policy.max_attempts:
+                    journal.mark_failed(campaign, key, exc.message, permanent=False)
+                    return FAILED, exc.message, False
+                self._wait(attempt, exc)
+                continue
+            except PermanentError as exc:
+                journal.mark_failed(campaign, key, exc.message, permanent=True)
+                if exc.bounce:
+                    journal.suppress(key, BOUNCE, self.transport.name, exc.message)
+                return FAILED, exc.message, True
+            except CommsError as exc:
+                # Refused credentials, TLS...: the transport knows nothing left.
+                journal.mark_pending(campaign, key, exc.message)
+                raise
+            journal.mark_sent(campaign, key, result.provider_id)
+            return SENT, "", False
+        raise AssertionError("unreachable")
+
+
+def run(journal: Journal, campaign: Campaign, recipients: Sequence[Recipient],
+        factory: Factory, transport: Transport, settings: Settings, *,
+        skipped: Iterable[tuple[Recipient, str]] = (), progress: Progress | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None) -> Summary:
+    """Send every message of `campaign` not sent yet; safe to interrupt and run again."""
+    secret = settings.require_secret()
+    policy = RetryPolicy.from_settings(settings)
+    limiter = RateLimiter(settings.rate_per_minute if transport.rate_limited else 0,
+                          clock, sleep)
+    loop = _Loop(journal, campaign, transport, policy, limiter, sleep, rng or random.Random())
+    with send_lock(journal.path):
+        journal.record_campaign(campaign.id, kind=campaign.kind, ref=campaign.ref,
+                                scope=campaign.scope, year=campaign.year,
+                                subject=campaign.subject)
+        the_plan = plan(journal, campaign, recipients, skipped)
+        summary = Summary(campaign, skipped=the_plan.skip_counts())
+        if not the_plan.to_send:
+            return summary
+        journal.add_messages(campaign.id, (
+            (r.key, message_id(campaign.id, r.key, secret, campaign.domain))
+            for r in the_plan.to_send))
+        states = journal.states(campaign.id)
+        loop.open()
+        try:
+            _send_all(loop, the_plan.to_send, states, factory, summary, progress)
+        except _Stop as stop:
+            summary.stopped = str(stop)
+        finally:
+            transport.close()
+        return summary
+
+
+def _send_all(loop: _Loop, to_send: list[Recipient], states: dict[str, tuple[str, str]],
+              factory: Factory, summary: Summary, progress: Progress | None) -> None:
+    journal, campaign = loop.journal, loop.campaign.id
+    consecutive = 0
+    total = len(to_send)
+    for done, recipient in enumerate(to_send, 1):
+        summary.remaining = total - done + 1
+        key = recipient.key
+        status_before, mid = states[key]
+        suppression = journal.suppression(key)  # may have come in during a long run
+        if suppression is not None:
+            reason = SKIP_BOUNCED if suppression.reason == BOUNCE else SKIP_UNSUBSCRIBED
+            journal.mark_skipped(campaign, key, reason)
+            summary.skipped[reason] += 1
+        else:
+            try:
+                message = factory(recipient, mid)
+            except CommsError as exc:
+                journal.mark_failed(campaign, key, exc.message, permanent=True)
+                summary.failed.append((recipient.email, exc.message))
+                continue
+            status, error, permanent = loop.deliver(key, message)
+            if status == SENT:
+                summary.sent += 1
+                summary.resent_in_flight += status_before == SENDING
+                consecutive = 0
+            else:
+                summary.failed.append((recipient.email, error))
+                consecutive = 0 if permanent else consecutive + 1
+                if consecutive >= STOP_AFTER_CONSECUTIVE_FAILURES:
+                    summary.remaining = total - done
+                    raise _Stop(f"{consecutive} destinataires de suite en échec temporaire "
+                                f"(dernière erreur\u00a0: {error})")
+        if progress is not None:
+            progress(done, total)
+    summary.remaining = 0
+
+
+def send_one(transport: Transport, message: OutgoingMessage, settings: Settings,
+             sleep: Callable[[float], None] = time.sleep) -> SendResult:
+    """One message outside any campaign (a test copy): retried, never journalled."""
+    policy = RetryPolicy.from_settings(settings)
+    rng = random.Random()
+    _open(transport, policy, sleep, rng)
+    try:
+        for attempt in range(1, policy.max_attempts + 1):
+            try:
+                return transport.send(message)
+            except TransientError as exc:
+                if attempt == policy.max_attempts:
+                    raise CommsError(f"Envoi de l’exemplaire de test impossible\u00a0: "
+                                     f"{exc.message}") from None
+                try:
+                    _wait(policy, attempt, exc, sleep, rng)
+                except _Stop as stop:
+                    raise CommsError(f"Envoi de l’exemplaire de test impossible\u00a0: "
+                                     f"{stop}") from None
+            except PermanentError as exc:
+                raise CommsError(f"Exemplaire de test refusé\u00a0: {exc.message}") from None
+    finally:
+        transport.close()
+    raise AssertionError("unreachable")

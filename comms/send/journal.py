@@ -1,0 +1,284 @@
+"""The send journal: SQLite at ROOT/var/comms.sqlite, with versioned schema migrations.
+
+One row per message (campaign, recipient) moves pending -> sending -> sent | failed. A row is
+marked `sending` (and committed) before the transport is called and `sent` right after it
+returns, so after any interruption only a row left in `sending` may have reached its
+recipient without being recorded; it is sent again with the same Message-ID. The suppression
+list (unsubscribes, hard bounces) lives here too and outlives any re-import of the directory.
+
+Other areas add their tables by appending a `Migration` to `MIGRATIONS` (never edit or
+reorder a step that has shipped): each step runs once, inside a transaction, and is recorded
+in `schema_migrations`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from comms.errors import ConfigError
+
+JOURNAL_FILE = Path("var/comms.sqlite")
+
+PENDING, SENDING, SENT, FAILED, SKIPPED = "pending", "sending", "sent", "failed", "skipped"
+UNSUBSCRIBE, BOUNCE = "unsubscribe", "bounce"
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    sql: str
+
+
+MIGRATIONS: list[Migration] = [
+    Migration("messages, campaigns and suppressions", """
+        CREATE TABLE campaigns (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,          -- 'newsletter', 'invitation', ...
+            ref TEXT NOT NULL,           -- issue id, event id...
+            scope TEXT NOT NULL,         -- list name (newsletter), instance id (invitation)
+            year INTEGER NOT NULL,       -- the year the report counts it in
+            subject TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE messages (
+            campaign TEXT NOT NULL REFERENCES campaigns(id),
+            recipient TEXT NOT NULL,     -- lower-case address
+            message_id TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'skipped')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT NOT NULL DEFAULT '',
+            permanent INTEGER NOT NULL DEFAULT 0,
+            transport TEXT NOT NULL DEFAULT '',
+            provider_id TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            sent_at TEXT,
+            PRIMARY KEY (campaign, recipient)
+        );
+        CREATE INDEX messages_by_status ON messages (campaign, status);
+        CREATE TABLE suppressions (
+            email TEXT PRIMARY KEY,      -- lower-case address
+            reason TEXT NOT NULL CHECK (reason IN ('unsubscribe', 'bounce')),
+            source TEXT NOT NULL,        -- 'lien', 'commande', 'annuaire', 'smtp', 'brevo'
+            detail TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        );
+    """),
+]
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    campaign: str
+    recipient: str
+    message_id: str
+    status: str
+    attempts: int
+    last_error: str
+    permanent: bool
+    transport: str
+    provider_id: str
+    sent_at: str | None
+
+
+@dataclass(frozen=True)
+class Suppression:
+    email: str
+    reason: str
+    source: str
+    detail: str
+    created_at: str
+
+
+class Journal:
+    """One connection to the journal; every state change is committed at once."""
+
+    def __init__(self, path: Path, now: Callable[[], str] = utc_now,
+                 migrations: list[Migration] | None = None):
+        self.path = path
+        self.now = now
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit survives a power cut, so `sent` is never lost once recorded.
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self._migrate(MIGRATIONS if migrations is None else migrations)
+
+    @classmethod
+    def open(cls, root: Path) -> Journal:
+        return cls(root / JOURNAL_FILE)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- schema ---------------------------------------------------------------------------
+
+    def _migrate(self, migrations: list[Migration]) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("""CREATE TABLE IF NOT EXISTS schema_migrations (
+                version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)""")
+            applied = {r["version"]: r["name"] for r in
+                       self.db.execute("SELECT version, name FROM schema_migrations")}
+            newer = [v for v in applied if v > len(migrations)]
+            if newer:
+                raise ConfigError(
+                    f"Le journal {self.path} a été créé par une version plus récente de comms "
+                    f"(schéma {max(newer)}). Mettez comms à jour avant d’envoyer.")
+            for version, step in enumerate(migrations, 1):
+                if version in applied:
+                    continue
+                for statement in _statements(step.sql):
+                    self.db.execute(statement)
+                self.db.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                                (version, step.name, self.now()))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def schema_version(self) -> int:
+        row = self.db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+        return row[0] or 0
+
+    def has_table(self, name: str) -> bool:
+        row = self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                              (name,)).fetchone()
+        return row is not None
+
+    # --- campaigns and messages -----------------------------------------------------------
+
+    def record_campaign(self, campaign_id: str, *, kind: str, ref: str, scope: str, year: int,
+                        subject: str) -> None:
+        self.db.execute(
+            "INSERT INTO campaigns VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE "
+            "SET subject = excluded.subject",
+            (campaign_id, kind, ref, scope, year, subject, self.now()))
+
+    def add_messages(self, campaign: str, rows: Iterable[tuple[str, str]]) -> None:
+        """Plan (recipient, message_id) pairs as pending; rows already known keep their state
+        and their Message-ID."""
+        now = self.now()
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.executemany(
+                "INSERT OR IGNORE INTO messages (campaign, recipient, message_id, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, ?)",
+                ((campaign, key, mid, now, now) for key, mid in rows))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def messages(self, campaign: str) -> dict[str, MessageRow]:
+        return {r["recipient"]: _message(r) for r in self.db.execute(
+            "SELECT * FROM messages WHERE campaign = ?", (campaign,))}
+
+    def states(self, campaign: str) -> dict[str, tuple[str, str]]:
+        """recipient -> (status, message_id): what the send loop needs, kept small for
+        lists of thousands."""
+        return {r[0]: (r[1], r[2]) for r in self.db.execute(
+            "SELECT recipient, status, message_id FROM messages WHERE campaign = ?",
+            (campaign,))}
+
+    def message(self, campaign: str, recipient: str) -> MessageRow | None:
+        row = self.db.execute("SELECT * FROM messages WHERE campaign = ? AND recipient = ?",
+                              (campaign, recipient)).fetchone()
+        return _message(row) if row else None
+
+    def mark_sending(self, campaign: str, recipient: str, transport: str) -> None:
+        self._update(campaign, recipient, "status = 'sending', attempts = attempts + 1, "
+                     "transport = ?", (transport,))
+
+    def mark_sent(self, campaign: str, recipient: str, provider_id: str) -> None:
+        now = self.now()
+        self._update(campaign, recipient, "status = 'sent', provider_id = ?, sent_at = ?, "
+                     "last_error = '', permanent = 0", (provider_id, now))
+
+    def mark_pending(self, campaign: str, recipient: str, error: str = "") -> None:
+        """Back to pending: the transport said for sure that it did not take the message."""
+        self._update(campaign, recipient, "status = 'pending', last_error = ?", (error,))
+
+    def mark_failed(self, campaign: str, recipient: str, error: str, permanent: bool) -> None:
+        self._update(campaign, recipient, "status = 'failed', last_error = ?, permanent = ?",
+                     (error, int(permanent)))
+
+    def mark_skipped(self, campaign: str, recipient: str, reason: str) -> None:
+        self._update(campaign, recipient, "status = 'skipped', last_error = ?", (reason,))
+
+    def _update(self, campaign: str, recipient: str, assignments: str,
+                values: tuple) -> None:
+        self.db.execute(
+            f"UPDATE messages SET {assignments}, updated_at = ? "
+            "WHERE campaign = ? AND recipient = ?",
+            (*values, self.now(), campaign, recipient))
+
+    # --- suppression list -----------------------------------------------------------------
+
+    def suppress(self, email: str, reason: str, source: str, detail: str = "",
+                 at: str | None = None) -> bool:
+        """Record an address that must never receive anything again; False if it was
+        already there (the first record is kept). `at`: when it happened, if not now."""
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO suppressions VALUES (?, ?, ?, ?, ?)",
+            (email.strip().lower(), reason, source, detail, at or self.now()))
+        return cursor.rowcount == 1
+
+    def suppression(self, email: str) -> Suppression | None:
+        row = self.db.execute("SELECT * FROM suppressions WHERE email = ?",
+                              (email.strip().lower(),)).fetchone()
+        return Suppression(**dict(row)) if row else None
+
+    def is_suppressed(self, email: str) -> bool:
+        return self.suppression(email) is not None
+
+    def suppressed(self) -> dict[str, Suppression]:
+        return {r["email"]: Suppression(**dict(r))
+                for r in self.db.execute("SELECT * FROM suppressions")}
+
+
+def _message(row: sqlite3.Row) -> MessageRow:
+    return MessageRow(row["campaign"], row["recipient"], row["message_id"], row["status"],
+                      row["attempts"], row["last_error"], bool(row["permanent"]),
+                      row["transport"], row["provider_id"], row["sent_at"])
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration into statements (`executescript` would commit mid-transaction)."""
+    out, current = [], ""
+    for line in sql.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            out.append(current.strip())
+            current = ""
+    if current.strip():
+        out.append(current.strip())
+    return out
+
+
+def sent_campaigns(root: Path) -> set[str]:
+    """Ids of the campaigns with at least one message sent; empty when nothing was ever sent
+    (the journal is not created just to be read)."""
+    path = root / JOURNAL_FILE
+    if not path.is_file():
+        return set()
+    with Journal(path) as journal:
+        return {r[0] for r in journal.db.execute(
+            "SELECT DISTINCT campaign FROM messages WHERE status = 'sent'")}

@@ -1,0 +1,171 @@
+"""Sending one issue of the newsletter to a list of the partners directory.
+
+Everything here is specific to the newsletter (who is on the list, the greeting, the
+unsubscribe link, building the web archive first); the send loop itself is
+`comms.send.campaign`, shared with invitations.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from comms.directory import Directory, Partner, check_email
+from comms.errors import CommsError, ContentError, Problem, closest
+from comms.model import Address, Issue, Project, Site
+from comms.send.campaign import Campaign, Recipient
+from comms.send.headers import check_line, list_id, list_unsubscribe, unsubscribe_url
+from comms.send.journal import UNSUBSCRIBE, Journal
+from comms.send.message import OutgoingMessage
+from comms.send.personalize import GREETING_MARK, UNSUBSCRIBE_MARK, MessageTemplate, greeting
+from comms.send.tokens import make_token
+
+KIND = "newsletter"
+SKIP_DIRECTORY_UNSUBSCRIBED = "désinscrit (annuaire)"
+TEST_PREFIX = "[TEST] "
+SOURCES = ("comms.yaml", "content", "calendars", "templates")
+
+
+def campaign_id(issue_id: str) -> str:
+    return f"{KIND}-{issue_id}"
+
+
+def find_issue(project: Project, issue_id: str) -> Issue:
+    issue = project.issue(issue_id)
+    if issue is None:
+        known = [i.id for i in project.issues]
+        guess = closest(issue_id, known)
+        raise CommsError(
+            f"La lettre « {issue_id} » n’existe pas"
+            + (f"\u00a0; vouliez-vous écrire « {guess} »\u00a0?" if guess else ".")
+            + f" Lettres prévues\u00a0: {', '.join(known) or 'aucune'}.")
+    return issue
+
+
+def render_template(project: Project, issue_id: str, list_name: str) -> MessageTemplate:
+    """The issue rendered once, with markers where each recipient's text goes."""
+    from comms.render.newsletter import Personal, render_issue
+
+    rendered = render_issue(project, issue_id, Personal(GREETING_MARK, UNSUBSCRIBE_MARK))
+    site = project.site
+    return MessageTemplate(subject=rendered.subject, html_body=rendered.html,
+                           text_body=rendered.text, sender=site.sender, reply_to=site.reply_to,
+                           list_id=list_id(site.newsletter_title, list_name, site.domain),
+                           zone=site.timezone)
+
+
+class NewsletterFactory:
+    """recipient + Message-ID -> the personalised message (greeting, signed unsubscribe
+    link in the body and in List-Unsubscribe)."""
+
+    def __init__(self, site: Site, template: MessageTemplate, secret: str):
+        self.site = site
+        self.template = template
+        self.secret = secret
+
+    def __call__(self, recipient: Recipient, message_id: str,
+                 subject_prefix: str = "") -> OutgoingMessage:
+        partner: Partner | None = recipient.data
+        token = make_token(self.secret, recipient.email)
+        url = unsubscribe_url(self.site.unsubscribe_url, token)
+        return self.template.personalize(
+            to=Address(recipient.name, recipient.email),
+            greeting=greeting(partner.first_name, partner.last_name) if partner else
+            greeting("", ""),
+            unsubscribe_url=url,
+            list_unsubscribe=list_unsubscribe(url, self.site.unsubscribe_mailto, token),
+            message_id=message_id,
+            subject_prefix=subject_prefix)
+
+
+@dataclass
+class Audience:
+    campaign: Campaign
+    recipients: list[Recipient]
+    skipped: list[tuple[Recipient, str]]  # unsubscribed according to the directory
+
+
+def audience(project: Project, issue: Issue, list_name: str, directory: Directory,
+             subject: str) -> Audience:
+    """The campaign and who is on its list; those the directory marks as unsubscribed are
+    skipped (and recorded in the suppression list when the send is confirmed)."""
+    members = directory.members(list_name)
+    if not members:
+        present = ", ".join(sorted(directory.list_names())) or "aucune"
+        raise CommsError(
+            f"Personne n’est inscrit à la liste « {list_name} » dans {directory.path}.",
+            [Problem(directory.path, None, "lists", f"liste « {list_name} » vide",
+                     f"listes présentes dans l’annuaire\u00a0: {present}")])
+    recipients, skipped = [], []
+    for partner in members:
+        recipient = Recipient(partner.email, partner.name, partner)
+        if partner.unsubscribed_on is not None:
+            skipped.append((recipient, SKIP_DIRECTORY_UNSUBSCRIBED))
+        else:
+            recipients.append(recipient)
+    site = project.site
+    campaign = Campaign(id=campaign_id(issue.id), kind=KIND, ref=issue.id, scope=list_name,
+                        year=issue.year, subject=subject, domain=site.domain)
+    return Audience(campaign, recipients, skipped)
+
+
+def record_directory_unsubscribes(journal: Journal, directory: Directory) -> int:
+    """Copy the directory's unsubscribes into the suppression list, which outlives any
+    later version of the directory."""
+    added = 0
+    for partner in directory.partners:
+        if partner.unsubscribed_on is not None:
+            added += journal.suppress(partner.email, UNSUBSCRIBE, "annuaire",
+                                      f"désinscrit le {partner.unsubscribed_on:%d/%m/%Y}",
+                                      at=partner.unsubscribed_on.isoformat())
+    return added
+
+
+def check_address(address: str) -> str:
+    """An address typed on the command line, checked like the directory's."""
+    check_line(address, "l’adresse de test")
+    try:
+        return check_email(address.strip())
+    except ValueError as exc:
+        raise CommsError(f"« {address} » n’est pas une adresse électronique valide "
+                         f"({exc}).") from None
+
+
+def proof_message(site: Site, template: MessageTemplate, secret: str, address: str,
+                 directory: Directory | None) -> OutgoingMessage:
+    """One copy with [TEST] in the subject, personalised as the directory says if the
+    address is in it; a fresh Message-ID, outside any campaign."""
+    partner = directory.find(address) if directory else None
+    recipient = Recipient(address, partner.name if partner else "", partner)
+    message_id = f"<test.{uuid.uuid4().hex}@{site.domain}>"
+    return NewsletterFactory(site, template, secret)(recipient, message_id, TEST_PREFIX)
+
+
+def _newest_source(root: Path) -> float:
+    newest = 0.0
+    for name in SOURCES:
+        path = root / name
+        if path.is_file():
+            newest = max(newest, path.stat().st_mtime)
+        elif path.is_dir():
+            newest = max([newest, *(p.stat().st_mtime for p in path.rglob("*") if p.is_file())])
+    return newest
+
+
+def ensure_built(project: Project, issue_id: str, out: Path) -> bool:
+    """Build OUT/<issue>/ (web archive, images, agenda files the email links to) unless it
+    is newer than every source; True when it was built."""
+    built = out / issue_id / "newsletter.html"
+    if built.is_file() and built.stat().st_mtime >= _newest_source(project.site.root):
+        return False
+    from comms.build import build_issue
+
+    build_issue(project, issue_id, out)
+    return True
+
+
+def refuse_on_content_errors(error: ContentError) -> ContentError:
+    """The same problems, introduced as the reason nothing is sent."""
+    return ContentError(error.problems, "Envoi refusé\u00a0: le contenu a des erreurs "
+                        "(voir ci-dessus, ou « comms check »). Rien n’a été envoyé.")

@@ -1,0 +1,94 @@
+"""The roadmap's yearly indicators, from the journal: issues sent against the three
+planned, recipients per issue, invitations per instance, failures and unsubscribes."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from comms.model import Project
+from comms.send.journal import JOURNAL_FILE, Journal
+
+ROADMAP_ISSUES_PER_YEAR = 3
+
+
+@dataclass(frozen=True)
+class Indicator:
+    section: str  # « Lettres », « Invitations »...
+    label: str
+    value: int
+    target: int | None = None
+    detail: str = ""
+
+
+def _rows(journal: Journal, sql: str, *args: object) -> list:
+    return journal.db.execute(sql, args).fetchall()
+
+
+def yearly_report(root: Path, year: int, project: Project | None = None) -> list[Indicator]:
+    """Every indicator of `year`; zeros when nothing was sent yet."""
+    out: list[Indicator] = []
+    planned = [i for i in project.issues if i.year == year] if project else []
+    target = len(project.site.issue_dates) if project else ROADMAP_ISSUES_PER_YEAR
+    path = root / JOURNAL_FILE
+    journal = Journal(path) if path.is_file() else None
+    try:
+        newsletters = _rows(journal, """
+            SELECT c.ref, c.scope,
+                   SUM(m.status = 'sent') AS sent, SUM(m.status = 'failed') AS failed,
+                   MIN(m.sent_at) AS first_sent
+            FROM campaigns c LEFT JOIN messages m ON m.campaign = c.id
+            WHERE c.kind = 'newsletter' AND c.year = ?
+            GROUP BY c.id ORDER BY c.ref""", year) if journal else []
+        sent_issues = [r for r in newsletters if (r["sent"] or 0) > 0]
+        if project:
+            out.append(Indicator("Lettres", "Lettres prévues", len(planned), target,
+                                 ", ".join(i.id for i in planned)))
+        out.append(Indicator("Lettres", "Lettres envoyées", len(sent_issues), target,
+                             ", ".join(r["ref"] for r in sent_issues)))
+        for r in newsletters:
+            first = "/".join(reversed((r["first_sent"] or "")[:10].split("-")))
+            out.append(Indicator("Lettres", f"Destinataires de la lettre {r['ref']}",
+                                 r["sent"] or 0, None,
+                                 f"liste {r['scope']}" + (f", envoyée le {first}" if first
+                                                          else ", pas encore envoyée")))
+        invitations = _rows(journal, """
+            SELECT c.scope, COUNT(DISTINCT c.id) AS campaigns,
+                   SUM(m.status = 'sent') AS sent
+            FROM campaigns c LEFT JOIN messages m ON m.campaign = c.id
+            WHERE c.kind = 'invitation' AND c.year = ?
+            GROUP BY c.scope ORDER BY c.scope""", year) if journal else []
+        names = {i.id: i.name for i in project.instances.values()} if project else {}
+        for r in invitations:
+            out.append(Indicator("Invitations", f"Invitations envoyées — "
+                                 f"{names.get(r['scope'], r['scope'])}", r["sent"] or 0,
+                                 None, f"{r['campaigns']} envoi(s)"))
+        if not invitations:
+            out.append(Indicator("Invitations", "Invitations envoyées", 0))
+        failures = _rows(journal, """
+            SELECT COUNT(*) FROM messages m JOIN campaigns c ON c.id = m.campaign
+            WHERE c.year = ? AND m.status = 'failed'""", year) if journal else [(0,)]
+        out.append(Indicator("Envois", "Messages en échec", failures[0][0]))
+        for reason, label in (("unsubscribe", "Désinscriptions"),
+                              ("bounce", "Adresses en échec définitif")):
+            count = _rows(journal, """SELECT COUNT(*) FROM suppressions
+                WHERE reason = ? AND substr(created_at, 1, 4) = ?""", reason,
+                          str(year)) if journal else [(0,)]
+            out.append(Indicator("Désinscriptions", label, count[0][0]))
+    finally:
+        if journal is not None:
+            journal.close()
+    return out
+
+
+def write_csv(indicators: list[Indicator], path: Path) -> Path:
+    """`;`-separated, UTF-8 with BOM: opens as columns in a French spreadsheet."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle, delimiter=";")
+        writer.writerow(["rubrique", "indicateur", "valeur", "objectif", "détail"])
+        for i in indicators:
+            writer.writerow([i.section, i.label, i.value,
+                             "" if i.target is None else i.target, i.detail])
+    return path

@@ -1,0 +1,91 @@
+"""The contract every transport fulfils, and the two ways a send can fail.
+
+A transport only moves one finished message to its destination. The send loop above it
+(`comms.send.campaign`) owns the journal, retries, back-off, the rate limit and progress, so
+a new transport is one small module (see docs/transports.md).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from types import TracebackType
+
+from comms.send.message import OutgoingMessage
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_id: str = ""  # the id the server or provider gave the message, if any
+
+
+class DeliveryError(Exception):
+    """The destination refused or could not take one message; `message` is French."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class TransientError(DeliveryError):
+    """Worth trying again later: SMTP 4xx, a dropped connection, HTTP 429 or 5xx."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(DeliveryError):
+    """Trying again will not help: SMTP 5xx, HTTP 400. `bounce` when the address itself
+    was refused (the address is then suppressed for good)."""
+
+    def __init__(self, message: str, bounce: bool = False):
+        super().__init__(message)
+        self.bounce = bounce
+
+
+class Transport(ABC):
+    """Open once, send many, close. Configuration problems (missing setting, refused
+    credentials, TLS failure) raise `comms.errors.ConfigError` and stop the whole run."""
+
+    name: str = ""
+    # Whether COMMS_RATE_PER_MINUTE applies (a local Maildir needs no pacing).
+    rate_limited: bool = True
+
+    @abstractmethod
+    def open(self) -> None: ...
+
+    @abstractmethod
+    def send(self, message: OutgoingMessage) -> SendResult: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Transport:
+        self.open()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (a number of seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from datetime import UTC, datetime
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

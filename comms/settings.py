@@ -1,0 +1,251 @@
+"""Sending settings and secrets, read from ROOT/.env (python-dotenv) and the environment.
+
+Real environment variables win over `.env`, so a server or a CI job can override a value
+without editing the file. Secrets are never shown: the repr masks them. A missing or wrong
+setting is a `ConfigError` naming the variable and pointing to `.env.example`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from comms.errors import ConfigError, Problem, closest
+
+ENV_FILE = ".env"
+SECURITY_MODES = ("starttls", "tls", "none")
+DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+DEFAULT_BREVO_URL = "https://api.brevo.com/v3"
+# A small relay (an association's hosting plan, a town hall's server) accepts about one
+# message a second; raise it for a provider that allows more. 0 means no limit.
+DEFAULT_RATE_PER_MINUTE = 60
+MIN_SECRET_LENGTH = 16
+
+# Every variable read here, with the default used when it is absent (None = no default).
+KNOWN = {
+    "COMMS_TRANSPORT": "outbox",
+    "COMMS_PARTNERS": "",
+    "COMMS_RATE_PER_MINUTE": str(DEFAULT_RATE_PER_MINUTE),
+    "COMMS_MAX_ATTEMPTS": "5",
+    "COMMS_RETRY_BASE_SECONDS": "2",
+    "COMMS_RETRY_MAX_WAIT_SECONDS": "600",
+    "COMMS_UNSUBSCRIBE_SECRET": "",
+    "SMTP_HOST": "",
+    "SMTP_PORT": "",
+    "SMTP_SECURITY": "starttls",
+    "SMTP_USER": "",
+    "SMTP_PASSWORD": "",
+    "SMTP_ALLOW_PLAIN_LOOPBACK": "false",
+    "SMTP_TIMEOUT": "30",
+    "SMTP_CA_FILE": "",
+    "BREVO_API_KEY": "",
+    "BREVO_API_URL": DEFAULT_BREVO_URL,
+    "BREVO_TIMEOUT": "30",
+}
+SECRETS = frozenset({"SMTP_PASSWORD", "BREVO_API_KEY", "COMMS_UNSUBSCRIBE_SECRET"})
+SECRET_FIELDS = frozenset({"smtp_password", "brevo_api_key", "unsubscribe_secret"})
+PREFIXES = ("COMMS_", "SMTP_", "BREVO_")
+GENERATE = "python -c \"import secrets; print(secrets.token_urlsafe(32))\""
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path
+    env_file: Path
+    transport: str
+    partners: Path | None
+    rate_per_minute: int
+    max_attempts: int
+    retry_base_seconds: float
+    retry_max_wait_seconds: float
+    unsubscribe_secret: str
+    smtp_host: str
+    smtp_port: int
+    smtp_security: str
+    smtp_user: str
+    smtp_password: str
+    smtp_allow_plain_loopback: bool
+    smtp_timeout: float
+    smtp_ca_file: Path | None
+    brevo_api_key: str
+    brevo_api_url: str
+    brevo_timeout: float
+    warnings: tuple[Problem, ...] = ()
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "warnings":
+                continue
+            if f.name in SECRET_FIELDS:
+                shown.append(f"{f.name}={'<masqué>' if value else '<vide>'}")
+            else:
+                shown.append(f"{f.name}={value!r}")
+        return "Settings(" + ", ".join(shown) + ")"
+
+    __str__ = __repr__
+
+    def missing(self, name: str, hint: str = "") -> ConfigError:
+        """The error for a required setting that is empty."""
+        return ConfigError(
+            f"Réglage {name} manquant.",
+            [Problem(self.env_file, None, name, "réglage obligatoire pour cet envoi, absent",
+                     hint or f"ajoutez une ligne « {name}=… » dans {self.env_file} "
+                     "(modèle commenté\u00a0: .env.example)")],
+        )
+
+    def require_secret(self) -> str:
+        """The unsubscribe secret; links cannot be signed without it."""
+        if not self.unsubscribe_secret:
+            raise self.missing(
+                "COMMS_UNSUBSCRIBE_SECRET",
+                f"ajoutez « COMMS_UNSUBSCRIBE_SECRET=… » dans {self.env_file}, avec une valeur "
+                f"longue et aléatoire, par exemple générée par\u00a0: {GENERATE}",
+            )
+        return self.unsubscribe_secret
+
+    @property
+    def smtp_host_is_loopback(self) -> bool:
+        if self.smtp_host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.smtp_host).is_loopback
+        except ValueError:
+            return False
+
+
+def _line_in(path: Path, name: str) -> int | None:
+    if not path.is_file():
+        return None
+    pattern = re.compile(rf"^\s*(?:export\s+)?{re.escape(name)}\s*=")
+    for number, text in enumerate(path.read_text(encoding="utf-8", errors="replace")
+                                  .splitlines(), 1):
+        if pattern.match(text):
+            return number
+    return None
+
+
+class _Reader:
+    """Turns raw strings into typed values, collecting every problem before raising."""
+
+    def __init__(self, values: Mapping[str, str], env_file: Path):
+        self.values = values
+        self.env_file = env_file
+        self.problems: list[Problem] = []
+
+    def raw(self, name: str) -> str:
+        """The value, or the default when absent or left empty (`SMTP_PORT=`)."""
+        return (self.values.get(name) or "").strip() or KNOWN[name]
+
+    def bad(self, name: str, message: str, hint: str) -> None:
+        self.problems.append(Problem(self.env_file, _line_in(self.env_file, name), name,
+                                     message, hint))
+
+    def choice(self, name: str, choices: tuple[str, ...]) -> str:
+        value = self.raw(name).lower()
+        if value not in choices:
+            guess = closest(value, choices)
+            self.bad(name, f"« {value} » n’est pas une valeur possible",
+                     (f"vouliez-vous écrire « {guess} »\u00a0? " if guess else "")
+                     + "valeurs possibles\u00a0: " + ", ".join(choices))
+            return choices[0]
+        return value
+
+    def integer(self, name: str, minimum: int = 0) -> int:
+        value = self.raw(name)
+        try:
+            number = int(value)
+        except ValueError:
+            number = -1
+        if number < minimum:
+            self.bad(name, f"« {value} » n’est pas un nombre entier valable",
+                     f"écrivez un nombre entier supérieur ou égal à {minimum}")
+            return int(KNOWN[name] or minimum)
+        return number
+
+    def number(self, name: str) -> float:
+        value = self.raw(name).replace(",", ".")
+        try:
+            number = float(value)
+        except ValueError:
+            number = -1.0
+        if number < 0:
+            self.bad(name, f"« {value} » n’est pas une durée en secondes",
+                     "écrivez un nombre positif, par exemple 30")
+            return float(KNOWN[name])
+        return number
+
+    def boolean(self, name: str) -> bool:
+        value = self.raw(name).lower()
+        if value in ("1", "true", "yes", "oui", "vrai", "on"):
+            return True
+        if value in ("", "0", "false", "no", "non", "faux", "off"):
+            return False
+        self.bad(name, f"« {value} » n’est ni vrai ni faux", "écrivez true ou false")
+        return False
+
+
+def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings for the content root; raises ConfigError listing every wrong value."""
+    root = root.resolve()
+    env_file = root / ENV_FILE
+    from_file = {k: v or "" for k, v in dotenv_values(env_file).items()} if env_file.is_file() \
+        else {}
+    environ = os.environ if environ is None else environ
+    values = dict(from_file)
+    values.update({k: v for k, v in environ.items() if k in KNOWN})
+    read = _Reader(values, env_file)
+
+    warnings = []
+    for name in from_file:
+        if name.startswith(PREFIXES) and name not in KNOWN:
+            guess = closest(name, KNOWN)
+            warnings.append(Problem(
+                env_file, _line_in(env_file, name), name, "variable inconnue, ignorée",
+                f"vouliez-vous écrire « {guess} »\u00a0?" if guess else
+                "voir la liste dans .env.example", level="avertissement"))
+
+    transport = read.raw("COMMS_TRANSPORT").lower()  # checked by get_transport
+    security = read.choice("SMTP_SECURITY", SECURITY_MODES)
+    port = read.integer("SMTP_PORT", 1) if read.raw("SMTP_PORT") else DEFAULT_PORTS[security]
+    secret = read.raw("COMMS_UNSUBSCRIBE_SECRET")
+    if secret and len(secret) < MIN_SECRET_LENGTH:
+        read.bad("COMMS_UNSUBSCRIBE_SECRET", "secret trop court (on pourrait le deviner)",
+                 f"utilisez au moins {MIN_SECRET_LENGTH} caractères aléatoires, par exemple "
+                 f"générés par\u00a0: {GENERATE}")
+    partners = read.raw("COMMS_PARTNERS")
+    ca_file = read.raw("SMTP_CA_FILE")
+    settings = Settings(
+        root=root,
+        env_file=env_file,
+        transport=transport,
+        partners=(root / partners) if partners else None,
+        rate_per_minute=read.integer("COMMS_RATE_PER_MINUTE", 0),
+        max_attempts=read.integer("COMMS_MAX_ATTEMPTS", 1),
+        retry_base_seconds=read.number("COMMS_RETRY_BASE_SECONDS"),
+        retry_max_wait_seconds=read.number("COMMS_RETRY_MAX_WAIT_SECONDS"),
+        unsubscribe_secret=secret,
+        smtp_host=read.raw("SMTP_HOST"),
+        smtp_port=port,
+        smtp_security=security,
+        smtp_user=read.raw("SMTP_USER"),
+        smtp_password=values.get("SMTP_PASSWORD") or "",
+        smtp_allow_plain_loopback=read.boolean("SMTP_ALLOW_PLAIN_LOOPBACK"),
+        smtp_timeout=read.number("SMTP_TIMEOUT"),
+        smtp_ca_file=(root / ca_file) if ca_file else None,
+        brevo_api_key=read.raw("BREVO_API_KEY"),
+        brevo_api_url=read.raw("BREVO_API_URL").rstrip("/"),
+        brevo_timeout=read.number("BREVO_TIMEOUT"),
+        warnings=tuple(warnings),
+    )
+    if read.problems:
+        raise ConfigError(f"{len(read.problems)} réglage(s) invalide(s) dans {env_file}.",
+                          read.problems)
+    return settings

@@ -1,0 +1,2 @@
+"""Default templates of comms, shipped in the package (a territory may override them
+in its own templates/ folder)."""
