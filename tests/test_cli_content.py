@@ -157,3 +157,25 @@ def test_module_entry_point_runs_without_traceback(tmp_path):
 def test_sample_content_is_valid():
     result = run("check", "--root", str(Path(REPO)))
     assert result.exit_code == 0, result.output
+
+
+def test_check_warns_about_vague_links_and_light_colour(root):
+    write(root, "content/news/2027-01-11-x.md",
+          news_file("Lien", "2027-01-11", body="Le programme : [cliquez ici](https://example.org/p)."))
+    config = root / "comms.yaml"
+    config.write_text(config.read_text(encoding="utf-8").replace("#1f5f7a", "#9fd3e6"),
+                      encoding="utf-8")
+    result = run("check", "--root", str(root))
+    assert result.exit_code == 0, result.output
+    assert "2027-01-11-x.md: avertissement\u00a0: le texte de lien « cliquez ici »" in result.output
+    assert "comms.yaml: avertissement\u00a0: brand.color\u00a0: " in result.output
+    assert "avertissement(s)" in result.output
+
+
+def test_check_reports_directory_errors_with_line(root):
+    path = root / "content/partners.csv"
+    path.write_text(path.read_text(encoding="utf-8") + "pas-une-adresse;X;Y;Z;R;newsletter;;\n",
+                    encoding="utf-8")
+    result = run("check", "--root", str(root))
+    assert result.exit_code == 1
+    assert "content/partners.csv:4: email" in result.output

@@ -188,3 +188,12 @@ def test_warnings_do_not_fail(root):
     assert stale.path.name == "2026-01-01-vieux.md"
     orphan = next(p for p in problems if "aucune lettre" in p.message)
     assert orphan.path.name == "2026-02-01-orphelin.md"
+
+
+def test_empty_section_is_a_warning(root):
+    _, problems = inspect(root)
+    empty = [p.message for p in problems if "est vide" in p.message]
+    # 2027-1 has news and progress but no resources; 2027-2 only resources.
+    assert any("Ressources bibliographiques" in m and "2027-1" in m for m in empty)
+    assert any("Actualités" in m and "2027-2" in m for m in empty)
+    assert not [p for p in problems if p.is_error]

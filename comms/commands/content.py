@@ -8,12 +8,11 @@ from pathlib import Path
 import click
 
 from comms import content as reader
-from comms import scaffold
-from comms.build import build_all, build_issue, size_problems, upcoming_issue
+from comms import review, scaffold
+from comms.build import build_all, build_issue, upcoming_issue
 from comms.commands.common import fail, friendly, print_problems, root_option
 from comms.content.fields import Invalid, day
 from comms.errors import ContentError
-from comms.render.newsletter import render_issue
 
 ROADMAP_ISSUES_PER_YEAR = 3
 
@@ -37,8 +36,7 @@ def check(root: Path) -> None:
     """Vérifie tout le contenu et liste chaque problème (fichier, ligne, champ)."""
     project, problems = reader.inspect(root)
     if project is not None and not any(p.is_error for p in problems):
-        for issue in project.issues:
-            problems += size_problems(render_issue(project, issue.id))
+        problems += review.rendered_problems(project)
     problems += scaffold.directory_problems(project) if project else []
     print_problems(ContentError(problems), root)
     errors = sum(p.is_error for p in problems)

@@ -14,7 +14,7 @@ from comms.content.calendars import read_event, read_instances
 from comms.content.config import read_site
 from comms.content.newsletter import read_issue, read_news
 from comms.errors import ContentError, Problem, Problems
-from comms.model import Event, Project
+from comms.model import SECTIONS, Event, Project
 
 ISSUES_DIR = Path("content/issues")
 NEWS_DIR = Path("content/news")
@@ -94,6 +94,12 @@ def _cross_checks(project: Project, sink: list[Problem]) -> None:
             Problems(issue.source, sink).warning(
                 None, None, f"la lettre {issue.id} ne contient aucune actualité",
                 "ajoutez des actualités datées d’avant sa parution (comms new news \"Titre\")")
+        else:
+            for key, label in SECTIONS.items():
+                if not any(n.section == key for n in items):
+                    Problems(issue.source, sink).warning(
+                        None, None, f"la rubrique « {label} » de la lettre {issue.id} est vide",
+                        f"ajoutez une actualité avec « section: {key} », ou laissez-la vide")
         for item in items:
             if item.date < issue.publish_on - STALE_AFTER:
                 Problems(item.source, sink).warning(

@@ -1,0 +1,28 @@
+"""Checks of `comms check` that look at what the content becomes, not at its syntax."""
+
+from __future__ import annotations
+
+from comms.build import size_problems
+from comms.errors import WARNING, Problem
+from comms.model import Project
+from comms.render.markdown import vague_links
+from comms.render.newsletter import render_issue
+from comms.render.templates import contrast_warnings
+
+
+def rendered_problems(project: Project) -> list[Problem]:
+    """Issues too heavy for Gmail (errors), a brand colour too light, links that say nothing."""
+    problems: list[Problem] = []
+    for issue in project.issues:
+        problems += size_problems(render_issue(project, issue.id))
+    config = project.site.root / "comms.yaml"
+    problems += [Problem(config, None, "brand.color", text, level=WARNING)
+                 for text in contrast_warnings(project.site)]
+    for source, body in [(n.source, n.body_md) for n in project.news] + [
+            (i.source, i.editorial_md) for i in project.issues]:
+        for text in vague_links(body):
+            problems.append(Problem(
+                source, None, None, f"le texte de lien « {text} » ne dit pas où il mène",
+                "écrivez à la place ce que l’on trouve en suivant le lien, par exemple "
+                "« [le programme de la journée](https://…) »", level=WARNING))
+    return problems
