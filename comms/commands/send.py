@@ -103,7 +103,7 @@ def send(issue_id: str, list_name: str, transport_name: str | None, test_address
     template = newsletter.render_template(project, issue.id, list_name)
 
     if test_address:
-        address = newsletter.check_address(test_address)
+        address = newsletter.check_address(test_address, "l’adresse de test")
         try:
             directory = load_partners(project, settings.partners)
         except ContentError:

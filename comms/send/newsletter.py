@@ -122,9 +122,9 @@ def record_directory_unsubscribes(journal: Journal, directory: Directory) -> int
     return added
 
 
-def check_address(address: str) -> str:
+def check_address(address: str, what: str = "l’adresse") -> str:
     """An address typed on the command line, checked like the directory's."""
-    check_line(address, "l’adresse de test")
+    check_line(address, what)
     try:
         return check_email(address.strip())
     except ValueError as exc:
