@@ -348,9 +348,9 @@ def load_partners(project: Project, override: Path | None = None) -> Directory:
                           known_lists(project, declared_lists(project)))
 
 
-def directory_problems(project: Project) -> list[Problem]:
-    """Problems of the partners directory, for `comms check`; none when there is no
-    directory yet (it is required only to send)."""
+def directory_for_check(project: Project) -> tuple[Directory | None, list[Problem]]:
+    """The partners directory and its problems, for `comms check`; (None, []) when there is
+    no directory yet (it is required only to send)."""
     from comms.settings import load_settings
 
     try:
@@ -359,8 +359,13 @@ def directory_problems(project: Project) -> list[Problem]:
         override = None  # `comms send` reports the .env problems
     path = directory_path(project, override)
     if not path.is_file():
-        return []
+        return None, []
     try:
-        return list(load_partners(project, override).warnings)
+        directory = load_partners(project, override)
     except ContentError as exc:
-        return exc.problems
+        return None, exc.problems
+    return directory, list(directory.warnings)
+
+
+def directory_problems(project: Project) -> list[Problem]:
+    return directory_for_check(project)[1]

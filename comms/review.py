@@ -1,4 +1,5 @@
-"""Checks of `comms check` that look at what the content becomes, not at its syntax."""
+"""Checks of `comms check` beyond the files' syntax: what the content becomes once rendered,
+and what only the partners directory can tell."""
 
 from __future__ import annotations
 
@@ -25,4 +26,16 @@ def rendered_problems(project: Project) -> list[Problem]:
                 source, None, None, f"le texte de lien « {text} » ne dit pas où il mène",
                 "écrivez à la place ce que l’on trouve en suivant le lien, par exemple "
                 "« [le programme de la journée](https://…) »", level=WARNING))
+    return problems
+
+
+def directory_problems(project: Project) -> list[Problem]:
+    """Problems of the partners directory, when there is one (it may live outside the root),
+    and of the invitations' audiences, which only the directory can tell."""
+    from comms.calendar.invitations import check_audiences
+    from comms.directory import directory_for_check
+
+    directory, problems = directory_for_check(project)
+    if directory is not None:
+        problems += check_audiences(project, directory, project.events)
     return problems

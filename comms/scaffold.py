@@ -152,10 +152,3 @@ def year_status(project: Project, year: int, out: Path, today: date) -> YearStat
         status.lines.append(f"  {issue.id} — parution le {issue.publish_on:%d/%m/%Y}\u00a0: "
                             f"{state}{late}")
     return status
-
-
-def directory_problems(project: Project) -> list[Problem]:
-    """Problems of the partners directory, when there is one (it may live outside the root)."""
-    from comms.directory import directory_problems as check_directory
-
-    return check_directory(project)

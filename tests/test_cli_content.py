@@ -179,3 +179,22 @@ def test_check_reports_directory_errors_with_line(root):
     result = run("check", "--root", str(root))
     assert result.exit_code == 1
     assert "content/partners.csv:4: email" in result.output
+
+
+def test_check_reports_an_audience_nobody_belongs_to(root):
+    path = root / "calendars/instances.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "audience: [gt-logement]", "audience: [gt-logement, gt-nouveau]"), encoding="utf-8")
+    result = run("check", "--root", str(root))
+    assert result.exit_code == 1
+    assert ("calendars/instances.yaml:9: gt-logement.audience\u00a0: la liste «\u00a0gt-nouveau"
+            "\u00a0» n’a aucun membre") in result.output
+
+
+def test_check_catches_a_misspelt_audience_through_the_directory(root):
+    path = root / "calendars/instances.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "audience: [gt-logement]", "audience: [gt-logemant]"), encoding="utf-8")
+    result = run("check", "--root", str(root))
+    assert result.exit_code == 1
+    assert "content/partners.csv:3: lists\u00a0: liste « gt-logement » inconnue" in result.output

@@ -1,3 +1,383 @@
-"""Commands of the calendar area."""
+"""Commands of the calendar area: calendar (published feeds), invite (iMIP invitations),
+due (what is to be sent today, and sending it).
 
-COMMANDS: list = []
+Imported at every `comms` start: heavy modules (icalendar, MRML, the send loop) are imported
+inside the commands.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from comms.commands.common import friendly, print_problems, root_option, sigterm_as_interrupt
+from comms.errors import CommsError, ConfigError, ContentError
+
+if TYPE_CHECKING:
+    from comms.calendar.invitations import Attendee, EventPlan
+    from comms.calendar.sequence import StepPlan
+    from comms.directory import Directory
+    from comms.due import Due
+    from comms.model import Project
+    from comms.send.campaign import Summary
+    from comms.send.journal import Journal
+    from comms.settings import Settings
+
+NBSP = "\u00a0"
+today_option = click.option("--today", "today", hidden=True,
+                            help="Date du jour, AAAA-MM-JJ (essais).")
+transport_option = click.option(
+    "--transport", "transport_name", default=None,
+    help="outbox, smtp ou brevo (par défaut\u00a0: COMMS_TRANSPORT dans .env, sinon outbox).")
+
+
+def _day(value: str | None, option: str) -> date:
+    if not value:
+        return date.today()
+    from comms.content.fields import Invalid, day
+
+    try:
+        return day(value)
+    except Invalid as exc:
+        raise click.BadParameter(f"{exc.message} — {exc.hint}", param_hint=option) from None
+
+
+def _settings(root: Path) -> Settings:
+    from comms.settings import load_settings
+
+    settings = load_settings(root)
+    if settings.warnings:
+        print_problems(ConfigError("", settings.warnings), root)
+    return settings
+
+
+def _project(root: Path) -> Project:
+    from comms import content
+    from comms.send.newsletter import refuse_on_content_errors
+
+    try:
+        return content.load_project(root)
+    except ContentError as exc:
+        raise refuse_on_content_errors(exc) from None
+
+
+def _directory(project: Project, settings: Settings, root: Path) -> Directory:
+    from comms.directory import load_partners
+
+    directory = load_partners(project, settings.partners)
+    if directory.warnings:
+        print_problems(ContentError(directory.warnings), root)
+    return directory
+
+
+def _journal(root: Path, confirm: bool) -> Journal:
+    """The send journal; a simulation on a territory that never sent anything reads an
+    empty one in memory rather than creating var/comms.sqlite."""
+    from comms.send.journal import JOURNAL_FILE, Journal
+
+    path = root.resolve() / JOURNAL_FILE
+    if confirm or path.is_file():
+        return Journal(path)
+    return Journal(Path(":memory:"))
+
+
+def _who(person: Attendee) -> str:
+    return f"{person.name} <{person.email}>" if person.name else person.email
+
+
+def _reasons(counts: Counter[str]) -> str:
+    return ", ".join(f"{n} {reason}" for reason, n in counts.most_common())
+
+
+# --------------------------------------------------------------------------- calendar
+
+
+@click.command("calendar")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Dossier de sortie (par défaut\u00a0: ROOT/build).")
+@root_option
+@friendly
+def calendar_command(out: Path | None, root: Path) -> None:
+    """Écrit les agendas à publier (.ics)\u00a0: l’agenda complet, un par dispositif et un
+    par instance, sans aucune donnée personnelle."""
+    from comms import content
+    from comms.calendar.feeds import FEEDS_DIR, feeds, write_feeds
+
+    project = content.load_project(root)
+    out = out or project.site.root / "build"
+    written = write_feeds(project, out)
+    for feed, path in zip(feeds(project), written, strict=True):
+        click.echo(f"{feed.name} ({len(feed.events)} évènement(s))")
+        click.echo(f"  fichier{NBSP}: {path}")
+        click.echo(f"  adresse{NBSP}: {project.site.url(f'{FEEDS_DIR}/{feed.filename}')}")
+    click.secho(f"{len(written)} agenda(s) écrit(s) dans {out / FEEDS_DIR}. Publiez ce dossier "
+                f"à l’adresse {project.site.url(FEEDS_DIR + '/')}", fg="green")
+
+
+# --------------------------------------------------------------------------- invite
+
+
+def _heading(project: Project, plan: EventPlan) -> str:
+    from comms.calendar.imip import subject_date, typo
+
+    return (f"{typo(plan.event.title)} — {subject_date(plan.event, project.site)} "
+            f"({plan.event.id})")
+
+
+def _print_event_plan(project: Project, plan: EventPlan, names: bool = True) -> None:
+    from comms.calendar.invitations import LABELS, NOT_YET, PAST
+    from comms.render.dates import format_day
+
+    heading = _heading(project, plan)
+    if plan.state == PAST:
+        click.echo(f"{heading}{NBSP}: passé, rien n’est envoyé.")
+        return
+    if plan.state == NOT_YET:
+        click.echo(f"{heading}{NBSP}: invitation prévue le {format_day(plan.invitation_day)} "
+                   "(séquence de l’instance), rien n’est envoyé avant.")
+        return
+    if not plan.deliveries and plan.event.cancelled:
+        done = ("l’annulation a été envoyée à chaque invité" if plan.holders else
+                "l’invitation n’avait été envoyée à personne")
+        click.echo(f"{heading}{NBSP}: annulé, {done} ; rien à envoyer.")
+    elif not plan.deliveries:
+        click.echo(f"{heading}{NBSP}: à jour, rien à envoyer.")
+    else:
+        click.echo(heading)
+    for version in plan.versions:
+        for kind in LABELS:
+            people = [d.attendee for d in plan.deliveries
+                      if d.version == version and d.kind == kind]
+            if not people:
+                continue
+            click.echo(f"  {LABELS[kind]} (séquence {version.sequence}){NBSP}: "
+                       f"{len(people)} destinataire(s)")
+            if names:
+                for person in people:
+                    click.echo(f"    {_who(person)}")
+    if plan.skipped:
+        reasons = Counter(reason for _, reason in plan.skipped)
+        click.echo(f"  écarté(s){NBSP}: {_reasons(reasons)}")
+        if names:
+            for person, reason in plan.skipped:
+                click.echo(f"    {_who(person)} — {reason}")
+
+
+def _print_summary(label: str, summary: Summary) -> None:
+    skipped = sum(summary.skipped.values())
+    parts = [f"envoyés{NBSP}: {summary.sent}",
+             f"écartés{NBSP}: {skipped}" + (f" ({_reasons(summary.skipped)})" if skipped
+                                            else ""),
+             f"en échec{NBSP}: {len(summary.failed)}"]
+    click.secho(f"{label} — " + " · ".join(parts), fg="green" if summary.ok else "red")
+    if summary.resent_in_flight:
+        click.echo(f"  {summary.resent_in_flight} message(s) interrompu(s) lors d’un envoi "
+                   "précédent ont été renvoyés (même Message-ID).")
+    for address, reason in summary.failed:
+        click.secho(f"  {address}{NBSP}: {reason}", fg="red", err=True)
+    if summary.stopped:
+        click.secho(f"  Envoi arrêté{NBSP}: {summary.stopped}. {summary.remaining} message(s) "
+                    "restent à envoyer\u00a0: relancez la même commande plus tard.",
+                    fg="red", err=True)
+
+
+def _select_events(project: Project, event_ids: tuple[str, ...]) -> list:
+    from comms.errors import closest
+
+    if not event_ids:
+        return list(project.events)
+    chosen = []
+    for event_id in event_ids:
+        event_id = Path(event_id).stem  # « calendars/events/2027-03-copil.md » works too
+        event = project.event(event_id)
+        if event is None:
+            known = [e.id for e in project.events]
+            guess = closest(event_id, known)
+            raise CommsError(f"L’évènement «\u00a0{event_id}\u00a0» n’existe pas"
+                             + (f"\u00a0; vouliez-vous écrire «\u00a0{guess}\u00a0»\u00a0?" if guess
+                                else ".")
+                             + " Les évènements sont les fichiers de calendars/events/, "
+                             "sans «\u00a0.md\u00a0».")
+        chosen.append(event)
+    return chosen
+
+
+@click.command()
+@click.argument("event_ids", nargs=-1, metavar="[ÉVÈNEMENT]...")
+@transport_option
+@click.option("--confirm", is_flag=True,
+              help="Envoie vraiment (sans cette option, simple simulation).")
+@root_option
+@today_option
+@friendly
+def invite(event_ids: tuple[str, ...], transport_name: str | None, confirm: bool, root: Path,
+           today: str | None) -> None:
+    """Envoie les invitations d’agenda (Accepter / Refuser), leurs mises à jour et leurs
+    annulations, à l’audience de chaque évènement à venir (par défaut\u00a0: tous).
+
+    Relancée, la commande n’envoie que ce qui a changé\u00a0: une mise à jour si la date,
+    l’heure, le lieu, le titre, la répétition ou le statut ont changé, l’invitation aux
+    nouveaux membres, une annulation à qui ne fait plus partie de l’audience. Sans
+    --confirm, affiche seulement qui recevrait quoi.
+    """
+    from comms.calendar import invitations
+    from comms.send.newsletter import record_directory_unsubscribes
+    from comms.send.transports import get_transport
+
+    settings = _settings(root)
+    project = _project(root)
+    events = _select_events(project, event_ids)
+    directory = _directory(project, settings, root)
+    invitations.require_valid_audiences(project, directory, events)
+    day = _day(today, "--today")
+    transport = get_transport(transport_name, settings, root) if confirm else None
+    if confirm:
+        settings.require_secret()
+    with _journal(root, confirm) as journal:
+        plans = invitations.plan_invitations(project, directory, journal, day, events)
+        for event_id in invitations.forgotten_events(project, journal):
+            click.secho(f"Attention{NBSP}: {invitations.forgotten_warning(event_id)}.",
+                        fg="yellow", err=True)
+        if not confirm:
+            for plan in plans:
+                _print_event_plan(project, plan)
+            count = sum(len(p.deliveries) for p in plans)
+            click.secho(f"Simulation\u00a0: rien n’a été envoyé ({count} message(s) à "
+                        "envoyer). Ajoutez --confirm pour envoyer.", fg="yellow")
+            return
+        for plan in plans:
+            _print_event_plan(project, plan, names=False)
+        record_directory_unsubscribes(journal, directory)
+        assert transport is not None
+        with sigterm_as_interrupt():
+            results = invitations.send_plans(project, plans, journal, transport, settings)
+    failed = False
+    for plan, version, summary in results:
+        kinds = sorted({d.kind for d in plan.deliveries if d.version == version})
+        label = ", ".join(invitations.LABELS[k] for k in kinds)
+        _print_summary(f"{plan.event.id} · {label} (séquence {version.sequence})", summary)
+        failed |= not summary.ok
+    if not results:
+        click.secho("Rien à envoyer\u00a0: toutes les invitations sont à jour.", fg="green")
+    if failed:
+        raise SystemExit(1)
+
+
+# --------------------------------------------------------------------------- due
+
+
+def _print_due(project: Project, due: Due) -> None:
+    from comms.calendar import sequence
+    from comms.calendar.invitations import LABELS
+    from comms.render.dates import format_day
+
+    click.echo(f"À envoyer le {format_day(due.day)}{NBSP}:")
+    if due.issue is not None:
+        issue = due.issue.issue
+        when = ("reprise d’un envoi interrompu" if due.issue.resume else
+                f"en retard (parution prévue le {format_day(issue.publish_on)})"
+                if due.issue.late else "parution aujourd’hui")
+        click.echo(f"  Lettre {issue.id}{NBSP}: {when}, {len(due.issue.plan.to_send)} "
+                   "destinataire(s) de la liste newsletter")
+    to_invite = due.invitations_to_send
+    if to_invite:
+        click.echo("  Invitations d’agenda" + NBSP + ":")
+        for plan in to_invite:
+            counts = Counter(d.kind for d in plan.deliveries)
+            what = ", ".join(f"{counts[k]} {LABELS[k]}(s)" for k in LABELS if counts[k])
+            click.echo(f"    {_heading(project, plan)}{NBSP}: {what}")
+    shown = [s for s in due.steps if s.timing != sequence.DONE or s.step.day == due.day]
+    waiting = [p for p in due.invitations if p.invitation_day is not None
+               and (p.invitation_day - due.day).days <= sequence.HORIZON_DAYS]
+    if shown or waiting:
+        click.echo("  Séquences des grands évènements" + NBSP + ":")
+        for plan in waiting:
+            click.echo(f"    {plan.event.id} · invitation d’agenda, prévue le "
+                       f"{format_day(plan.invitation_day)}{NBSP}: à venir")
+        for item in shown:
+            _print_step(item, format_day)
+    for warning in due.warnings:
+        click.secho(f"  Attention{NBSP}: {warning}", fg="yellow")
+    if due.empty:
+        click.secho("  Rien à envoyer.", fg="green")
+
+
+def _print_step(item: StepPlan, format_day) -> None:
+    from comms.calendar import sequence
+
+    step = item.step
+    head = f"    {step.event.id} · {step.label}, prévu le {format_day(step.day)}"
+    if item.timing == sequence.TODAY:
+        state = f"aujourd’hui, {len(item.plan.to_send)} destinataire(s)"
+    elif item.timing == sequence.LATE:
+        state = (f"en retard, {len(item.plan.to_send)} destinataire(s) (envoi possible "
+                 f"jusqu’au {format_day(step.deadline)})")
+    elif item.timing == sequence.DONE:
+        state = "déjà envoyé"
+    elif item.timing == sequence.MISSED:
+        state = (f"manqué (plus de {sequence.CATCH_UP_DAYS} jours de retard, ou l’évènement "
+                 "est passé)\u00a0: il ne sera pas envoyé")
+    elif item.timing == sequence.CANCELLED:
+        state = "évènement annulé\u00a0: rien n’est envoyé"
+    else:
+        state = "à venir"
+    click.echo(f"{head}{NBSP}: {state}")
+    for warning in item.warnings:
+        click.secho(f"      attention{NBSP}: {warning}", fg="yellow")
+
+
+@click.command()
+@click.option("--date", "day_text", default=None, metavar="AAAA-MM-JJ",
+              help="Le jour à examiner (par défaut\u00a0: aujourd’hui).")
+@click.option("--run", "run_it", is_flag=True,
+              help="Envoie ce qui est dû (avec --confirm\u00a0; sinon simulation).")
+@click.option("--confirm", is_flag=True, help="Avec --run\u00a0: envoie vraiment.")
+@transport_option
+@root_option
+@friendly
+def due(day_text: str | None, run_it: bool, confirm: bool, transport_name: str | None,
+        root: Path) -> None:
+    """Ce qui doit partir aujourd’hui\u00a0: la lettre à paraître, les invitations et mises
+    à jour d’agenda pas encore envoyées, les étapes des séquences (annonce, rappel,
+    remerciements). Avec --run --confirm, envoie tout\u00a0; «\u00a0make daily\u00a0» le fait chaque
+    jour."""
+    from comms import due as planner
+    from comms.calendar import invitations
+    from comms.send.transports import get_transport
+
+    if confirm and not run_it:
+        raise click.UsageError("--confirm s’emploie avec --run\u00a0: comms due --run --confirm")
+    day = _day(day_text, "--date")
+    settings = _settings(root)
+    project = _project(root)
+    directory = _directory(project, settings, root)
+    invitations.require_valid_audiences(project, directory, project.events)
+    send = run_it and confirm
+    transport = get_transport(transport_name, settings, root) if send else None
+    if send:
+        settings.require_secret()
+    with _journal(root, send) as journal:
+        agenda = planner.what_is_due(project, directory, journal, day)
+        _print_due(project, agenda)
+        if not run_it:
+            return
+        if not send:
+            if not agenda.empty:
+                click.secho("Simulation\u00a0: rien n’a été envoyé. Ajoutez --confirm pour "
+                            "envoyer.", fg="yellow")
+            return
+        if agenda.empty:
+            return
+        assert transport is not None
+        with sigterm_as_interrupt():
+            summaries = planner.run_due(project, directory, journal, agenda, transport,
+                                        settings, _print_summary)
+    if any(not s.ok for s in summaries):
+        raise SystemExit(1)
+
+
+COMMANDS = [calendar_command, invite, due]

@@ -37,7 +37,7 @@ def check(root: Path) -> None:
     project, problems = reader.inspect(root)
     if project is not None and not any(p.is_error for p in problems):
         problems += review.rendered_problems(project)
-    problems += scaffold.directory_problems(project) if project else []
+    problems += review.directory_problems(project) if project else []
     print_problems(ContentError(problems), root)
     errors = sum(p.is_error for p in problems)
     warnings = len(problems) - errors

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import signal
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
 
-from comms.commands.common import friendly, print_problems, root_option
+from comms.commands.common import friendly, print_problems, root_option, sigterm_as_interrupt
 from comms.errors import CommsError, ConfigError, ContentError
 from comms.settings import Settings, load_settings
 
@@ -32,19 +30,6 @@ def _settings(root: Path) -> Settings:
 
 def _reasons(counts: Counter[str]) -> str:
     return ", ".join(f"{n} {reason}" for reason, n in counts.most_common())
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """`kill` (SIGTERM) stops a send like Ctrl-C: the journal is left consistent."""
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager
@@ -132,14 +117,9 @@ def send(issue_id: str, list_name: str, transport_name: str | None, test_address
             click.secho("Simulation\u00a0: rien n’a été envoyé. Ajoutez --confirm pour envoyer.",
                         fg="yellow")
             return
-        if newsletter.ensure_built(project, issue.id, project.site.root / "build"):
-            click.echo(f"Lettre {issue.id} construite dans build/{issue.id}/.")
-        newsletter.record_directory_unsubscribes(journal, directory)
-        factory = newsletter.NewsletterFactory(project.site, template, secret)
-        with _sigterm_as_interrupt(), _progress(len(plan.to_send)) as progress:
-            summary = campaigns.run(journal, audience.campaign, audience.recipients, factory,
-                                    transport, settings, skipped=audience.skipped,
-                                    progress=progress)
+        with sigterm_as_interrupt(), _progress(len(plan.to_send)) as progress:
+            summary = newsletter.send_issue(project, directory, journal, issue, list_name,
+                                            transport, settings, progress, template)
     _print_summary(summary)
 
 

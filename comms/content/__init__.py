@@ -13,6 +13,7 @@ from pathlib import Path
 from comms.content.calendars import read_event, read_instances
 from comms.content.config import read_site
 from comms.content.newsletter import read_issue, read_news
+from comms.content.source import key_line
 from comms.errors import ContentError, Problem, Problems
 from comms.model import SECTIONS, Event, Project
 
@@ -56,21 +57,13 @@ def inspect(root: Path) -> tuple[Project | None, list[Problem]]:
     return project, sink
 
 
-def _line_of(path: Path, field: str) -> int | None:
-    """Line of a front-matter field, for problems found after the file was read."""
-    for number, text in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
-        if text.startswith(f"{field}:"):
-            return number
-    return None
-
-
 def _cross_checks(project: Project, sink: list[Problem]) -> None:
     seen: dict[tuple[int, int], str] = {}
     for issue in project.issues:
         report = Problems(issue.source, sink)
         key = (issue.year, issue.number)
         if key in seen:
-            report.error(_line_of(issue.source, "number"), "number",
+            report.error(key_line(issue.source, "number"), "number",
                          f"le numéro {issue.number} est déjà celui de la lettre {seen[key]}",
                          "donnez à chaque lettre de l’année un numéro différent")
         seen.setdefault(key, issue.id)
@@ -109,7 +102,7 @@ def _cross_checks(project: Project, sink: list[Problem]) -> None:
         report = Problems(item.source, sink)
         if item.issue and item.issue not in ids:
             known = ", ".join(i.id for i in project.issues)
-            report.error(_line_of(item.source, "issue"), "issue",
+            report.error(key_line(item.source, "issue"), "issue",
                          f"la lettre « {item.issue} » n’existe pas",
                          f"indiquez l’une des lettres prévues ({known}) ou retirez le champ issue")
         elif not item.draft and item.id not in placed:

@@ -158,3 +158,23 @@ def read_markdown(path: Path, report: Problems) -> Document | None:
     doc.body = "\n".join(lines[end + 1:]).strip("\n") + "\n"
     doc.body_line = end + 2
     return doc
+
+
+def key_line(path: Path | None, *keys: str, value: str = "") -> int | None:
+    """Line of a (nested) key of a YAML file or Markdown front matter, read again: for
+    problems found after validation (cross-file checks). With `value`, the line of the list
+    item equal to it."""
+    if path is None or not path.is_file():
+        return None
+    report = Problems(path, [])
+    doc = read_markdown(path, report) if path.suffix == ".md" else read_yaml(path, report)
+    for key in keys[:-1]:
+        doc = doc.children.get(key) if doc else None
+    if doc is None or keys[-1] not in doc.lines:
+        return None
+    items = doc.data.get(keys[-1])
+    if value and isinstance(items, list):
+        for index, item in enumerate(items):
+            if str(item).strip() == value:
+                return doc.lines.get(f"{keys[-1]}[{index}]")
+    return doc.lines[keys[-1]]

@@ -69,6 +69,29 @@ MIGRATIONS: list[Migration] = [
             created_at TEXT NOT NULL
         );
     """),
+    Migration("calendar invitations: versions and what each attendee holds", """
+        CREATE TABLE invitation_versions (
+            campaign TEXT PRIMARY KEY,   -- invite-<event>-s<sequence>-<method>
+            event_id TEXT NOT NULL,
+            uid TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            method TEXT NOT NULL CHECK (method IN ('REQUEST', 'CANCEL')),
+            fingerprint TEXT NOT NULL,   -- dates, recurrence, place, status, title
+            created_at TEXT NOT NULL,
+            UNIQUE (event_id, sequence)
+        );
+        CREATE TABLE invitation_state (
+            event_id TEXT NOT NULL,
+            email TEXT NOT NULL,         -- lower-case address
+            uid TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            fingerprint TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('invited', 'cancelled')),
+            campaign TEXT NOT NULL,
+            sent_at TEXT NOT NULL,
+            PRIMARY KEY (event_id, email)
+        );
+    """),
 ]
 
 

@@ -14,12 +14,14 @@ from pathlib import Path
 from comms.directory import Directory, Partner, check_email
 from comms.errors import CommsError, ContentError, Problem, closest
 from comms.model import Address, Issue, Project, Site
-from comms.send.campaign import Campaign, Recipient
+from comms.send.campaign import Campaign, Progress, Recipient, Summary
 from comms.send.headers import check_line, list_id, list_unsubscribe, unsubscribe_url
 from comms.send.journal import UNSUBSCRIBE, Journal
 from comms.send.message import OutgoingMessage
 from comms.send.personalize import GREETING_MARK, UNSUBSCRIBE_MARK, MessageTemplate, greeting
 from comms.send.tokens import make_token
+from comms.send.transports.base import Transport
+from comms.settings import Settings
 
 KIND = "newsletter"
 SKIP_DIRECTORY_UNSUBSCRIBED = "désinscrit (annuaire)"
@@ -169,3 +171,22 @@ def refuse_on_content_errors(error: ContentError) -> ContentError:
     """The same problems, introduced as the reason nothing is sent."""
     return ContentError(error.problems, "Envoi refusé\u00a0: le contenu a des erreurs "
                         "(voir ci-dessus, ou « comms check »). Rien n’a été envoyé.")
+
+
+def send_issue(project: Project, directory: Directory, journal: Journal, issue: Issue,
+               list_name: str, transport: Transport, settings: Settings,
+               progress: Progress | None = None,
+               template: MessageTemplate | None = None) -> Summary:
+    """Send an issue to a list: build it if needed, record the directory's unsubscribes,
+    then run the campaign (only what was not sent yet goes out)."""
+    from comms.send import campaign as campaigns
+
+    secret = settings.require_secret()
+    template = template or render_template(project, issue.id, list_name)
+    audience_ = audience(project, issue, list_name, directory, template.subject)
+    ensure_built(project, issue.id, project.site.root / "build")
+    record_directory_unsubscribes(journal, directory)
+    factory = NewsletterFactory(project.site, template, secret)
+    return campaigns.run(journal, audience_.campaign, audience_.recipients, factory, transport,
+                         settings, skipped=audience_.skipped, progress=progress)
+

@@ -1,0 +1,306 @@
+"""iMIP messages (RFC 6047): one invitation, update or cancellation for one attendee.
+
+The MIME tree is the one every client we target reads:
+
+    multipart/mixed
+      multipart/alternative
+        text/plain                      (quoted-printable)
+        text/html                       (quoted-printable, from MJML)
+        text/calendar; method=REQUEST   (base64: Outlook and Gmail read this one)
+      application/ics; name=invite.ics  (attachment: Apple Mail, Thunderbird, Zimbra)
+
+Outlook looks for iMIP data only in the first child of multipart/mixed, and uses the
+`method` parameter only if it equals the calendar's METHOD: both are written from the same
+value here. Each calendar carries a single ATTENDEE, the recipient, so that nobody learns who
+else was invited. The bodies are rendered once per version, with markers where the greeting
+and the unsubscribe link of each recipient go.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from markupsafe import Markup
+
+from comms.calendar.ics import calendar, to_bytes, vevent
+from comms.model import Address, Coordinator, Event, Instance, Project, Site
+from comms.send.headers import (
+    ONE_CLICK,
+    date_header,
+    fold,
+    format_address,
+    list_unsubscribe,
+    unsubscribe_url,
+)
+from comms.send.message import Attachment, OutgoingMessage
+from comms.send.personalize import GREETING_MARK, UNSUBSCRIBE_MARK, greeting
+from comms.send.tokens import make_token
+
+REQUEST, CANCEL = "REQUEST", "CANCEL"
+# What a recipient receives: a first invitation, an update of one already received, or a
+# cancellation (the whole event, or this attendee only).
+INVITATION, UPDATE, CANCELLATION = "invitation", "update", "cancel"
+SUBJECT_WORDS = {INVITATION: "Invitation", UPDATE: "Mise à jour", CANCELLATION: "Annulé"}
+ATTACHMENT_NAME = "invite.ics"
+TEMPLATE = "invitation"
+NBSP = "\u00a0"
+CRLF = b"\r\n"
+
+
+# --------------------------------------------------------------------------- the calendar
+
+
+def organizer_of(site: Site, instance: Instance) -> Coordinator:
+    """The instance's organizer as comms.yaml names it (checked by the content reader)."""
+    return site.coordinator(instance.organizer) or Coordinator(site.sender.name, "",
+                                                               instance.organizer)
+
+
+def attendee_name(name: str, email: str) -> str:
+    """CN of an ATTENDEE: the person's name, or the address when the directory has none."""
+    return name.strip() or email
+
+
+def invitation_ics(event: Event, site: Site, instance: Instance, *, method: str, sequence: int,
+                   attendee: tuple[str, str], dtstamp: datetime | None = None) -> bytes:
+    """The one-event calendar sent to one attendee: METHOD, ORGANIZER, that ATTENDEE only,
+    the reminder in requests and never in cancellations."""
+    name, email = attendee
+    vev = vevent(event, site, sequence=sequence,
+                 dtstamp=(dtstamp or datetime.now(UTC)).astimezone(UTC),
+                 attendees=[(attendee_name(name, email), email)],
+                 organizer=organizer_of(site, instance),
+                 alarm=instance.reminder if method == REQUEST else None, method=method)
+    return to_bytes(calendar([vev], site, method=method))
+
+
+# --------------------------------------------------------------------------- wording
+
+
+def typo(text: str) -> str:
+    from comms.render.markdown import french_spacing
+
+    return french_spacing(text)
+
+
+def subject_date(event: Event, site: Site) -> str:
+    """« jeudi 18 mars 2027 », « du lundi 4 au dimanche 17 octobre 2027 », or « à partir du
+    jeudi 4 février 2027 » for a series."""
+    from comms.render import dates
+
+    if event.repeat is not None:
+        return f"à partir du {dates.format_day(event.first_day)}"
+    if event.all_day and event.last_day > event.first_day:
+        return dates.format_when(event, site.timezone)
+    return dates.format_day(event.first_day)
+
+
+def subject(event: Event, site: Site, kind: str) -> str:
+    """« Invitation : <titre> — <date> », « Mise à jour : … », « Annulé : … »."""
+    return f"{SUBJECT_WORDS[kind]}{NBSP}: {typo(event.title)} — {subject_date(event, site)}"
+
+
+# --------------------------------------------------------------------------- the bodies
+
+
+@dataclass(frozen=True)
+class EventView:
+    """What the invitation and sequence templates show of an event."""
+
+    title: str
+    when: str  # « jeudi 18 mars 2027 de 14 h à 16 h 30 »
+    repeat_text: str  # « le premier jeudi de chaque mois, jusqu’au 30 juin 2027 »
+    location: str
+    online_url: str
+    registration_url: str
+    evaluation_url: str
+    cancelled: bool
+    body_html: Markup
+    body_text: str
+
+
+@dataclass(frozen=True)
+class ContactView:
+    name: str
+    role: str
+    email: str
+    phone: str
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """Subject and bodies of one version, with markers for each recipient's values."""
+
+    subject: str
+    html: str
+    text: str
+
+
+def event_view(project: Project, event: Event) -> EventView:
+    from comms.render import dates
+    from comms.render.markdown import to_html, to_text
+    from comms.render.newsletter import markdown_styles
+    from comms.render.templates import theme_for
+
+    site = project.site
+    theme = theme_for(site)
+    when = dates.format_when(event, site.timezone)
+    repeat_text = ""
+    if event.repeat is not None:
+        when = f"{when} (première date)"
+        repeat_text = event.repeat.text
+    return EventView(
+        title=typo(event.title),
+        when=when,
+        repeat_text=repeat_text,
+        location=typo(event.location),
+        online_url=event.online_url,
+        registration_url=event.registration_url,
+        evaluation_url=event.evaluation_url,
+        cancelled=event.cancelled,
+        body_html=Markup(to_html(event.body_md, site.web_base_url, heading_base=3,
+                                 styles=markdown_styles(theme))),
+        body_text=to_text(event.body_md, base_url=site.web_base_url),
+    )
+
+
+def contact_view(coordinator: Coordinator) -> ContactView:
+    role = coordinator.role
+    if role[1:2].islower():
+        role = role[0].lower() + role[1:]
+    return ContactView(coordinator.name, role, coordinator.email,
+                       coordinator.phone.replace(" ", NBSP))
+
+
+def context(project: Project, event: Event, instance: Instance, **extra: Any) -> dict:
+    """Everything the invitation and sequence templates see."""
+    from comms.render.templates import theme_for
+
+    site = project.site
+    return {
+        "site": site,
+        "theme": theme_for(site),
+        "event": event_view(project, event),
+        "instance_name": typo(instance.name),
+        "organizer": contact_view(organizer_of(site, instance)),
+        "greeting": GREETING_MARK,
+        "unsubscribe_url": UNSUBSCRIBE_MARK,
+        **extra,
+    }
+
+
+def render_bodies(project: Project, template: str, subject_line: str,
+                  **ctx: Any) -> Rendered:
+    """TEMPLATE.mjml.j2 -> HTML (MRML) and TEMPLATE.txt.j2 -> text, markers left in."""
+    from comms.render.newsletter import mjml_to_html, tidy_text
+    from comms.render.templates import render
+
+    root = project.site.root
+    ctx = {"subject": subject_line, **ctx}
+    html_body = mjml_to_html(render(root, f"{template}.mjml.j2", **ctx))
+    text_body = tidy_text(render(root, f"{template}.txt.j2", **ctx))
+    return Rendered(subject_line, html_body, text_body)
+
+
+def render_invitation(project: Project, event: Event, instance: Instance,
+                      kind: str) -> Rendered:
+    """The invitation, update or cancellation of `event`, before personalisation."""
+    return render_bodies(project, TEMPLATE, subject(event, project.site, kind),
+                         **context(project, event, instance, kind=kind))
+
+
+# --------------------------------------------------------------------------- MIME
+
+
+def _qp(text: str) -> bytes:
+    """Quoted-printable, CRLF line ends (b2a_qp keeps the input's bare LF)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.endswith("\n"):
+        text += "\n"
+    return binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.encodebytes(data).replace(b"\n", b"\r\n")
+
+
+@dataclass(frozen=True)
+class Personal:
+    """One recipient's values in a message."""
+
+    to: Address
+    greeting: str
+    unsubscribe_url: str
+    list_unsubscribe: str
+
+
+def personal_values(site: Site, secret: str, email: str, name: str, first_name: str = "",
+                    last_name: str = "") -> Personal:
+    """Greeting and signed unsubscribe link of one recipient, as the newsletter makes them."""
+    token = make_token(secret, email)
+    url = unsubscribe_url(site.unsubscribe_url, token)
+    return Personal(Address(name, email), greeting(first_name, last_name), url,
+                    list_unsubscribe(url, site.unsubscribe_mailto, token))
+
+
+def _fill(body: str, personal: Personal, escape: bool) -> str:
+    quote = (lambda s: html.escape(s, quote=True)) if escape else (lambda s: s)
+    return body.replace(GREETING_MARK, quote(personal.greeting)).replace(
+        UNSUBSCRIBE_MARK, quote(personal.unsubscribe_url))
+
+
+def imip_message(*, sender: Address, personal: Personal, rendered: Rendered, subject_line: str,
+                 method: str, ics: bytes, message_id: str, site: Site) -> OutgoingMessage:
+    """The whole message for one attendee; `raw` holds the exact iMIP bytes."""
+    text = _fill(rendered.text, personal, escape=False)
+    html_body = _fill(rendered.html, personal, escape=True)
+    headers = {"List-Unsubscribe": personal.list_unsubscribe,
+               "List-Unsubscribe-Post": ONE_CLICK,
+               "Content-Class": "urn:content-classes:calendarmessage"}
+    mixed = f"=_mixed_{secrets.token_hex(10)}".encode()
+    alternative = f"=_alt_{secrets.token_hex(10)}".encode()
+    head = b"".join([
+        b"From: ", format_address(sender.name, sender.email).encode("ascii"), CRLF,
+        b"To: ", format_address(personal.to.name, personal.to.email).encode("ascii"), CRLF,
+        fold("Subject", subject_line),
+        b"Date: ", date_header(site.timezone).encode("ascii"), CRLF,
+        b"Message-ID: ", message_id.encode("ascii"), CRLF,
+        b"List-Unsubscribe: ",
+        personal.list_unsubscribe.replace(">, <", ">,\r\n <").encode("ascii"), CRLF,
+        b"List-Unsubscribe-Post: ", ONE_CLICK.encode("ascii"), CRLF,
+        b"Content-Class: urn:content-classes:calendarmessage", CRLF,
+        b"MIME-Version: 1.0", CRLF,
+        b'Content-Type: multipart/mixed; boundary="', mixed, b'"', CRLF,
+        CRLF,
+    ])
+    part = b'Content-Type: text/%s; charset="utf-8"\r\n' \
+           b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    body = b"".join([
+        b"--", mixed, CRLF,
+        b'Content-Type: multipart/alternative; boundary="', alternative, b'"', CRLF, CRLF,
+        b"--", alternative, CRLF, part % b"plain", _qp(text), CRLF,
+        b"--", alternative, CRLF, part % b"html", _qp(html_body), CRLF,
+        b"--", alternative, CRLF,
+        b"Content-Type: text/calendar; method=", method.encode("ascii"), b"; charset=UTF-8",
+        CRLF, b"Content-Transfer-Encoding: base64", CRLF, CRLF, _b64(ics), CRLF,
+        b"--", alternative, b"--", CRLF, CRLF,
+        b"--", mixed, CRLF,
+        b'Content-Type: application/ics; name="', ATTACHMENT_NAME.encode(), b'"', CRLF,
+        b'Content-Disposition: attachment; filename="', ATTACHMENT_NAME.encode(), b'"', CRLF,
+        b"Content-Transfer-Encoding: base64", CRLF, CRLF, _b64(ics), CRLF,
+        b"--", mixed, b"--", CRLF,
+    ])
+    data = head + body
+    # The constructor checks every header value before anything is sent. For an HTTP API
+    # (Brevo), which takes fields rather than bytes, the calendar travels as an attachment.
+    return OutgoingMessage(
+        sender=sender, to=personal.to, subject=subject_line, text=text, html=html_body,
+        message_id=message_id, headers=headers,
+        attachments=(Attachment(ATTACHMENT_NAME, f"text/calendar; method={method}", ics),),
+        raw=lambda: data)

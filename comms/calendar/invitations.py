@@ -1,0 +1,544 @@
+"""Calendar invitations: who must receive which version of each event, and sending it.
+
+An event's invitations are a series of *versions*, each a campaign of the send journal:
+`invite-<event>-s<sequence>-<request|cancel>`. A version is recorded (event, sequence, method,
+fingerprint of the significant fields) before any of its messages is sent; what an attendee
+holds is the latest version of which a message to them is marked sent in `messages`. Both
+live in the journal, so a run killed at any moment is finished by the next one: a message
+left `sending` is sent again in the same campaign, with the same Message-ID, and a message
+marked sent is never planned again. `invitation_state` mirrors what each attendee holds, for
+people and reports; it is refreshed from `messages` and never read to decide what to send.
+
+The planner follows RFC 5546:
+- someone in the audience who holds nothing (or a cancellation) gets the current REQUEST;
+- someone whose copy is older than the event's significant fields gets an update (same UID,
+  a higher SEQUENCE, a fresh DTSTAMP);
+- someone who left the audience gets a CANCEL naming only them;
+- a cancelled event sends a CANCEL to everyone who holds an invitation, and nothing to anyone
+  else.
+A version is reused while it is the latest of its method, has the event's current fingerprint
+and is newer than what the recipient holds; otherwise the next SEQUENCE of the event is taken.
+Events that ended before today are left alone, and so is an event whose instance schedules
+its invitation (`sequence: invitation: -30`) while that day has not come.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from comms.calendar.ics import event_uid
+from comms.calendar.imip import (
+    CANCEL,
+    CANCELLATION,
+    INVITATION,
+    REQUEST,
+    UPDATE,
+    Rendered,
+    imip_message,
+    invitation_ics,
+    organizer_of,
+    personal_values,
+    render_invitation,
+    subject,
+)
+from comms.content.source import key_line
+from comms.directory import Directory, Partner, check_email
+from comms.errors import ContentError, Problem, closest
+from comms.model import Address, Event, Instance, Project
+from comms.send.campaign import Campaign, Recipient, Summary
+from comms.send.journal import BOUNCE, Journal
+from comms.send.message import OutgoingMessage
+from comms.send.transports.base import Transport
+from comms.settings import Settings
+
+KIND = "invitation"  # campaigns.kind, counted by `comms report`
+LABELS = {INVITATION: "invitation", UPDATE: "mise à jour", CANCELLATION: "annulation"}
+SKIP_DIRECTORY = "désinscrit (annuaire)"
+SKIP_UNSUBSCRIBED = "désinscrit"
+SKIP_BOUNCED = "adresse en échec définitif"
+PAST = "past"
+NOT_YET = "not_yet"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_id(event_id: str) -> str:
+    """An event id usable in a campaign id and a Message-ID (file stems may hold spaces)."""
+    return _UNSAFE.sub("-", event_id).strip("-.") or "evenement"
+
+
+def campaign_id(event_id: str, sequence: int, method: str) -> str:
+    return f"invite-{safe_id(event_id)}-s{sequence}-{method.lower()}"
+
+
+# --------------------------------------------------------------------------- model
+
+
+@dataclass(frozen=True, slots=True)
+class Attendee:
+    email: str
+    name: str = ""
+    partner: Partner | None = None
+
+    @property
+    def key(self) -> str:
+        return self.email.strip().lower()
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of an event's invitation, sent as one campaign."""
+
+    event_id: str
+    uid: str
+    sequence: int
+    method: str  # REQUEST | CANCEL
+    fingerprint: str
+
+    @property
+    def campaign(self) -> str:
+        return campaign_id(self.event_id, self.sequence, self.method)
+
+
+@dataclass(frozen=True)
+class Held:
+    """The version an attendee last received (its message is marked sent)."""
+
+    version: Version
+    sent_at: str
+
+
+@dataclass(frozen=True)
+class Delivery:
+    attendee: Attendee
+    kind: str  # INVITATION | UPDATE | CANCELLATION
+    version: Version
+
+
+@dataclass
+class EventPlan:
+    """What `comms invite` would send for one event, and why not when nothing."""
+
+    event: Event
+    instance: Instance
+    deliveries: list[Delivery] = field(default_factory=list)
+    skipped: list[tuple[Attendee, str]] = field(default_factory=list)
+    new_versions: list[Version] = field(default_factory=list)
+    state: str = ""  # PAST, NOT_YET, or "" when planned
+    invitation_day: date | None = None  # NOT_YET: when the invitation step comes
+    holders: int = 0  # attendees who hold a version already (invitation or cancellation)
+
+    @property
+    def versions(self) -> list[Version]:
+        """The versions used by the deliveries, in sequence order."""
+        seen = {d.version.campaign: d.version for d in self.deliveries}
+        return sorted(seen.values(), key=lambda v: v.sequence)
+
+    def of_kind(self, kind: str) -> list[Delivery]:
+        return [d for d in self.deliveries if d.kind == kind]
+
+
+# --------------------------------------------------------------------------- fingerprint
+
+
+def fingerprint(event: Event) -> str:
+    """A digest of what makes a calendar update necessary: dates, recurrence, place, status
+    and title. The agenda text or a registration link may change without an update."""
+    def when(value: date | datetime) -> str:
+        return value.isoformat()
+
+    repeat = event.repeat
+    significant = {
+        "title": event.title,
+        "start": when(event.start),
+        "end": when(event.end),
+        "all_day": event.all_day,
+        "rrule": sorted((k, str(v)) for k, v in repeat.rrule.items()) if repeat else None,
+        "except": [d.isoformat() for d in repeat.exceptions] if repeat else [],
+        "location": event.location,
+        "online_url": event.online_url,
+        "status": event.status,
+    }
+    text = json.dumps(significant, ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- audience
+
+
+def instance_of(project: Project, event: Event) -> Instance:
+    return project.instances[event.instance]
+
+
+def audience_lists(project: Project, event: Event) -> tuple[str, ...]:
+    return event.audience if event.audience else instance_of(project, event).audience
+
+
+def audience(project: Project, event: Event,
+             directory: Directory) -> tuple[list[Attendee], list[tuple[Attendee, str]]]:
+    """The event's attendees (its lists, then its extra addresses), each once, and those the
+    directory marks as unsubscribed."""
+    attendees: list[Attendee] = []
+    skipped: list[tuple[Attendee, str]] = []
+    seen: set[str] = set()
+
+    def add(person: Attendee) -> None:
+        if person.key in seen:
+            return
+        seen.add(person.key)
+        partner = person.partner
+        if partner is not None and partner.unsubscribed_on is not None:
+            skipped.append((person, SKIP_DIRECTORY))
+        else:
+            attendees.append(person)
+
+    for list_name in audience_lists(project, event):
+        for partner in directory.members(list_name):
+            add(Attendee(partner.email, partner.name, partner))
+    for address in event.attendees:
+        try:
+            address = check_email(address)
+        except ValueError:
+            continue  # reported by check_audiences
+        partner = directory.find(address)
+        add(Attendee(address, partner.name if partner else "", partner))
+    return attendees, skipped
+
+
+def check_audiences(project: Project, directory: Directory,
+                    events: Iterable[Event]) -> list[Problem]:
+    """What `comms check` cannot know without the directory: audience lists nobody belongs
+    to (and that comms.yaml does not declare), extra addresses email-validator refuses."""
+    present = directory.list_names()
+    declared = set(project.site.lists)
+    problems: list[Problem] = []
+    reported: set[tuple[str, str]] = set()
+    for event in events:
+        instance = instance_of(project, event)
+        own = bool(event.audience)
+        for name in audience_lists(project, event):
+            if name in present or name in declared:
+                continue
+            where = event.id if own else instance.id
+            if (where, name) in reported:
+                continue
+            reported.add((where, name))
+            guess = closest(name, present)
+            hint = ((f"vouliez-vous écrire «\u00a0{guess}\u00a0»\u00a0? " if guess else "")
+                    + f"ajoutez la liste «\u00a0{name}\u00a0» à des partenaires de l’annuaire "
+                    f"({directory.path.name}, colonne lists), ou déclarez-la dans "
+                    "comms.yaml (lists:) si elle doit rester vide")
+            message = f"la liste «\u00a0{name}\u00a0» n’a aucun membre dans l’annuaire"
+            if own:
+                problems.append(Problem(event.source, key_line(event.source, "audience"),
+                                        "audience", message, hint))
+            else:
+                problems.append(Problem(instance.source, key_line(
+                    instance.source, instance.id, "audience"), f"{instance.id}.audience",
+                    message, hint))
+        for address in event.attendees:
+            try:
+                check_email(address)
+            except ValueError as exc:
+                problems.append(Problem(
+                    event.source, key_line(event.source, "attendees", value=address),
+                    "attendees", f"«\u00a0{address}\u00a0» n’est pas une adresse "
+                    f"électronique valide ({exc})",
+                    "écrivez une adresse comme prenom.nom@exemple.fr"))
+    return problems
+
+
+def require_valid_audiences(project: Project, directory: Directory,
+                            events: Iterable[Event]) -> None:
+    problems = check_audiences(project, directory, events)
+    if problems:
+        raise ContentError(problems, f"{len(problems)} erreur(s) dans les destinataires des "
+                           "invitations. Rien n’a été envoyé.")
+
+
+# --------------------------------------------------------------------------- the journal
+
+
+def _version(row) -> Version:
+    return Version(row["event_id"], row["uid"], row["sequence"], row["method"],
+                   row["fingerprint"])
+
+
+def recorded_versions(journal: Journal) -> dict[str, list[Version]]:
+    """event id -> its versions, in sequence order."""
+    out: dict[str, list[Version]] = {}
+    for row in journal.db.execute("SELECT * FROM invitation_versions ORDER BY sequence"):
+        out.setdefault(row["event_id"], []).append(_version(row))
+    return out
+
+
+def held_versions(journal: Journal) -> dict[str, dict[str, Held]]:
+    """event id -> attendee -> the latest version a message to them was marked sent for.
+    Read from `messages` itself, so that nothing can lag behind a crash."""
+    out: dict[str, dict[str, Held]] = {}
+    for row in journal.db.execute("""
+            SELECT v.*, m.recipient, m.sent_at FROM messages m
+            JOIN invitation_versions v ON v.campaign = m.campaign
+            WHERE m.status = 'sent' ORDER BY v.sequence"""):
+        out.setdefault(row["event_id"], {})[row["recipient"]] = Held(_version(row),
+                                                                     row["sent_at"] or "")
+    return out
+
+
+def record_versions(journal: Journal, versions: Iterable[Version]) -> None:
+    """Record new versions, in one transaction, before any of their messages is sent."""
+    rows = [(v.campaign, v.event_id, v.uid, v.sequence, v.method, v.fingerprint, journal.now())
+            for v in versions]
+    if not rows:
+        return
+    journal.db.execute("BEGIN IMMEDIATE")
+    try:
+        journal.db.executemany(
+            "INSERT OR IGNORE INTO invitation_versions VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        journal.db.execute("COMMIT")
+    except BaseException:
+        journal.db.execute("ROLLBACK")
+        raise
+
+
+def sync_state(journal: Journal) -> int:
+    """Bring `invitation_state` up to what `messages` says was sent; rows changed."""
+    changed = 0
+    current = {(r["event_id"], r["email"]): r["sequence"]
+               for r in journal.db.execute("SELECT event_id, email, sequence "
+                                           "FROM invitation_state")}
+    rows = []
+    for event_id, attendees in held_versions(journal).items():
+        for email, held in attendees.items():
+            v = held.version
+            if current.get((event_id, email)) == v.sequence:
+                continue
+            rows.append((event_id, email, v.uid, v.sequence, v.fingerprint,
+                         "cancelled" if v.method == CANCEL else "invited", v.campaign,
+                         held.sent_at))
+    if rows:
+        journal.db.execute("BEGIN IMMEDIATE")
+        try:
+            journal.db.executemany(
+                "INSERT INTO invitation_state VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(event_id, email) DO UPDATE SET uid = excluded.uid, "
+                "sequence = excluded.sequence, fingerprint = excluded.fingerprint, "
+                "status = excluded.status, campaign = excluded.campaign, "
+                "sent_at = excluded.sent_at", rows)
+            journal.db.execute("COMMIT")
+        except BaseException:
+            journal.db.execute("ROLLBACK")
+            raise
+        changed = len(rows)
+    return changed
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def last_day(event: Event, today: date) -> date:
+    """The last day of the event or of its series (today's horizon is enough)."""
+    if event.repeat is None:
+        return event.last_day
+    from comms.calendar.recurrence import occurrences
+
+    later = occurrences(event, today, today + timedelta(days=366 * 30))
+    return later[-1].last_day if later else event.first_day
+
+
+def is_past(event: Event, today: date) -> bool:
+    """Ended before today (for a series: its last date)."""
+    return last_day(event, today) < today
+
+
+def invitation_day(instance: Instance, event: Event) -> date | None:
+    """The day of the `invitation` step of an instance's sequence, if it has one."""
+    offset = instance.sequence.get("invitation")
+    return None if offset is None else event.first_day + timedelta(days=offset)
+
+
+@dataclass
+class _Versions:
+    """An event's versions while planning: the recorded ones and those this run adds."""
+
+    event: Event
+    uid: str
+    current: str  # fingerprint of the event as written now
+    known: list[Version]
+    added: list[Version] = field(default_factory=list)
+
+    def for_(self, method: str, held: Held | None) -> Version:
+        same = [v for v in self.known if v.method == method]
+        latest = same[-1] if same else None
+        if latest is not None and latest.fingerprint == self.current and (
+                held is None or latest.sequence > held.version.sequence):
+            return latest
+        sequence = max((v.sequence for v in self.known), default=-1) + 1
+        if held is not None:
+            sequence = max(sequence, held.version.sequence + 1)
+        version = Version(self.event.id, self.uid, sequence, method, self.current)
+        self.known.append(version)
+        self.added.append(version)
+        return version
+
+
+def plan_event(project: Project, event: Event, directory: Directory, today: date,
+               versions: list[Version], held: dict[str, Held],
+               suppressed: dict[str, str]) -> EventPlan:
+    """What to send for one event; `suppressed`: address -> reason never to write to it."""
+    instance = instance_of(project, event)
+    result = EventPlan(event, instance, holders=len(held))
+    if is_past(event, today):
+        result.state = PAST
+        return result
+    attendees, result.skipped = audience(project, event, directory)
+    day = invitation_day(instance, event)
+    if not held and day is not None and today < day:
+        result.state = NOT_YET
+        result.invitation_day = day
+        return result
+    wanted: dict[str, Attendee] = {}
+    for person in attendees:
+        if person.key in suppressed:
+            result.skipped.append((person, suppressed[person.key]))
+        else:
+            wanted[person.key] = person
+    excluded = {p.key for p, _ in result.skipped}
+    plan = _Versions(event, event_uid(event, project.site.domain), fingerprint(event),
+                     list(versions))
+    if not event.cancelled:
+        for key, person in wanted.items():
+            mine = held.get(key)
+            if mine is None or mine.version.method == CANCEL:
+                result.deliveries.append(Delivery(person, INVITATION,
+                                                  plan.for_(REQUEST, mine)))
+            elif mine.version.fingerprint != plan.current:
+                result.deliveries.append(Delivery(person, UPDATE, plan.for_(REQUEST, mine)))
+    for key in sorted(held):
+        mine = held[key]
+        if mine.version.method != REQUEST or key in excluded or key in suppressed:
+            continue
+        if event.cancelled or key not in wanted:
+            partner = directory.find(key)
+            person = Attendee(key, partner.name if partner else "", partner)
+            if partner is not None and partner.unsubscribed_on is not None:
+                result.skipped.append((person, SKIP_DIRECTORY))  # left the list and unsubscribed
+                continue
+            result.deliveries.append(Delivery(person, CANCELLATION, plan.for_(CANCEL, mine)))
+    result.new_versions = plan.added
+    return result
+
+
+def plan_invitations(project: Project, directory: Directory, journal: Journal, today: date,
+                     events: Iterable[Event] | None = None) -> list[EventPlan]:
+    """The plan of every event (or of `events`), in the agenda's order. Writes nothing."""
+    recorded = recorded_versions(journal)
+    held = held_versions(journal)
+    suppressed = {email: SKIP_BOUNCED if s.reason == BOUNCE else SKIP_UNSUBSCRIBED
+                  for email, s in journal.suppressed().items()}
+    chosen = list(project.events if events is None else events)
+    return [plan_event(project, e, directory, today, recorded.get(e.id, []),
+                       held.get(e.id, {}), suppressed) for e in chosen]
+
+
+def forgotten_events(project: Project, journal: Journal) -> list[str]:
+    """Ids of events invitations were sent for and whose file is gone: their attendees
+    keep them in their calendars (a cancellation needs the file)."""
+    known = {e.id for e in project.events}
+    held = held_versions(journal)
+    return sorted(event_id for event_id, people in held.items() if event_id not in known
+                  and any(h.version.method == REQUEST for h in people.values()))
+
+
+def forgotten_warning(event_id: str) -> str:
+    return (f"l’évènement «\u00a0{event_id}\u00a0» a été invité puis son fichier supprimé"
+            "\u00a0: ses invités le gardent dans leur agenda (remettez le fichier avec "
+            "«\u00a0status: cancelled\u00a0» pour l’annuler)")
+
+
+# --------------------------------------------------------------------------- sending
+
+
+class InvitationFactory:
+    """recipient + Message-ID -> the iMIP message of one version for that attendee. The
+    bodies are rendered once per kind; the calendar gets a fresh DTSTAMP each time."""
+
+    def __init__(self, project: Project, event: Event, version: Version, secret: str,
+                 now: Callable[[], datetime] | None = None):
+        self.project = project
+        self.event = event
+        self.instance = instance_of(project, event)
+        self.version = version
+        self.secret = secret
+        self.now = now
+        self._rendered: dict[str, Rendered] = {}
+
+    def rendered(self, kind: str) -> Rendered:
+        if kind not in self._rendered:
+            self._rendered[kind] = render_invitation(self.project, self.event, self.instance,
+                                                     kind)
+        return self._rendered[kind]
+
+    def __call__(self, recipient: Recipient, message_id: str) -> OutgoingMessage:
+        delivery: Delivery = recipient.data
+        site = self.project.site
+        partner = delivery.attendee.partner
+        personal = personal_values(site, self.secret, recipient.email, recipient.name,
+                                   partner.first_name if partner else "",
+                                   partner.last_name if partner else "")
+        rendered = self.rendered(delivery.kind)
+        version = self.version
+        ics = invitation_ics(self.event, site, self.instance, method=version.method,
+                             sequence=version.sequence,
+                             attendee=(recipient.name, recipient.email),
+                             dtstamp=self.now() if self.now else None)
+        organizer = organizer_of(site, self.instance)
+        return imip_message(sender=Address(organizer.name, organizer.email),
+                            personal=personal, rendered=rendered,
+                            subject_line=rendered.subject, method=version.method, ics=ics,
+                            message_id=message_id, site=site)
+
+
+def campaign_of(project: Project, plan: EventPlan, version: Version) -> Campaign:
+    kinds = [d.kind for d in plan.deliveries if d.version == version]
+    return Campaign(id=version.campaign, kind=KIND, ref=plan.event.id, scope=plan.instance.id,
+                    year=plan.event.first_day.year,
+                    subject=subject(plan.event, project.site, kinds[0] if kinds else
+                                    INVITATION), domain=project.site.domain)
+
+
+def recipients_of(plan: EventPlan, version: Version) -> list[Recipient]:
+    return [Recipient(d.attendee.email, d.attendee.name, d) for d in plan.deliveries
+            if d.version == version]
+
+
+def send_plans(project: Project, plans: Iterable[EventPlan], journal: Journal,
+               transport: Transport, settings: Settings, *,
+               run: Callable[..., Summary] | None = None,
+               now: Callable[[], datetime] | None = None,
+               ) -> list[tuple[EventPlan, Version, Summary]]:
+    """Send every planned version through the shared send loop, one campaign each; the
+    state mirror is refreshed after each one (and at the start of the next run anyway)."""
+    from comms.send import campaign as campaigns
+
+    send = run or campaigns.run
+    secret = settings.require_secret()
+    sync_state(journal)
+    out = []
+    for plan in plans:
+        if not plan.deliveries:
+            continue
+        record_versions(journal, plan.new_versions)
+        for version in plan.versions:
+            factory = InvitationFactory(project, plan.event, version, secret, now)
+            try:
+                summary = send(journal, campaign_of(project, plan, version),
+                               recipients_of(plan, version), factory, transport, settings)
+            finally:
+                sync_state(journal)
+            out.append((plan, version, summary))
+    return out
