@@ -198,3 +198,25 @@ def test_check_catches_a_misspelt_audience_through_the_directory(root):
     result = run("check", "--root", str(root))
     assert result.exit_code == 1
     assert "content/partners.csv:3: lists\u00a0: liste « gt-logement » inconnue" in result.output
+
+
+def test_issue_too_heavy_for_gmail_fails_check_and_build(root, tmp_path):
+    paragraph = "Un paragraphe de compte rendu détaillé, bien trop long pour une lettre. " * 20
+    body = "\n\n".join([paragraph] * 80)
+    write(root, "content/news/2027-01-12-long.md", news_file("Compte rendu", "2027-01-12",
+                                                             body=body))
+    result = run("check", "--root", str(root))
+    assert result.exit_code == 1
+    assert "content/issues/2027-1.md: la lettre 2027-1 pèse" in result.output
+    assert "2027-01-12-long" in result.output  # names the heaviest item
+    out = tmp_path / "out"
+    result = run("build", "2027-1", "--root", str(root), "--out", str(out))
+    assert result.exit_code == 1 and not (out / "2027-1").exists()
+
+
+def test_unwritable_output_is_a_french_message(root, tmp_path):
+    blocker = tmp_path / "fichier"
+    blocker.write_text("pas un dossier", encoding="utf-8")
+    result = run("build", "2027-1", "--root", str(root), "--out", str(blocker / "sortie"))
+    assert result.exit_code == 1
+    assert "Opération impossible" in result.output and "Traceback" not in result.output

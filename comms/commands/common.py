@@ -48,6 +48,10 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
         except CommsError as exc:
             print_problems(exc, root)
             fail(exc.message)
+        except OSError as exc:  # a folder not writable, a disk full, a file gone meanwhile
+            where = f" ({exc.filename})" if exc.filename else ""
+            fail(f"Opération impossible{where}\u00a0: {exc.strerror or exc}. Vérifiez que le "
+                 "dossier existe, que vous avez le droit d’y écrire et qu’il reste de la place.")
         except KeyboardInterrupt:
             click.secho("\nInterrompu. Relancez la même commande pour reprendre.", err=True)
             sys.exit(130)
