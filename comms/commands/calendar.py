@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from comms.commands.common import friendly, print_problems, root_option, sigterm_as_interrupt
+from comms.commands.common import (
+    NBSP,
+    friendly,
+    print_problems,
+    print_summary,
+    reasons,
+    root_option,
+    sigterm_as_interrupt,
+)
 from comms.errors import CommsError, ConfigError, ContentError
 
 if TYPE_CHECKING:
@@ -23,11 +31,9 @@ if TYPE_CHECKING:
     from comms.directory import Directory
     from comms.due import Due
     from comms.model import Project
-    from comms.send.campaign import Summary
     from comms.send.journal import Journal
     from comms.settings import Settings
 
-NBSP = "\u00a0"
 today_option = click.option("--today", "today", hidden=True,
                             help="Date du jour, AAAA-MM-JJ (essais).")
 transport_option = click.option(
@@ -87,10 +93,6 @@ def _journal(root: Path, confirm: bool) -> Journal:
 
 def _who(person: Attendee) -> str:
     return f"{person.name} <{person.email}>" if person.name else person.email
-
-
-def _reasons(counts: Counter[str]) -> str:
-    return ", ".join(f"{n} {reason}" for reason, n in counts.most_common())
 
 
 # --------------------------------------------------------------------------- calendar
@@ -160,29 +162,11 @@ def _print_event_plan(project: Project, plan: EventPlan, names: bool = True) -> 
                 for person in people:
                     click.echo(f"    {_who(person)}")
     if plan.skipped:
-        reasons = Counter(reason for _, reason in plan.skipped)
-        click.echo(f"  écarté(s){NBSP}: {_reasons(reasons)}")
+        counts = Counter(reason for _, reason in plan.skipped)
+        click.echo(f"  écarté(s){NBSP}: {reasons(counts)}")
         if names:
             for person, reason in plan.skipped:
                 click.echo(f"    {_who(person)} — {reason}")
-
-
-def _print_summary(label: str, summary: Summary) -> None:
-    skipped = sum(summary.skipped.values())
-    parts = [f"envoyés{NBSP}: {summary.sent}",
-             f"écartés{NBSP}: {skipped}" + (f" ({_reasons(summary.skipped)})" if skipped
-                                            else ""),
-             f"en échec{NBSP}: {len(summary.failed)}"]
-    click.secho(f"{label} — " + " · ".join(parts), fg="green" if summary.ok else "red")
-    if summary.resent_in_flight:
-        click.echo(f"  {summary.resent_in_flight} message(s) interrompu(s) lors d’un envoi "
-                   "précédent ont été renvoyés (même Message-ID).")
-    for address, reason in summary.failed:
-        click.secho(f"  {address}{NBSP}: {reason}", fg="red", err=True)
-    if summary.stopped:
-        click.secho(f"  Envoi arrêté{NBSP}: {summary.stopped}. {summary.remaining} message(s) "
-                    "restent à envoyer\u00a0: relancez la même commande plus tard.",
-                    fg="red", err=True)
 
 
 def _select_events(project: Project, event_ids: tuple[str, ...]) -> list:
@@ -259,7 +243,7 @@ def invite(event_ids: tuple[str, ...], transport_name: str | None, confirm: bool
     for plan, version, summary in results:
         kinds = sorted({d.kind for d in plan.deliveries if d.version == version})
         label = ", ".join(invitations.LABELS[k] for k in kinds)
-        _print_summary(f"{plan.event.id} · {label} (séquence {version.sequence})", summary)
+        print_summary(f"{plan.event.id} · {label} (séquence {version.sequence})", summary)
         failed |= not summary.ok
     if not results:
         click.secho("Rien à envoyer\u00a0: toutes les invitations sont à jour.", fg="green")
@@ -375,7 +359,7 @@ def due(day_text: str | None, run_it: bool, confirm: bool, transport_name: str |
         assert transport is not None
         with sigterm_as_interrupt():
             summaries = planner.run_due(project, directory, journal, agenda, transport,
-                                        settings, _print_summary)
+                                        settings, print_summary)
     if any(not s.ok for s in summaries):
         raise SystemExit(1)
 

@@ -5,15 +5,21 @@ from __future__ import annotations
 import functools
 import signal
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from comms.errors import CommsError
+
+if TYPE_CHECKING:
+    from comms.send.campaign import Summary
+
+NBSP = "\u00a0"
 
 root_option = click.option(
     "--root",
@@ -70,3 +76,29 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def reasons(counts: Counter[str]) -> str:
+    """« 36 déjà envoyé, 2 désinscrit »: skip reasons, most frequent first."""
+    return ", ".join(f"{n} {reason}" for reason, n in counts.most_common())
+
+
+def print_summary(label: str, summary: Summary) -> None:
+    """The end of a campaign: what was sent, skipped, failed, and what to do next."""
+    skipped = sum(summary.skipped.values())
+    parts = [f"envoyés{NBSP}: {summary.sent}",
+             f"écartés{NBSP}: {skipped}" + (f" ({reasons(summary.skipped)})" if skipped else ""),
+             f"en échec{NBSP}: {len(summary.failed)}"]
+    click.secho(f"{label} — " + " · ".join(parts), fg="green" if summary.ok else "red")
+    if summary.resent_in_flight:
+        click.echo(f"  {summary.resent_in_flight} message(s) interrompu(s) lors d’un envoi "
+                   "précédent ont été renvoyés (même Message-ID).")
+    for address, reason in summary.failed:
+        click.secho(f"  {address}{NBSP}: {reason}", fg="red", err=True)
+    if summary.stopped:
+        click.secho(f"  Envoi arrêté{NBSP}: {summary.stopped}. {summary.remaining} message(s) "
+                    f"restent à envoyer{NBSP}: relancez la même commande plus tard.",
+                    fg="red", err=True)
+    elif summary.failed:
+        click.secho("  Relancer la même commande réessaiera les messages en échec (les "
+                    "adresses refusées définitivement restent écartées).", err=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,14 +9,21 @@ from typing import TYPE_CHECKING
 
 import click
 
-from comms.commands.common import friendly, print_problems, root_option, sigterm_as_interrupt
+from comms.commands.common import (
+    NBSP,
+    friendly,
+    print_problems,
+    print_summary,
+    reasons,
+    root_option,
+    sigterm_as_interrupt,
+)
 from comms.errors import CommsError, ConfigError, ContentError
 from comms.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from comms.send.campaign import Plan, Progress, Summary
+    from comms.send.campaign import Plan, Progress
 
-NBSP = "\u00a0"
 PROGRESS_FROM = 20  # recipients; shorter sends finish before a bar is worth drawing
 
 
@@ -26,10 +32,6 @@ def _settings(root: Path) -> Settings:
     if settings.warnings:
         print_problems(ConfigError("", settings.warnings), root)
     return settings
-
-
-def _reasons(counts: Counter[str]) -> str:
-    return ", ".join(f"{n} {reason}" for reason, n in counts.most_common())
 
 
 @contextmanager
@@ -120,40 +122,20 @@ def send(issue_id: str, list_name: str, transport_name: str | None, test_address
         with sigterm_as_interrupt(), _progress(len(plan.to_send)) as progress:
             summary = newsletter.send_issue(project, directory, journal, issue, list_name,
                                             transport, settings, progress, template)
-    _print_summary(summary)
+    print_summary("Bilan", summary)
+    if not summary.ok:
+        raise SystemExit(1)
 
 
 def _print_plan(plan: Plan) -> None:
     click.echo(f"  {len(plan.to_send)} destinataire(s) la recevraient.")
     if plan.skipped:
-        click.echo(f"  {len(plan.skipped)} écarté(s){NBSP}: {_reasons(plan.skip_counts())}.")
+        click.echo(f"  {len(plan.skipped)} écarté(s){NBSP}: {reasons(plan.skip_counts())}.")
     if plan.in_flight:
         click.echo(f"  {plan.in_flight} message(s) étaient en cours d’envoi lors d’une "
                    "interruption\u00a0: ils seront renvoyés avec le même Message-ID.")
 
 
-def _print_summary(summary: Summary) -> None:
-    skipped = sum(summary.skipped.values())
-    parts = [f"envoyés{NBSP}: {summary.sent}"]
-    parts.append(f"écartés{NBSP}: {skipped}" + (f" ({_reasons(summary.skipped)})"
-                                               if skipped else ""))
-    parts.append(f"en échec{NBSP}: {len(summary.failed)}")
-    colour = "green" if summary.ok else "red"
-    click.secho("Bilan — " + " · ".join(parts), fg=colour)
-    if summary.resent_in_flight:
-        click.echo(f"  {summary.resent_in_flight} message(s) interrompu(s) lors d’un envoi "
-                   "précédent ont été renvoyés (même Message-ID).")
-    for address, reason in summary.failed:
-        click.secho(f"  {address}{NBSP}: {reason}", fg="red", err=True)
-    if summary.stopped:
-        click.secho(f"Envoi arrêté{NBSP}: {summary.stopped}. {summary.remaining} message(s) "
-                    "restent à envoyer\u00a0: relancez la même commande plus tard.",
-                    fg="red", err=True)
-    elif summary.failed:
-        click.secho("Relancer la même commande réessaiera les messages en échec (les "
-                    "adresses refusées définitivement restent écartées).", err=True)
-    if not summary.ok:
-        raise SystemExit(1)
 
 
 @click.command()

@@ -1,0 +1,40 @@
+"""Click's own messages (usage, help, wrong parameters) are in French too."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from comms.cli import main
+
+NB = "\u00a0"
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_help_is_french():
+    result = run("--help")
+    assert result.exit_code == 0
+    assert result.output.startswith(f"Utilisation{NB}: ")
+    assert "Affiche cette aide." in result.output and "Commandes" in result.output
+    assert "Show this message" not in result.output
+
+
+def test_every_command_has_a_french_help():
+    for name, command in main.commands.items():
+        result = run(name, "--help")
+        assert result.exit_code == 0, name
+        assert "Utilisation" in result.output and command.help, name
+        assert "Show this message" not in result.output
+
+
+def test_parameter_errors_are_french():
+    unknown = run("bild")
+    assert unknown.exit_code == 2
+    assert f"Erreur{NB}: commande « bild » inconnue." in unknown.output
+    assert "Vouliez-vous dire 'build'" in unknown.output
+    assert f"Erreur{NB}: option « --bogus » inconnue." in run("build", "--bogus").output
+    assert "argument manquant 'INSTANCE'" in run("new", "event").output
+    assert "« abc » n’est pas un nombre" in run("plan", "abc").output
+    assert "Usage" not in run("plan", "abc").output
