@@ -107,7 +107,7 @@ def test_help_of_each_command_is_french_and_documented():
     guide = (Path(__file__).parent.parent / "docs" / "redaction.md").read_text(encoding="utf-8")
     for command in ("calendar", "invite", "due"):
         result = cli(command, "--help")
-        assert result.exit_code == 0 and "Usage" in result.output
+        assert result.exit_code == 0 and "Utilisation" in result.output
         assert f"comms {command}" in guide
     assert "--today" not in cli("invite", "--help").output  # hidden: for tests
 
