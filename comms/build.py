@@ -30,7 +30,7 @@ def upcoming_issue(project: Project, today: date) -> Issue:
     if not project.issues:
         raise ContentError([Problem(project.site.root / "content/issues", None, None,
                                     "aucune lettre n’est prévue",
-                                    "créez les lettres de l’année avec « comms plan ANNÉE »")])
+                                    "créez les lettres de l’année avec « comms plan ANNÉE »")])
     for issue in project.issues:
         if issue.publish_on >= today:
             return issue

@@ -154,7 +154,7 @@ def _decode(raw: bytes, report: Problems) -> str | None:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         report.error(line, None, "encodage du fichier non reconnu",
-                     "enregistrez l’annuaire au format « CSV UTF-8 » depuis votre tableur")
+                     "enregistrez l’annuaire au format « CSV UTF-8 » depuis votre tableur")
         return None
 
 
@@ -200,7 +200,7 @@ class _Row:
         try:
             return check_email(value)
         except ValueError as exc:
-            self.error("email", f"« {value} » n’est pas une adresse électronique valide "
+            self.error("email", f"« {value} » n’est pas une adresse électronique valide "
                        f"({exc})", "écrivez une adresse comme prenom.nom@exemple.fr")
             return None
 
@@ -222,8 +222,8 @@ class _Row:
                 continue
             if known is not None and name not in known:
                 guess = closest(name, known)
-                self.error("lists", f"liste « {name} » inconnue",
-                           (f"vouliez-vous écrire « {guess} »\u00a0? " if guess else "")
+                self.error("lists", f"liste « {name} » inconnue",
+                           (f"vouliez-vous écrire « {guess} »\u00a0? " if guess else "")
                            + "listes connues\u00a0: " + ", ".join(sorted(known)))
                 continue
             names.append(name)
@@ -240,7 +240,7 @@ def _columns(header: list[str], report: Problems) -> dict[int, str] | None:
         if column is None:
             guess = closest(name, _HEADER_INDEX)
             report.warning(1, cell.strip(), "colonne inconnue, ignorée",
-                           f"vouliez-vous écrire « {_HEADER_INDEX[guess]} »\u00a0?" if guess
+                           f"vouliez-vous écrire « {_HEADER_INDEX[guess]} »\u00a0?" if guess
                            else "colonnes possibles\u00a0: " + ", ".join(COLUMNS))
         elif column in found.values():
             report.error(1, cell.strip(), "colonne en double",
@@ -250,7 +250,7 @@ def _columns(header: list[str], report: Problems) -> dict[int, str] | None:
     missing = [c for c in REQUIRED if c not in found.values()]
     for column in missing:
         report.error(1, column, "colonne obligatoire absente",
-                     f"ajoutez en première ligne une colonne « {column} »")
+                     f"ajoutez en première ligne une colonne « {column} »")
     return None if missing else found
 
 
@@ -297,7 +297,7 @@ def _read_rows(text: str, report: Problems, known: set[str] | None) -> list[Part
             if extra:
                 report.error(start, None, "plus de cellules que de colonnes",
                              "vérifiez le séparateur, ou mettez entre guillemets les "
-                             "valeurs qui contiennent « ; » ou « , »")
+                             "valeurs qui contiennent « ; » ou « , »")
             row = _Row({columns[i]: c for i, c in enumerate(cells) if i in columns}, start,
                        report)
             partner = _partner(row, known)
@@ -306,7 +306,7 @@ def _read_rows(text: str, report: Problems, known: set[str] | None) -> list[Part
             if partner.key in seen:
                 row.error("email", f"adresse déjà présente ligne {seen[partner.key]}",
                           "gardez une seule ligne par adresse, avec toutes ses listes "
-                          "séparées par « | »")
+                          "séparées par « | »")
                 continue
             seen[partner.key] = start
             partners.append(partner)

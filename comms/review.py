@@ -23,9 +23,9 @@ def rendered_problems(project: Project) -> list[Problem]:
             (i.source, i.editorial_md) for i in project.issues]:
         for text in vague_links(body):
             problems.append(Problem(
-                source, None, None, f"le texte de lien « {text} » ne dit pas où il mène",
+                source, None, None, f"le texte de lien « {text} » ne dit pas où il mène",
                 "écrivez à la place ce que l’on trouve en suivant le lien, par exemple "
-                "« [le programme de la journée](https://…) »", level=WARNING))
+                "« [le programme de la journée](https://…) »", level=WARNING))
     return problems
 
 

@@ -50,10 +50,10 @@ def new_news(root: Path, title: str, on: date, dispositif: str, section: str) ->
     return _create(path, f"""---
 title: {_quote(title)}
 date: {on.isoformat()}
-dispositif: {scheme}          # ASV, CLS, CLSM ou commun (ou une liste : [CLS, CLSM])
+dispositif: {scheme}          # ASV, CLS, CLSM ou commun (ou une liste : [CLS, CLSM])
 section: {section}            # news, progress ou resources
 summary: ""                 # une ou deux phrases pour l’aperçu
-# link: https://…           # lien « En savoir plus »
+# link: https://…           # lien « En savoir plus »
 # image: content/images/photo.png
 # image_alt: "Description de l’image"
 # issue: {on.year}-1           # pour épingler l’actualité à une lettre
@@ -71,8 +71,8 @@ def new_event(root: Path, instance: str, on: date, title: str, start: str, end: 
     if instance not in instances:
         guess = closest(instance, instances)
         known = ", ".join(instances) or "aucune"
-        raise CommsError(f"instance « {instance} » inconnue"
-                         + (f" — vouliez-vous écrire « {guess} »\u00a0?" if guess else "")
+        raise CommsError(f"instance « {instance} » inconnue"
+                         + (f" — vouliez-vous écrire « {guess} »\u00a0?" if guess else "")
                          + f" (instances de {INSTANCES_FILE}\u00a0: {known})")
     if all_day:
         when = f"date: {on.isoformat()}"

@@ -97,7 +97,7 @@ class Settings:
         return ConfigError(
             f"Réglage {name} manquant.",
             [Problem(self.env_file, None, name, "réglage obligatoire pour cet envoi, absent",
-                     hint or f"ajoutez une ligne « {name}=… » dans {self.env_file} "
+                     hint or f"ajoutez une ligne « {name}=… » dans {self.env_file} "
                      "(modèle commenté\u00a0: .env.example)")],
         )
 
@@ -106,7 +106,7 @@ class Settings:
         if not self.unsubscribe_secret:
             raise self.missing(
                 "COMMS_UNSUBSCRIBE_SECRET",
-                f"ajoutez « COMMS_UNSUBSCRIBE_SECRET=… » dans {self.env_file}, avec une valeur "
+                f"ajoutez « COMMS_UNSUBSCRIBE_SECRET=… » dans {self.env_file}, avec une valeur "
                 f"longue et aléatoire, par exemple générée par\u00a0: {GENERATE}",
             )
         return self.unsubscribe_secret
@@ -152,8 +152,8 @@ class _Reader:
         value = self.raw(name).lower()
         if value not in choices:
             guess = closest(value, choices)
-            self.bad(name, f"« {value} » n’est pas une valeur possible",
-                     (f"vouliez-vous écrire « {guess} »\u00a0? " if guess else "")
+            self.bad(name, f"« {value} » n’est pas une valeur possible",
+                     (f"vouliez-vous écrire « {guess} »\u00a0? " if guess else "")
                      + "valeurs possibles\u00a0: " + ", ".join(choices))
             return choices[0]
         return value
@@ -165,7 +165,7 @@ class _Reader:
         except ValueError:
             number = -1
         if number < minimum:
-            self.bad(name, f"« {value} » n’est pas un nombre entier valable",
+            self.bad(name, f"« {value} » n’est pas un nombre entier valable",
                      f"écrivez un nombre entier supérieur ou égal à {minimum}")
             return int(KNOWN[name] or minimum)
         return number
@@ -177,7 +177,7 @@ class _Reader:
         except ValueError:
             number = -1.0
         if number < 0:
-            self.bad(name, f"« {value} » n’est pas une durée en secondes",
+            self.bad(name, f"« {value} » n’est pas une durée en secondes",
                      "écrivez un nombre positif, par exemple 30")
             return float(KNOWN[name])
         return number
@@ -188,7 +188,7 @@ class _Reader:
             return True
         if value in ("", "0", "false", "no", "non", "faux", "off"):
             return False
-        self.bad(name, f"« {value} » n’est ni vrai ni faux", "écrivez true ou false")
+        self.bad(name, f"« {value} » n’est ni vrai ni faux", "écrivez true ou false")
         return False
 
 
@@ -209,7 +209,7 @@ def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Setti
             guess = closest(name, KNOWN)
             warnings.append(Problem(
                 env_file, _line_in(env_file, name), name, "variable inconnue, ignorée",
-                f"vouliez-vous écrire « {guess} »\u00a0?" if guess else
+                f"vouliez-vous écrire « {guess} »\u00a0?" if guess else
                 "voir la liste dans .env.example", level="avertissement"))
 
     transport = read.raw("COMMS_TRANSPORT").lower()  # checked by get_transport

@@ -51,7 +51,7 @@ copil:
   audience: [copil]
   organizer: claire.martin@sante.example.org
 gt-logement:
-  name: Groupe de travail « Logement »
+  name: Groupe de travail « Logement »
   dispositif: CLSM
   audience: [gt-logement]
   organizer: karim.benali@sante.example.org

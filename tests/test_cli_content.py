@@ -34,7 +34,7 @@ def test_check_lists_every_problem_in_french_without_traceback(root):
     result = run("check", "--root", str(root))
     assert result.exit_code == 1
     out = result.output
-    assert "content/news/2027-01-11-x.md:2: titel\u00a0: champ inconnu — vouliez-vous écrire « title »" in out
+    assert "content/news/2027-01-11-x.md:2: titel\u00a0: champ inconnu — vouliez-vous écrire « title »" in out
     assert "calendars/events/x.md:4: end\u00a0: la fin est avant le début" in out
     assert "Traceback" not in out
     assert "erreur(s)" in out
@@ -97,7 +97,7 @@ def test_build_all_writes_archive_index(root, tmp_path):
 
 
 def test_new_news_and_event_create_valid_files(root):
-    result = run("new", "news", "Café des aidants : rentrée !", "--date", "2027-01-15",
+    result = run("new", "news", "Café des aidants : rentrée !", "--date", "2027-01-15",
                  "--dispositif", "CLSM", "--root", str(root))
     assert result.exit_code == 0, result.output
     path = root / "content/news/2027-01-15-cafe-des-aidants-rentree.md"
@@ -110,7 +110,7 @@ def test_new_news_and_event_create_valid_files(root):
     text = text.replace('location: ""', "location: Mairie")
     event_path.write_text(text, encoding="utf-8")
     assert run("check", "--root", str(root)).exit_code == 0
-    again = run("new", "news", "Café des aidants : rentrée !", "--date", "2027-01-15",
+    again = run("new", "news", "Café des aidants : rentrée !", "--date", "2027-01-15",
                 "--root", str(root))
     assert again.exit_code == 1 and "existe déjà" in again.output
     bad = run("new", "event", "coppil", "2027-05-06", "--root", str(root))
@@ -167,7 +167,7 @@ def test_check_warns_about_vague_links_and_light_colour(root):
                       encoding="utf-8")
     result = run("check", "--root", str(root))
     assert result.exit_code == 0, result.output
-    assert "2027-01-11-x.md: avertissement\u00a0: le texte de lien « cliquez ici »" in result.output
+    assert "2027-01-11-x.md: avertissement\u00a0: le texte de lien « cliquez ici »" in result.output
     assert "comms.yaml: avertissement\u00a0: brand.color\u00a0: " in result.output
     assert "avertissement(s)" in result.output
 
@@ -197,7 +197,7 @@ def test_check_catches_a_misspelt_audience_through_the_directory(root):
         "audience: [gt-logement]", "audience: [gt-logemant]"), encoding="utf-8")
     result = run("check", "--root", str(root))
     assert result.exit_code == 1
-    assert "content/partners.csv:3: lists\u00a0: liste « gt-logement » inconnue" in result.output
+    assert "content/partners.csv:3: lists\u00a0: liste « gt-logement » inconnue" in result.output
 
 
 def test_issue_too_heavy_for_gmail_fails_check_and_build(root, tmp_path):

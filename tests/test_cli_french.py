@@ -32,9 +32,9 @@ def test_every_command_has_a_french_help():
 def test_parameter_errors_are_french():
     unknown = run("bild")
     assert unknown.exit_code == 2
-    assert f"Erreur{NB}: commande « bild » inconnue." in unknown.output
+    assert f"Erreur{NB}: commande « bild » inconnue." in unknown.output
     assert "Vouliez-vous dire 'build'" in unknown.output
-    assert f"Erreur{NB}: option « --bogus » inconnue." in run("build", "--bogus").output
+    assert f"Erreur{NB}: option « --bogus » inconnue." in run("build", "--bogus").output
     assert "argument manquant 'INSTANCE'" in run("new", "event").output
-    assert "« abc » n’est pas un nombre" in run("plan", "abc").output
+    assert "« abc » n’est pas un nombre" in run("plan", "abc").output
     assert "Usage" not in run("plan", "abc").output

@@ -83,9 +83,9 @@ def test_every_problem_with_its_line(tmp_path):
     assert "ligne 2" in duplicate.message
     unknown = [p for p in found if p.line == 5]
     assert len(unknown) == 2
-    assert any("« newsletter »" in p.hint for p in unknown)
+    assert any("« newsletter »" in p.hint for p in unknown)
     assert all(p.path.name == "partners.csv" for p in found)
-    assert "partners.csv:3: email\u00a0: « pas-une-adresse » n’est pas une adresse " \
+    assert "partners.csv:3: email\u00a0: « pas-une-adresse » n’est pas une adresse " \
         "électronique valide (il manque le signe @)" in found[0].format()
 
 

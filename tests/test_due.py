@@ -48,7 +48,7 @@ journee:
 JOURNEE_EVENT = """\
 ---
 instance: journee
-title: "Journée interprofessionnelle : santé mentale des jeunes"
+title: "Journée interprofessionnelle : santé mentale des jeunes"
 start: 2027-06-10 09:00
 end: 2027-06-10 16:30
 location: Espace culturel de la Halle

@@ -178,4 +178,4 @@ def test_instance_named_like_a_scheme_feed_is_refused(tmp_path):
     with pytest.raises(ContentError) as caught:
         write_feeds(project, tmp_path)
     (problem,) = caught.value.problems
-    assert "« clsm » est déjà le nom d’un agenda publié" in problem.message
+    assert "« clsm » est déjà le nom d’un agenda publié" in problem.message

@@ -55,13 +55,13 @@ EXTRA = "invite.externe@example.org"
 COPIL = """\
 ---
 instance: copil
-title: "Comité de pilotage : bilan"
+title: "Comité de pilotage : bilan"
 start: {start}
 end: {end}
 location: Salle du conseil, mairie de Lisière
 attendees: [{extra}]
 {more}---
-Ordre du jour :
+Ordre du jour :
 
 1. Bilan
 2. Programme

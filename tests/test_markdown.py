@@ -124,7 +124,7 @@ def test_inline_styles_are_added_and_merged_with_alignment():
 
 
 def test_french_spacing():
-    assert french_spacing("Note : voir « ceci » ! Vraiment ?") == \
+    assert french_spacing("Note : voir « ceci » ! Vraiment ?") == \
         "Note\u00a0: voir «\u00a0ceci\u00a0»\u00a0! Vraiment\u00a0?"
     assert french_spacing("https://x.example:8080/a?b=c") == "https://x.example:8080/a?b=c"
     assert "Ordre du jour\u00a0:" in to_html("Ordre du jour :", BASE)

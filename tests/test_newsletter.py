@@ -472,12 +472,12 @@ def test_plain_text(rendered):
     assert not re.search(r"<[a-zA-Z/][^>]*>", text)
     assert "&amp;" not in text and "&nbsp;" not in text
     assert "ACTUALITÉS" in text and "AVANCÉE DES TRAVAUX" in text
-    assert "En savoir plus : https://sante.example.org/pssm" in text
+    assert "En savoir plus\u00a0: https://sante.example.org/pssm" in text
     assert f"programme ({BASE}docs/pssm.pdf)" in text
     assert "- Guide habitat (https://sante.example.org/guide.pdf)" in text
-    assert f"Ajouter à mon agenda : {BASE}2027-1/agenda/2027-03-copil.ics" in text
-    assert "Répondre au questionnaire : https://sante.example.org/questionnaire" in text
-    assert "Se désinscrire : https://sante.example.org/desinscription" in text
+    assert f"Ajouter à mon agenda : {BASE}2027-1/agenda/2027-03-copil.ics" in text
+    assert "Répondre au questionnaire : https://sante.example.org/questionnaire" in text
+    assert "Se désinscrire : https://sante.example.org/desinscription" in text
     assert f"Jeudi 18 mars 2027 de 14{NB}h à 16{NB}h{NB}30" in text
     assert "\n\n\n\n" not in text
     for line in text.splitlines():
@@ -516,7 +516,7 @@ def test_given_content_is_used():
 
 
 def test_unknown_issue_is_a_french_error():
-    with pytest.raises(CommsError, match="la lettre « 2030-9 » n’existe pas"):
+    with pytest.raises(CommsError, match="la lettre « 2030-9 » n’existe pas"):
         render_issue(project(), "2030-9")
 
 

@@ -114,23 +114,23 @@ def test_yaml_1_1_on_key_read_as_true_still_counts_as_on():
 
 @pytest.mark.parametrize(("raw", "start", "field", "message", "hint"), [
     ({"every": "month", "count": 2, "excpt": ["2027-04-01"]}, THU_0304,
-     "repeat.excpt", "champ inconnu", "« except »"),
+     "repeat.excpt", "champ inconnu", "« except »"),
     ({"every": "month", "count": 2, "untill": "2027-06-30"}, THU_0304, "repeat.untill",
-     "champ inconnu", "« until »"),
+     "champ inconnu", "« until »"),
     ({"every": "daily", "count": 2}, THU_0304, "repeat.every",
-     "« daily » n’est pas une fréquence reconnue", "2 weeks"),
+     "« daily » n’est pas une fréquence reconnue", "2 weeks"),
     ({"every": "0 weeks", "count": 2}, THU_0304, "repeat.every", "au moins 1", "week"),
     ({"count": 2}, THU_0304, "repeat.every", "champ obligatoire manquant", "every: month"),
     ({"every": "month", "on": "fifth thursday", "count": 2}, THU_0304, "repeat.on",
-     "« fifth thursday » n’est pas un jour du mois reconnu", "premier jeudi"),
+     "« fifth thursday » n’est pas un jour du mois reconnu", "premier jeudi"),
     ({"every": "month", "on": "first thursdy", "count": 2}, THU_0304, "repeat.on",
-     "n’est pas un jour de la semaine", "« thursday »"),
+     "n’est pas un jour de la semaine", "« thursday »"),
     ({"every": "week", "on": "first thursday", "count": 2}, THU_0304, "repeat.on",
-     "« on » ne s’utilise qu’avec une répétition mensuelle", "supprimez « on »"),
+     "« on » ne s’utilise qu’avec une répétition mensuelle", "supprimez « on »"),
     ({"every": "year", "on": "first thursday", "count": 2}, THU_0304, "repeat.on",
      "mensuelle", "every: month"),
     ({"every": "month", "until": "2027-06-30", "count": 3}, THU_0304, "repeat",
-     "« until » et « count » ne peuvent pas être donnés ensemble", "gardez l’un des deux"),
+     "« until » et « count » ne peuvent pas être donnés ensemble", "gardez l’un des deux"),
     ({"every": "month"}, THU_0304, "repeat", "la fin de la répétition manque", "count: 6"),
     ({"every": "month", "until": "2027-02-28"}, THU_0304, "repeat.until",
      "la fin de la répétition (28 février 2027) est avant la première date (4 mars 2027)",
@@ -153,7 +153,7 @@ def test_yaml_1_1_on_key_read_as_true_still_counts_as_on():
     ({"every": "month", "on": "last friday", "count": 3}, date(2027, 3, 19), "repeat.on",
      "n’est pas le dernier vendredi du mois", "le vendredi 26 mars 2027"),
     ({"every": "week", "count": 2, "except": ["2027-03-04", "2027-03-11"]}, THU_0304,
-     "repeat.except", "toutes les dates de la série sont dans « except »",
+     "repeat.except", "toutes les dates de la série sont dans « except »",
      "retirez des dates"),
     ({"every": "week", "until": "2207-03-04"}, THU_0304, "repeat.until",
      "plus de 1000 dates", "année de fin"),
@@ -172,7 +172,7 @@ def test_misspelt_every_is_unknown_and_every_missing():
     repeat, reports = parse({"evry": "month", "count": 2})
     assert repeat is None
     assert reports.fields == ["repeat.evry", "repeat.every"]
-    assert "« every »" in reports.items[0][2]
+    assert "« every »" in reports.items[0][2]
 
 
 def test_on_may_start_with_an_article():

@@ -453,7 +453,7 @@ def test_the_example_file_works_as_is(tmp_path):
 
 def test_unknown_transport(tmp_path):
     settings = load_settings(tmp_path, environ={})
-    with pytest.raises(ConfigError, match="vouliez-vous écrire « smtp »"):
+    with pytest.raises(ConfigError, match="vouliez-vous écrire « smtp »"):
         get_transport("smtpp", settings, tmp_path)
 
 

@@ -56,9 +56,9 @@ def feeds(project: Project) -> list[Feed]:
         if instance.id.lower() in RESERVED:
             raise ContentError([Problem(
                 instance.source, None, "id",
-                f"l’identifiant « {instance.id} » est déjà le nom d’un agenda publié",
+                f"l’identifiant « {instance.id} » est déjà le nom d’un agenda publié",
                 "donnez à cette instance un autre identifiant, par exemple "
-                f"« {instance.id}-instance »")])
+                f"« {instance.id}-instance »")])
         out.append(Feed(instance.id, f"{instance.name} — {territory}", own))
     return out
 

@@ -60,7 +60,7 @@ _ON = re.compile(r"^(?:(?:the|le|la)\s+)?(\S+)\s+(\S+?)(?:\s+(?:of the month|du 
 
 EVERY_HINT = ("écrivez week, 2 weeks, month, 2 months ou year "
               "(en français\u00a0: semaine, 2 semaines, mois, 2 mois, an)")
-ON_HINT = ("écrivez un rang et un jour, par exemple « first thursday » ou « premier jeudi » "
+ON_HINT = ("écrivez un rang et un jour, par exemple « first thursday » ou « premier jeudi » "
            "(rangs\u00a0: first, second, third, fourth, last — premier, deuxième, troisième, "
            "quatrième, dernier)")
 
@@ -125,10 +125,10 @@ def parse_every(raw: Any) -> tuple[str, int]:
         return _ADVERBS[value], 1
     m = _EVERY.match(value)
     if not m or m.group(2) not in _UNITS:
-        raise Invalid(f"« {raw} » n’est pas une fréquence reconnue", EVERY_HINT)
+        raise Invalid(f"« {raw} » n’est pas une fréquence reconnue", EVERY_HINT)
     interval = int(m.group(1) or 1)
     if interval < 1:
-        raise Invalid(f"« {raw} »\u00a0: l’intervalle doit être au moins 1", EVERY_HINT)
+        raise Invalid(f"« {raw} »\u00a0: l’intervalle doit être au moins 1", EVERY_HINT)
     return _UNITS[m.group(2)], interval
 
 
@@ -137,12 +137,12 @@ def parse_on(raw: Any) -> tuple[int, int]:
     Invalid = _fields().Invalid
     m = _ON.match(_plain(raw))
     if not m or m.group(1) not in _ORDINAL_WORDS:
-        raise Invalid(f"« {raw} » n’est pas un jour du mois reconnu", ON_HINT)
+        raise Invalid(f"« {raw} » n’est pas un jour du mois reconnu", ON_HINT)
     weekday = m.group(2)
     if weekday not in _WEEKDAY_WORDS:
         guess = closest(weekday, _WEEKDAY_WORDS)
-        hint = f"vouliez-vous écrire « {guess} »\u00a0? " if guess else ""
-        raise Invalid(f"« {m.group(2)} » n’est pas un jour de la semaine",
+        hint = f"vouliez-vous écrire « {guess} »\u00a0? " if guess else ""
+        raise Invalid(f"« {m.group(2)} » n’est pas un jour de la semaine",
                       hint + "écrivez lundi … dimanche ou monday … sunday")
     return _ORDINAL_WORDS[m.group(1)], _WEEKDAY_WORDS[weekday]
 
@@ -173,8 +173,8 @@ def parse_repeat(raw: dict, start: date | datetime, report: Report) -> Repeat | 
     `report(field, message, hint)` receives each problem; the caller adds the file and line.
     """
     if not isinstance(raw, dict):
-        report("repeat", "on attend des sous-champs indentés sous « repeat »",
-               "écrivez par exemple « every: month » et « until: 2027-06-30 » à la ligne, "
+        report("repeat", "on attend des sous-champs indentés sous « repeat »",
+               "écrivez par exemple « every: month » et « until: 2027-06-30 » à la ligne, "
                "décalés de deux espaces")
         return None
     fields = _fields()
@@ -185,7 +185,7 @@ def parse_repeat(raw: dict, start: date | datetime, report: Report) -> Repeat | 
         if key not in KEYS:
             guess = closest(key, KEYS)
             report(f"repeat.{key}", "champ inconnu",
-                   f"vouliez-vous écrire « {guess} »\u00a0?" if guess
+                   f"vouliez-vous écrire « {guess} »\u00a0?" if guess
                    else "champs possibles\u00a0: " + ", ".join(KEYS))
             ok = False
 
@@ -193,7 +193,7 @@ def parse_repeat(raw: dict, start: date | datetime, report: Report) -> Repeat | 
     exceptions: tuple[date, ...] = ()
     if _missing(values.get("every")):
         report("repeat.every", "champ obligatoire manquant",
-               "ajoutez par exemple « every: month » (week, 2 weeks, month, 2 months, year)")
+               "ajoutez par exemple « every: month » (week, 2 weeks, month, 2 months, year)")
         ok = False
     else:
         good, parsed = _parse(values["every"], parse_every, "repeat.every", report)
@@ -204,21 +204,21 @@ def parse_repeat(raw: dict, start: date | datetime, report: Report) -> Repeat | 
         good, on = _parse(values["on"], parse_on, "repeat.on", report)
         ok &= good
         if good and freq is not None and freq != "MONTHLY":
-            report("repeat.on", "« on » ne s’utilise qu’avec une répétition mensuelle",
+            report("repeat.on", "« on » ne s’utilise qu’avec une répétition mensuelle",
                    f"une série {_freq_words(freq)} garde le jour de la première date "
-                   f"({french_day(_day_of(start))})\u00a0: supprimez « on », "
-                   "ou écrivez « every: month »")
+                   f"({french_day(_day_of(start))})\u00a0: supprimez « on », "
+                   "ou écrivez « every: month »")
             ok = False
     has_until, has_count = not _missing(values.get("until")), not _missing(values.get("count"))
     if has_until and has_count:
-        report("repeat", "« until » et « count » ne peuvent pas être donnés ensemble",
+        report("repeat", "« until » et « count » ne peuvent pas être donnés ensemble",
                "gardez l’un des deux\u00a0: la dernière date possible (until) "
                "ou le nombre de dates (count)")
         ok = False
     elif not has_until and not has_count:
         report("repeat", "la fin de la répétition manque",
-               "ajoutez « until: AAAA-MM-JJ » (dernière date possible, incluse) "
-               "ou « count: 6 » (nombre de dates)")
+               "ajoutez « until: AAAA-MM-JJ » (dernière date possible, incluse) "
+               "ou « count: 6 » (nombre de dates)")
         ok = False
     elif has_until:
         good, until = _parse(values["until"], fields.day, "repeat.until", report)
@@ -233,7 +233,7 @@ def parse_repeat(raw: dict, start: date | datetime, report: Report) -> Repeat | 
         good, count = _parse(values["count"], fields.integer, "repeat.count", report)
         ok &= good
         if good and count < 1:
-            report("repeat.count", f"« count: {count} »\u00a0: la série n’aurait aucune date",
+            report("repeat.count", f"« count: {count} »\u00a0: la série n’aurait aucune date",
                    "écrivez le nombre de dates de la série, au moins 1")
             ok = False
     if not _missing(values.get("except")):
@@ -270,9 +270,9 @@ def parse_repeat(raw: dict, start: date | datetime, report: Report) -> Repeat | 
                    _nearest_hint(d, dates))
             ok = False
     if ok and known <= set(exceptions):
-        report("repeat.except", "toutes les dates de la série sont dans « except »\u00a0: "
+        report("repeat.except", "toutes les dates de la série sont dans « except »\u00a0: "
                "l’évènement n’aurait jamais lieu",
-               "retirez des dates de « except », ou supprimez l’évènement")
+               "retirez des dates de « except », ou supprimez l’évènement")
         ok = False
     if not ok:
         return None
@@ -293,7 +293,7 @@ def _check_start(start: date | datetime, on: tuple[int, int], report: Report) ->
     report("repeat.on",
            f"la première date ({french_day(first)}) n’est pas le {words} du mois",
            f"le {words} de {_month_year(first)} est le {french_day(expected)}\u00a0: "
-           "commencez la série à cette date, ou corrigez « on »")
+           "commencez la série à cette date, ou corrigez « on »")
     return False
 
 

@@ -79,7 +79,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 def reasons(counts: Counter[str]) -> str:
-    """« 36 déjà envoyé, 2 désinscrit »: skip reasons, most frequent first."""
+    """« 36 déjà envoyé, 2 désinscrit »: skip reasons, most frequent first."""
     return ", ".join(f"{n} {reason}" for reason, n in counts.most_common())
 
 

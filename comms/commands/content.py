@@ -52,13 +52,13 @@ def check(root: Path) -> None:
 @click.argument("issue_id", required=False, metavar="[NUMÉRO]")
 @click.option("--all", "all_issues", is_flag=True, help="Construit toutes les lettres et l’index.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Dossier de sortie (par défaut : ROOT/build).")
+              help="Dossier de sortie (par défaut : ROOT/build).")
 @root_option
 @today_option
 @friendly
 def build(issue_id: str | None, all_issues: bool, out: Path | None, root: Path,
           today: str | None) -> None:
-    """Construit une lettre (par défaut, la prochaine à paraître) : e-mail, texte, archive web,
+    """Construit une lettre (par défaut, la prochaine à paraître) : e-mail, texte, archive web,
     aperçu .eml et fichiers d’agenda."""
     project = reader.load_project(root)
     out = out or project.site.root / "build"
@@ -73,7 +73,7 @@ def build(issue_id: str | None, all_issues: bool, out: Path | None, root: Path,
         issue_id = upcoming_issue(project, _today(today)).id
     elif project.issue(issue_id) is None:
         known = ", ".join(i.id for i in project.issues) or "aucune"
-        fail(f"La lettre « {issue_id} » n’existe pas (lettres prévues\u00a0: {known}).")
+        fail(f"La lettre « {issue_id} » n’existe pas (lettres prévues\u00a0: {known}).")
     built = build_issue(project, issue_id, out)
     click.secho(f"Lettre {issue_id} construite dans {built.folder}", fg="green")
     for name in ("newsletter.html", "newsletter.txt", "index.html", "newsletter.eml"):
@@ -107,7 +107,7 @@ def new_news(title: str, on: str | None, dispositif: str, section: str, root: Pa
 @new.command("event")
 @click.argument("instance", metavar="INSTANCE")
 @click.argument("when", metavar="DATE")
-@click.option("--title", default="", help="Titre (par défaut : le nom de l’instance).")
+@click.option("--title", default="", help="Titre (par défaut : le nom de l’instance).")
 @click.option("--start", "start", default="14:00", show_default=True, help="Heure de début.")
 @click.option("--end", "end", default="16:00", show_default=True, help="Heure de fin.")
 @click.option("--all-day", is_flag=True, help="Évènement sur la journée entière.")
@@ -136,7 +136,7 @@ def plan(year: int, root: Path) -> None:
 @click.command()
 @click.argument("year", type=int, required=False, metavar="[ANNÉE]")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Dossier de sortie des lettres (par défaut : ROOT/build).")
+              help="Dossier de sortie des lettres (par défaut : ROOT/build).")
 @root_option
 @today_option
 @friendly

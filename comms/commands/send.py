@@ -111,7 +111,7 @@ def send(issue_id: str, list_name: str, transport_name: str | None, test_address
     audience = newsletter.audience(project, issue, list_name, directory, template.subject)
     with Journal.open(root) as journal:
         plan = campaigns.plan(journal, audience.campaign, audience.recipients, audience.skipped)
-        click.echo(f"Lettre {issue.id}{NBSP}: « {template.subject} »")
+        click.echo(f"Lettre {issue.id}{NBSP}: « {template.subject} »")
         click.echo(f"Liste {list_name} · transport {transport.name} · "
                    f"{len(plan.to_send) + len(plan.skipped)} inscrit(s)")
         if not confirm:
@@ -141,7 +141,7 @@ def _print_plan(plan: Plan) -> None:
 @click.command()
 @click.argument("email", required=False, metavar="ADRESSE")
 @click.option("--token", default=None, metavar="JETON",
-              help="Jeton d’un lien de désinscription (ce qui suit « t= »).")
+              help="Jeton d’un lien de désinscription (ce qui suit « t= »).")
 @root_option
 @friendly
 def unsubscribe(email: str | None, token: str | None, root: Path) -> None:

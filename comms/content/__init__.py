@@ -74,7 +74,7 @@ def _cross_checks(project: Project, sink: list[Problem]) -> None:
     if not project.issues:
         sink.append(Problem(project.site.root / ISSUES_DIR, None, None,
                             "aucune lettre n’est prévue",
-                            "créez les lettres de l’année avec « comms plan ANNÉE »",
+                            "créez les lettres de l’année avec « comms plan ANNÉE »",
                             level="avertissement"))
         return
     from comms.selection import news_of  # here: selection needs a whole project
@@ -91,8 +91,8 @@ def _cross_checks(project: Project, sink: list[Problem]) -> None:
             for key, label in SECTIONS.items():
                 if not any(n.section == key for n in items):
                     Problems(issue.source, sink).warning(
-                        None, None, f"la rubrique « {label} » de la lettre {issue.id} est vide",
-                        f"ajoutez une actualité avec « section: {key} », ou laissez-la vide")
+                        None, None, f"la rubrique « {label} » de la lettre {issue.id} est vide",
+                        f"ajoutez une actualité avec « section: {key} », ou laissez-la vide")
         for item in items:
             if item.date < issue.publish_on - STALE_AFTER:
                 Problems(item.source, sink).warning(
@@ -103,12 +103,12 @@ def _cross_checks(project: Project, sink: list[Problem]) -> None:
         if item.issue and item.issue not in ids:
             known = ", ".join(i.id for i in project.issues)
             report.error(key_line(item.source, "issue"), "issue",
-                         f"la lettre « {item.issue} » n’existe pas",
+                         f"la lettre « {item.issue} » n’existe pas",
                          f"indiquez l’une des lettres prévues ({known}) ou retirez le champ issue")
         elif not item.draft and item.id not in placed:
             report.warning(None, "date", "cette actualité n’entre dans aucune lettre prévue",
                            "planifiez la lettre suivante (comms plan ANNÉE) ou épinglez-la avec "
-                           "« issue: »")
+                           "« issue: »")
 
 
 def load_project(root: Path) -> Project:

@@ -36,7 +36,7 @@ RESERVED_IDS = ("agenda", "asv", "cls", "clsm")  # names of the published feeds
 def list_name(raw: Any) -> str:
     value = line(raw).lower()
     if not LIST_NAME.match(value):
-        raise Invalid(f"« {raw} » n’est pas un nom de liste",
+        raise Invalid(f"« {raw} » n’est pas un nom de liste",
                       "lettres minuscules sans accent, chiffres et tirets, par exemple gt-logement")
     return value
 
@@ -86,7 +86,7 @@ def read_instances(path: Path, site: Site | None, sink: list) -> dict[str, Insta
                          "lettres minuscules sans accent, chiffres et tirets, par exemple copil")
             continue
         if key in RESERVED_IDS:
-            report.error(at, key, f"« {key} » est réservé au nom d’un agenda publié",
+            report.error(at, key, f"« {key} » est réservé au nom d’un agenda publié",
                          f"choisissez un autre identifiant, par exemple {key}-instance")
             continue
         child = doc.children.get(key)
@@ -102,7 +102,7 @@ def _instance(key: str, doc: Document, site: Site | None, report: Problems) -> I
     f = read_fields(doc, INSTANCE_FIELDS, report, f"{key}.")
     if f["organizer"] and site is not None and site.coordinator(f["organizer"]) is None:
         report.error(doc.line_of("organizer"), f"{key}.organizer",
-                     f"« {f['organizer']} » n’est pas une coordinatrice ou un coordinateur "
+                     f"« {f['organizer']} » n’est pas une coordinatrice ou un coordinateur "
                      "déclaré dans comms.yaml",
                      "indiquez l’adresse d’une personne de la liste coordinators de comms.yaml")
     sequence = {}
@@ -112,7 +112,7 @@ def _instance(key: str, doc: Document, site: Site | None, report: Problems) -> I
         if step not in SEQUENCE_STEPS:
             guess = closest(str(step), SEQUENCE_STEPS)
             report.error(at, f"{key}.sequence.{step}", "étape inconnue",
-                         f"vouliez-vous écrire « {guess} »\u00a0?" if guess else
+                         f"vouliez-vous écrire « {guess} »\u00a0?" if guess else
                          "étapes possibles\u00a0: " + ", ".join(SEQUENCE_STEPS))
             continue
         try:
@@ -137,13 +137,13 @@ def read_event(path: Path, site: Site, instances: dict[str, Instance],
     instance = instances.get(f["instance"]) if f["instance"] else None
     if f["instance"] and instance is None:
         guess = closest(f["instance"], instances)
-        report.error(doc.line_of("instance"), "instance", f"instance « {f['instance']} » inconnue",
-                     f"vouliez-vous écrire « {guess} »\u00a0?" if guess else
+        report.error(doc.line_of("instance"), "instance", f"instance « {f['instance']} » inconnue",
+                     f"vouliez-vous écrire « {guess} »\u00a0?" if guess else
                      "instances déclarées dans calendars/instances.yaml\u00a0: "
                      + ", ".join(instances))
     if not f["location"] and not f["online_url"]:
         report.error(doc.line, "location", "lieu manquant",
-                     "ajoutez « location: » avec l’adresse complète, ou « online_url: » avec le "
+                     "ajoutez « location: » avec l’adresse complète, ou « online_url: » avec le "
                      "lien de visioconférence")
     when = _when(doc, f, site, report)
     repeat = None
@@ -185,8 +185,8 @@ def _when(doc: Document, f: dict, site: Site,
     if f["date"] is not None:
         if f["start"] is not None or f["end"] is not None:
             report.error(doc.line_of("date"), "date",
-                         "« date » (journée entière) ne se combine pas avec « start » ou « end »",
-                         "gardez « date » pour une journée entière, ou « start » et « end » "
+                         "« date » (journée entière) ne se combine pas avec « start » ou « end »",
+                         "gardez « date » pour une journée entière, ou « start » et « end » "
                          "pour un horaire")
             return None
         return f["date"], f["date"], True
@@ -194,20 +194,20 @@ def _when(doc: Document, f: dict, site: Site,
     if start is None:
         if "start" not in doc.data and "date" not in doc.data:
             report.error(doc.line, "start", "date de l’évènement manquante",
-                         "ajoutez « start: AAAA-MM-JJ HH:MM » et « end: … », ou « date: "
-                         "AAAA-MM-JJ » pour une journée entière")
+                         "ajoutez « start: AAAA-MM-JJ HH:MM » et « end: … », ou « date: "
+                         "AAAA-MM-JJ » pour une journée entière")
         return None
     timed = isinstance(start, datetime)
     if end is None:
         if timed:
             if "end" not in doc.data:
                 report.error(doc.line_of("start"), "end", "heure de fin manquante",
-                             "ajoutez « end: AAAA-MM-JJ HH:MM »")
+                             "ajoutez « end: AAAA-MM-JJ HH:MM »")
             return None
         end = start
     if timed != isinstance(end, datetime):
         report.error(doc.line_of("end"), "end",
-                     "« start » et « end » doivent être tous deux des dates, ou tous deux des "
+                     "« start » et « end » doivent être tous deux des dates, ou tous deux des "
                      "dates avec heure",
                      "écrivez par exemple start: 2027-03-18 14:00 et end: 2027-03-18 16:30")
         return None
@@ -229,6 +229,6 @@ def _when(doc: Document, f: dict, site: Site,
         return start, end, False
     if end < start:
         report.error(doc.line_of("end"), "end", "le dernier jour est avant le premier",
-                     "indiquez en « end » le dernier jour, inclus, après « start »")
+                     "indiquez en « end » le dernier jour, inclus, après « start »")
         return None
     return start, end, True

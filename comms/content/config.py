@@ -29,21 +29,21 @@ def zone(raw: object) -> ZoneInfo:
     try:
         return ZoneInfo(str(raw).strip())
     except (ZoneInfoNotFoundError, ValueError):
-        raise Invalid(f"fuseau horaire « {raw} » inconnu",
+        raise Invalid(f"fuseau horaire « {raw} » inconnu",
                       "écrivez un nom IANA, par exemple Europe/Paris") from None
 
 
 def colour(raw: object) -> str:
     value = str(raw).strip()
     if not re.fullmatch(r"#[0-9A-Fa-f]{6}", value):
-        raise Invalid(f"« {value} » n’est pas une couleur", "écrivez-la comme \"#1f5f7a\"")
+        raise Invalid(f"« {value} » n’est pas une couleur", "écrivez-la comme \"#1f5f7a\"")
     return value.lower()
 
 
 def month_day(raw: object) -> tuple[int, int]:
     m = re.fullmatch(r"(\d{1,2})-(\d{1,2})", str(raw).strip())
     if not m or not (1 <= int(m.group(1)) <= 12 and 1 <= int(m.group(2)) <= 28):
-        raise Invalid(f"« {raw} » n’est pas un jour de l’année",
+        raise Invalid(f"« {raw} » n’est pas un jour de l’année",
                       "écrivez MM-JJ entre guillemets, par exemple \"02-15\" (jour 28 au plus)")
     return int(m.group(1)), int(m.group(2))
 
@@ -108,7 +108,7 @@ def read_site(root: Path, sink: list) -> tuple[Site | None, tuple[str, ...]]:
         logo = (root / brand["logo"]).resolve()
         if not logo.is_file():
             report.error(_child(doc, "brand").line_of("logo"), "brand.logo",
-                         f"l’image « {brand['logo']} » est introuvable",
+                         f"l’image « {brand['logo']} » est introuvable",
                          "indiquez un chemin relatif au dossier du territoire, "
                          "par exemple content/images/logo.png")
             logo = None

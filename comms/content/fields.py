@@ -46,7 +46,7 @@ def read_fields(doc: Document, table: dict[str, Field], report: Problems,
         key = str(key)
         if key not in table:
             guess = closest(key, table)
-            hint = (f"vouliez-vous écrire « {guess} »\u00a0?" if guess else
+            hint = (f"vouliez-vous écrire « {guess} »\u00a0?" if guess else
                     "champs possibles\u00a0: " + ", ".join(table))
             report.error(doc.line_of(key), prefix + key, "champ inconnu", hint)
     for name, spec in table.items():
@@ -54,7 +54,7 @@ def read_fields(doc: Document, table: dict[str, Field], report: Problems,
         if raw is None or raw == "":
             if spec.required:
                 report.error(doc.line, prefix + name, "champ obligatoire manquant",
-                             f"ajoutez une ligne « {name}: … »")
+                             f"ajoutez une ligne « {name}: … »")
             out[name] = spec.default
             continue
         try:
@@ -87,7 +87,7 @@ def integer(raw: Any) -> int:
         try:
             return int(str(raw).strip())
         except ValueError:
-            raise Invalid(f"« {raw} » n’est pas un nombre entier",
+            raise Invalid(f"« {raw} » n’est pas un nombre entier",
                           "écrivez un nombre, par exemple 2") from None
     return raw
 
@@ -100,7 +100,7 @@ def boolean(raw: Any) -> bool:
         return True
     if value in ("non", "no", "faux"):
         return False
-    raise Invalid(f"« {raw} » n’est ni vrai ni faux", "écrivez true ou false")
+    raise Invalid(f"« {raw} » n’est ni vrai ni faux", "écrivez true ou false")
 
 
 _DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
@@ -117,12 +117,12 @@ def day(raw: Any) -> date:
     if not m and (m := _DATE_FR.match(value)):
         parts = (m.group(3), m.group(2), m.group(1))
     if not parts:
-        raise Invalid(f"« {value} » n’est pas une date",
+        raise Invalid(f"« {value} » n’est pas une date",
                       "écrivez la date sous la forme AAAA-MM-JJ, par exemple 2027-03-18")
     try:
         return date(int(parts[0]), int(parts[1]), int(parts[2]))
     except ValueError:
-        raise Invalid(f"la date « {value} » n’existe pas",
+        raise Invalid(f"la date « {value} » n’existe pas",
                       "vérifiez le jour et le mois (AAAA-MM-JJ)") from None
 
 
@@ -130,13 +130,13 @@ def naive_datetime(raw: Any) -> datetime:
     value = str(raw).strip()
     m = _DATETIME.match(value)
     if not m:
-        raise Invalid(f"« {value} » n’est pas une date et une heure",
+        raise Invalid(f"« {value} » n’est pas une date et une heure",
                       "écrivez AAAA-MM-JJ HH:MM, par exemple 2027-03-18 14:00")
     y, mo, d, h, mi, s = (int(g) if g else 0 for g in m.groups())
     try:
         return datetime(y, mo, d, h, mi, s)
     except ValueError:
-        raise Invalid(f"« {value} » n’existe pas",
+        raise Invalid(f"« {value} » n’existe pas",
                       "vérifiez le jour, le mois et l’heure (00:00 à 23:59)") from None
 
 
@@ -168,7 +168,7 @@ def url(raw: Any) -> str:
     value = line(raw)
     parts = urlsplit(value)
     if parts.scheme not in ("https", "http") or not parts.netloc:
-        raise Invalid(f"« {value} » n’est pas une adresse web complète",
+        raise Invalid(f"« {value} » n’est pas une adresse web complète",
                       "écrivez l’adresse entière, commençant par https://")
     return value
 
@@ -179,7 +179,7 @@ _EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[A-Za-z]{2,}$")
 def email(raw: Any) -> str:
     value = line(raw)
     if not _EMAIL.match(value):
-        raise Invalid(f"« {value} » n’est pas une adresse électronique valide",
+        raise Invalid(f"« {value} » n’est pas une adresse électronique valide",
                       "écrivez une adresse comme prenom.nom@exemple.fr")
     return value
 
@@ -195,8 +195,8 @@ def duration(raw: Any) -> timedelta | None:
         return None
     m = _DURATION.match(value)
     if not m:
-        raise Invalid(f"« {raw} » n’est pas une durée",
-                      "écrivez par exemple « 1 day », « 2 heures », « 30 minutes » ou « none »")
+        raise Invalid(f"« {raw} » n’est pas une durée",
+                      "écrivez par exemple « 1 day », « 2 heures », « 30 minutes » ou « none »")
     n, unit = int(m.group(1)), m.group(2)
     if unit.startswith(("min",)):
         return timedelta(minutes=n)
@@ -214,8 +214,8 @@ def one_of(*choices: str, label: str = "") -> Parser:
             if value.lower() == c.lower():
                 return c
         guess = closest(value, choices)
-        hint = f"vouliez-vous écrire « {guess} »\u00a0?" if guess else ""
-        raise Invalid(f"« {value} » n’est pas {label or 'une valeur possible'}",
+        hint = f"vouliez-vous écrire « {guess} »\u00a0?" if guess else ""
+        raise Invalid(f"« {value} » n’est pas {label or 'une valeur possible'}",
                       (hint + " " if hint else "") + "valeurs possibles\u00a0: "
                       + ", ".join(choices))
     return parse

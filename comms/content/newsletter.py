@@ -28,7 +28,7 @@ ISSUE_ID = re.compile(r"^\d{4}-\d{1,2}$")
 def issue_id(raw: object) -> str:
     value = str(raw).strip()
     if not ISSUE_ID.match(value):
-        raise Invalid(f"« {value} » n’est pas un numéro de lettre",
+        raise Invalid(f"« {value} » n’est pas un numéro de lettre",
                       "écrivez l’année, un tiret et le rang dans l’année, par exemple 2027-2")
     return value
 
@@ -67,7 +67,7 @@ NEWS_FIELDS = {
 def read_issue(path: Path, sink: list) -> Issue | None:
     report = Problems(path, sink)
     if not ISSUE_ID.match(path.stem):
-        report.error(None, None, f"nom de fichier « {path.name} » inattendu",
+        report.error(None, None, f"nom de fichier « {path.name} » inattendu",
                      "nommez le fichier d’après la lettre, par exemple 2027-1.md")
         return None
     doc = read_markdown(path, report)
@@ -91,13 +91,13 @@ def read_news(path: Path, root: Path, sink: list) -> NewsItem | None:
     schemes = tuple(f["dispositif"])
     if COMMON in schemes and len(schemes) > 1:
         report.error(doc.line_of("dispositif"), "dispositif",
-                     "« commun » ne se combine pas avec un autre dispositif",
-                     "écrivez soit « commun », soit la liste des dispositifs concernés")
+                     "« commun » ne se combine pas avec un autre dispositif",
+                     "écrivez soit « commun », soit la liste des dispositifs concernés")
     image = None
     if f["image"]:
         image = (root / f["image"]).resolve()
         if not image.is_file():
-            report.error(doc.line_of("image"), "image", f"l’image « {f['image']} » est introuvable",
+            report.error(doc.line_of("image"), "image", f"l’image « {f['image']} » est introuvable",
                          "indiquez un chemin relatif au dossier du territoire, par exemple "
                          "content/images/photo.png")
         elif image.suffix.lower() not in (".png", ".jpg", ".jpeg", ".gif", ".webp"):
@@ -106,7 +106,7 @@ def read_news(path: Path, root: Path, sink: list) -> NewsItem | None:
         if not f["image_alt"]:
             report.error(doc.line_of("image"), "image_alt",
                          "texte alternatif manquant pour l’image",
-                         "ajoutez « image_alt: » avec une courte description de l’image, "
+                         "ajoutez « image_alt: » avec une courte description de l’image, "
                          "lue à voix haute aux personnes qui ne la voient pas")
     if any(p.is_error for p in sink[before:]):
         return None

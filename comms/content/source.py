@@ -45,7 +45,7 @@ def read_text(path: Path, report: Problems) -> str | None:
             line,
             None,
             "le fichier n’est pas encodé en UTF-8",
-            "réenregistrez-le en UTF-8 (dans votre éditeur : « Enregistrer sous… », "
+            "réenregistrez-le en UTF-8 (dans votre éditeur : « Enregistrer sous… », "
             "encodage UTF-8)",
         )
         return None
@@ -60,7 +60,7 @@ def _yaml_error(exc: yaml.YAMLError, report: Problems, first_line: int) -> None:
         line,
         None,
         f"syntaxe YAML invalide ({problem})",
-        "vérifiez l’indentation et mettez entre guillemets les valeurs contenant « : » ou « # »",
+        "vérifiez l’indentation et mettez entre guillemets les valeurs contenant « : » ou « # »",
     )
 
 
@@ -118,8 +118,8 @@ def parse_yaml(text: str, path: Path, report: Problems, first_line: int = 1) -> 
         report.error(
             node.start_mark.line + first_line,
             None,
-            "on attend une liste de champs « nom: valeur »",
-            "écrivez un champ par ligne, par exemple « title: Mon titre »",
+            "on attend une liste de champs « nom: valeur »",
+            "écrivez un champ par ligne, par exemple « title: Mon titre »",
         )
         return None
     return _positions(node, path, data, first_line)
@@ -142,15 +142,15 @@ def read_markdown(path: Path, report: Problems) -> Document | None:
         report.error(
             1,
             None,
-            "le fichier doit commencer par un bloc d’en-tête entre deux lignes « --- »",
-            "ajoutez en première ligne « --- », les champs, puis une ligne « --- »",
+            "le fichier doit commencer par un bloc d’en-tête entre deux lignes « --- »",
+            "ajoutez en première ligne « --- », les champs, puis une ligne « --- »",
         )
         return None
     try:
         end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
     except StopIteration:
         report.error(1, None, "le bloc d’en-tête n’est pas refermé",
-                     "ajoutez une ligne « --- » après le dernier champ")
+                     "ajoutez une ligne « --- » après le dernier champ")
         return None
     doc = parse_yaml("\n".join(lines[1:end]), path, report, first_line=2)
     if doc is None:

@@ -438,7 +438,7 @@ def render_issue(project: Project, issue_id: str, personal: Personal | None = No
             content = select(project, issue_id)
         except KeyError as exc:
             known = ", ".join(i.id for i in project.issues) or "aucune"
-            raise CommsError(f"la lettre « {issue_id} » n’existe pas — lettres prévues\u00a0: "
+            raise CommsError(f"la lettre « {issue_id} » n’existe pas — lettres prévues\u00a0: "
                              f"{known}") from exc
     return _render(project, content, personal)
 
@@ -482,7 +482,7 @@ def size_problem(rendered: RenderedIssue, limit: int = HTML_LIMIT) -> str | None
     named = ", ".join(f"{item_id} ({kb(n)})" for item_id, n in top)
     return (f"la lettre {rendered.content.issue.id} pèse {kb(size)} en HTML, au-delà de "
             f"{kb(limit)}\u00a0: Gmail la couperait — raccourcissez les textes les plus longs "
-            f"({named}), ou déplacez une actualité vers la lettre suivante avec « issue: »")
+            f"({named}), ou déplacez une actualité vers la lettre suivante avec « issue: »")
 
 
 def kb(size: int) -> str:

@@ -132,9 +132,9 @@ def contrast_warnings(site: Site) -> list[str]:
     try:
         parse_hex(site.brand_color)
     except ValueError:
-        return [f"la couleur principale « {site.brand_color} » n’est pas une couleur "
+        return [f"la couleur principale « {site.brand_color} » n’est pas une couleur "
                 f"#rrggbb\u00a0: la lettre utilise {FALLBACK_BRAND} à la place — écrivez par "
-                "exemple « color: \"#1f5f7a\" » sous « brand » dans comms.yaml"]
+                "exemple « color: \"#1f5f7a\" » sous « brand » dans comms.yaml"]
     ratio = contrast(site.brand_color, "#ffffff")
     if ratio >= AA_CONTRAST:
         return []

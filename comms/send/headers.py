@@ -30,7 +30,7 @@ def check_line(value: str, what: str) -> str:
         shown = value.replace("\r", "\\r").replace("\n", "\\n")[:120]
         raise HeaderInjectionError(
             f"Envoi refusé\u00a0: {what} contient un retour à la ligne.",
-            [Problem(None, None, what, f"valeur refusée\u00a0: « {shown} »",
+            [Problem(None, None, what, f"valeur refusée\u00a0: « {shown} »",
                      "écrivez la valeur sur une seule ligne (un retour à la ligne dans un "
                      "en-tête de message permettrait d’en ajouter d’autres)")],
         )

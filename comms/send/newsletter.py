@@ -39,8 +39,8 @@ def find_issue(project: Project, issue_id: str) -> Issue:
         known = [i.id for i in project.issues]
         guess = closest(issue_id, known)
         raise CommsError(
-            f"La lettre « {issue_id} » n’existe pas"
-            + (f"\u00a0; vouliez-vous écrire « {guess} »\u00a0?" if guess else ".")
+            f"La lettre « {issue_id} » n’existe pas"
+            + (f"\u00a0; vouliez-vous écrire « {guess} »\u00a0?" if guess else ".")
             + f" Lettres prévues\u00a0: {', '.join(known) or 'aucune'}.")
     return issue
 
@@ -96,8 +96,8 @@ def audience(project: Project, issue: Issue, list_name: str, directory: Director
     if not members:
         present = ", ".join(sorted(directory.list_names())) or "aucune"
         raise CommsError(
-            f"Personne n’est inscrit à la liste « {list_name} » dans {directory.path}.",
-            [Problem(directory.path, None, "lists", f"liste « {list_name} » vide",
+            f"Personne n’est inscrit à la liste « {list_name} » dans {directory.path}.",
+            [Problem(directory.path, None, "lists", f"liste « {list_name} » vide",
                      f"listes présentes dans l’annuaire\u00a0: {present}")])
     recipients, skipped = [], []
     for partner in members:
@@ -130,7 +130,7 @@ def check_address(address: str, what: str = "l’adresse") -> str:
     try:
         return check_email(address.strip())
     except ValueError as exc:
-        raise CommsError(f"« {address} » n’est pas une adresse électronique valide "
+        raise CommsError(f"« {address} » n’est pas une adresse électronique valide "
                          f"({exc}).") from None
 
 
@@ -170,7 +170,7 @@ def ensure_built(project: Project, issue_id: str, out: Path) -> bool:
 def refuse_on_content_errors(error: ContentError) -> ContentError:
     """The same problems, introduced as the reason nothing is sent."""
     return ContentError(error.problems, "Envoi refusé\u00a0: le contenu a des erreurs "
-                        "(voir ci-dessus, ou « comms check »). Rien n’a été envoyé.")
+                        "(voir ci-dessus, ou « comms check »). Rien n’a été envoyé.")
 
 
 def send_issue(project: Project, directory: Directory, journal: Journal, issue: Issue,

@@ -83,7 +83,7 @@ class MessageTemplate:
                 if marker not in body:
                     raise CommsError(
                         f"La version {label} de la lettre ne contient pas l’emplacement "
-                        f"« {marker} »\u00a0: impossible d’y placer la salutation et le lien "
+                        f"« {marker} »\u00a0: impossible d’y placer la salutation et le lien "
                         "de désinscription. Vérifiez les gabarits (templates/).")
         self.subject = subject
         self.html = html_body

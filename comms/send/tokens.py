@@ -48,5 +48,5 @@ def read_token(secret: str, token: str) -> str:
         raise InvalidToken("Jeton de désinscription invalide.", [Problem(
             None, None, "token", "ce jeton n’a pas été émis par cette coordination, ou il "
             "est incomplet", "copiez le lien de désinscription en entier (tout ce qui suit "
-            "« t= »)")])
+            "« t= »)")])
     return email

@@ -48,7 +48,7 @@ def get_transport(name: str | None, settings: Settings, root: Path) -> Transport
     if factory is None:
         guess = closest(name, FACTORIES)
         raise ConfigError(
-            f"Transport « {name} » inconnu"
-            + (f"\u00a0; vouliez-vous écrire « {guess} »\u00a0?" if guess else ".")
+            f"Transport « {name} » inconnu"
+            + (f"\u00a0; vouliez-vous écrire « {guess} »\u00a0?" if guess else ".")
             + " Transports possibles\u00a0: " + ", ".join(FACTORIES) + ".")
     return factory(settings, root.resolve())

@@ -60,9 +60,9 @@ class BrevoTransport(Transport):
 
     def __init__(self, settings: Settings):
         if not settings.brevo_api_key:
-            raise settings.missing("BREVO_API_KEY", "ajoutez « BREVO_API_KEY=… » dans "
+            raise settings.missing("BREVO_API_KEY", "ajoutez « BREVO_API_KEY=… » dans "
                                    f"{settings.env_file} (clé API v3 créée dans votre compte "
-                                   "Brevo, rubrique « SMTP & API »)")
+                                   "Brevo, rubrique « SMTP & API »)")
         self.settings = settings
         self.url = settings.brevo_api_url.rstrip("/") + ENDPOINT
         self._session: requests.Session | None = None
