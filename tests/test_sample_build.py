@@ -152,3 +152,26 @@ def test_archive_index_and_pages(built):
         assert "ZZ" not in page
     images = sorted(p.name for p in (out / "2027-1" / "images").iterdir())
     assert "logo.png" in images and "sism-2026-participation.png" in images
+
+
+BAD_SPACING = re.compile(r"« | »|\w [:;?!](?=\s|$)")
+
+
+def test_french_typography_in_what_partners_read(built):
+    project, out = built
+    for issue in project.issues:
+        for name in ("newsletter.txt", "newsletter.html", "index.html"):
+            text = (out / issue.id / name).read_text(encoding="utf-8")
+            text = re.sub(r"<style.*?</style>", "", text, flags=re.S)  # CSS `a : b` is not French
+            found = BAD_SPACING.findall(text)
+            assert not found, (issue.id, name, found[:5])
+
+
+def test_french_typography_in_check_messages(root):
+    from conftest import write
+
+    write(root, "content/news/2027-01-11-x.md",
+          "---\ntitel: A\ndate: 2027-13-01\ndispositif: ARS\nsection: progres\n---\n")
+    output = CliRunner().invoke(main, ["check", "--root", str(root)]).output
+    assert "erreur" in output
+    assert not BAD_SPACING.findall(output), BAD_SPACING.findall(output)
