@@ -197,3 +197,11 @@ def test_empty_section_is_a_warning(root):
     assert any("Ressources bibliographiques" in m and "2027-1" in m for m in empty)
     assert any("Actualités" in m and "2027-2" in m for m in empty)
     assert not [p for p in problems if p.is_error]
+
+
+def test_instance_named_like_a_published_feed_is_refused(root):
+    path = root / "calendars/instances.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("gt-logement:", "clsm:", 1),
+                    encoding="utf-8")
+    problem = next(p for p in errors_of(root) if p.field == "clsm")
+    assert problem.line == 6 and "réservé" in problem.message

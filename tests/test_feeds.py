@@ -12,7 +12,6 @@ from icaljs import parse_with_icaljs
 
 from comms.calendar.feeds import feed_urls, feeds, write_feeds
 from comms.calendar.recurrence import parse_repeat
-from comms.errors import ContentError
 
 STAMP = datetime(2027, 1, 10, 8, 30, tzinfo=UTC)
 
@@ -32,7 +31,7 @@ def sample_project():
         "pleniere": make_instance("pleniere", name="Assemblée plénière",
                                   dispositifs=("commun",)),
         "comite-technique": make_instance("comite-technique", name="Comité technique",
-                                          dispositifs=("CLS",)),  # no event: no feed
+                                          dispositifs=("CLS",)),  # no event: an empty feed
     }
     start = at(3, 4, 9)
     repeat = parse_repeat({"every": "month", "on": "first thursday", "count": 6}, start,
@@ -66,8 +65,10 @@ def test_files_written(written):
     _project, folder, paths = written
     assert [p.name for p in paths] == [
         "agenda.ics", "asv.ics", "cls.ics", "clsm.ics",
-        "copil.ics", "gt-logement.ics", "atelier-qpv.ics", "pleniere.ics"]
+        "copil.ics", "gt-logement.ics", "atelier-qpv.ics", "pleniere.ics",
+        "comite-technique.ics"]
     assert all(p.parent == folder and p.is_file() for p in paths)
+    assert uids(folder / "comite-technique.ics") == set()
     assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in paths)
 
 
@@ -139,7 +140,8 @@ def test_uids_are_stable_across_runs(tmp_path):
     first = write_feeds(sample_project(), tmp_path / "one")
     second = write_feeds(sample_project(), tmp_path / "two")
     for a, b in zip(first, second, strict=True):
-        assert uids(a) == uids(b) and uids(a)
+        assert uids(a) == uids(b)
+    assert all(uids(a) for a in first if a.stem != "comite-technique")
 
 
 def test_rewrite_replaces_each_file_atomically(written, tmp_path):
@@ -161,21 +163,21 @@ def test_feed_urls_for_the_newsletter():
         "https://sante.example.org/lettre/calendars/clsm.ics")
     assert urls["Groupe logement et santé mentale — Val-de-Lisière"] == (
         "https://sante.example.org/lettre/calendars/gt-logement.ics")
-    assert len(urls) == len(feeds(sample_project())) == 8
+    assert len(urls) == len(feeds(sample_project())) == 9
 
 
 def test_scheme_feeds_exist_even_when_empty(tmp_path):
     project = make_project(events=())
     paths = write_feeds(project, tmp_path)
-    assert [p.name for p in paths] == ["agenda.ics", "asv.ics", "cls.ics", "clsm.ics"]
+    assert [p.name for p in paths] == ["agenda.ics", "asv.ics", "cls.ics", "clsm.ics",
+                                       "copil.ics"]
     read = parse_with_icaljs(paths[3])
     assert read["events"] == [] and read["name"] == "Agenda du CLSM — Val-de-Lisière"
 
 
-def test_instance_named_like_a_scheme_feed_is_refused(tmp_path):
-    project = make_project(instances={"clsm": make_instance("clsm")},
-                           events=[make_event(instance="clsm")])
-    with pytest.raises(ContentError) as caught:
-        write_feeds(project, tmp_path)
-    (problem,) = caught.value.problems
-    assert "« clsm » est déjà le nom d’un agenda publié" in problem.message
+def test_feed_of_an_instance_no_longer_declared_is_removed(written):
+    project, folder, _paths = written
+    (folder / "ancienne-instance.ics").write_bytes(b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
+    write_feeds(project, folder.parent, dtstamp=STAMP)
+    assert not (folder / "ancienne-instance.ics").exists()
+    assert (folder / "comite-technique.ics").exists()

@@ -9,15 +9,13 @@ the new one, never half of one.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from comms.calendar.ics import calendar, to_bytes, vevent
-from comms.errors import ContentError, Problem
 from comms.model import COMMON, DISPOSITIFS, Event, Project
+from comms.write import atomic_write
 
 FEEDS_DIR = "calendars"
 AGENDA = "agenda"
@@ -27,7 +25,8 @@ SCHEME_NAMES = {
     "CLS": "Agenda du CLS",
     "CLSM": "Agenda du CLSM",
 }
-RESERVED = (AGENDA, *(scheme.lower() for scheme in DISPOSITIFS))
+RESERVED = (AGENDA,  # file names of the feeds that are not an instance's
+            *(scheme.lower() for scheme in DISPOSITIFS))
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,8 @@ class Feed:
 
 
 def feeds(project: Project) -> list[Feed]:
-    """Every feed of the project: agenda, the three schemes, then each instance with events."""
+    """Every feed of the project: agenda, the three schemes, then one per instance (empty when
+    it has no events, so that subscribers see removed events go)."""
     territory = project.site.territory
     events = project.events
     out = [Feed(AGENDA, f"Agenda santé de {territory}", events)]
@@ -51,14 +51,6 @@ def feeds(project: Project) -> list[Feed]:
                         tuple(e for e in events if _concerns(project, e, scheme))))
     for instance in project.instances.values():
         own = tuple(e for e in events if e.instance == instance.id)
-        if not own:
-            continue
-        if instance.id.lower() in RESERVED:
-            raise ContentError([Problem(
-                instance.source, None, "id",
-                f"l’identifiant « {instance.id} » est déjà le nom d’un agenda publié",
-                "donnez à cette instance un autre identifiant, par exemple "
-                f"« {instance.id}-instance »")])
         out.append(Feed(instance.id, f"{instance.name} — {territory}", own))
     return out
 
@@ -86,27 +78,15 @@ def feed_bytes(feed: Feed, project: Project, *, dtstamp: datetime | None = None)
 
 
 def write_feeds(project: Project, out: Path, *, dtstamp: datetime | None = None) -> list[Path]:
-    """Write OUT/calendars/*.ics; returns the paths written."""
+    """Write OUT/calendars/*.ics and remove the feeds of instances no longer declared;
+    returns the paths written."""
     folder = out / FEEDS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for feed in feeds(project):
         path = folder / feed.filename
-        write_atomically(path, feed_bytes(feed, project, dtstamp=dtstamp))
+        atomic_write(path, feed_bytes(feed, project, dtstamp=dtstamp))
         written.append(path)
+    for stale in set(folder.glob("*.ics")) - set(written):
+        stale.unlink()
     return written
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` in one step (temporary file in the same folder)."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, 0o644)  # published files: readable by the web server
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise

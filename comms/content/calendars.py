@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from comms.calendar.feeds import RESERVED as RESERVED_IDS
 from comms.calendar.recurrence import parse_repeat
 from comms.content.fields import (
     Field,
@@ -30,7 +31,6 @@ from comms.model import COMMON, DISPOSITIFS, SEQUENCE_STEPS, Event, Instance, Si
 
 INSTANCE_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 LIST_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-RESERVED_IDS = ("agenda", "asv", "cls", "clsm")  # names of the published feeds
 
 
 def list_name(raw: Any) -> str:
