@@ -16,13 +16,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date
 from dateutil.rrule import rrule as _Rule
 from dateutil.rrule import rrulestr
 from icalendar import vRecur
 
 from comms.errors import closest
 from comms.model import Event, Repeat
+from comms.render.dates import format_day, month_year
 
 Report = Callable[[str, str, str], None]
 
@@ -85,20 +85,9 @@ class Occurrence:
 
 # --- French wording ---------------------------------------------------------------------------
 
-def french_date(d: date) -> str:
+def _date(d: date) -> str:
     """« 30 juin 2027 », « 1er avril 2027 »."""
-    if d.day == 1:
-        return "1er " + format_date(d, "MMMM y", locale="fr_FR")
-    return format_date(d, "d MMMM y", locale="fr_FR")
-
-
-def french_day(d: date) -> str:
-    """« jeudi 4 mars 2027 »."""
-    return f"{WEEKDAYS_FR[d.weekday()]} {french_date(d)}"
-
-
-def _month_year(d: date) -> str:
-    return format_date(d, "MMMM y", locale="fr_FR")
+    return format_day(d, weekday=False)
 
 
 # --- reading the `repeat:` block ------------------------------------------------------------
@@ -206,7 +195,7 @@ def parse_repeat(raw: dict, start: date | datetime, report: Report) -> Repeat | 
         if good and freq is not None and freq != "MONTHLY":
             report("repeat.on", "« on » ne s’utilise qu’avec une répétition mensuelle",
                    f"une série {_freq_words(freq)} garde le jour de la première date "
-                   f"({french_day(_day_of(start))})\u00a0: supprimez « on », "
+                   f"({format_day(_day_of(start))})\u00a0: supprimez « on », "
                    "ou écrivez « every: month »")
             ok = False
     has_until, has_count = not _missing(values.get("until")), not _missing(values.get("count"))
@@ -225,8 +214,8 @@ def parse_repeat(raw: dict, start: date | datetime, report: Report) -> Repeat | 
         ok &= good
         if good and until < _day_of(start):
             report("repeat.until",
-                   f"la fin de la répétition ({french_date(until)}) est avant la première "
-                   f"date ({french_date(_day_of(start))})",
+                   f"la fin de la répétition ({_date(until)}) est avant la première "
+                   f"date ({_date(_day_of(start))})",
                    "écrivez une date de fin postérieure à la première date")
             ok = False
     else:
@@ -266,7 +255,7 @@ def parse_repeat(raw: dict, start: date | datetime, report: Report) -> Repeat | 
     known = set(dates)
     for d in exceptions:
         if d not in known:
-            report("repeat.except", f"le {french_date(d)} n’est pas une date de la série",
+            report("repeat.except", f"le {_date(d)} n’est pas une date de la série",
                    _nearest_hint(d, dates))
             ok = False
     if ok and known <= set(exceptions):
@@ -291,8 +280,8 @@ def _check_start(start: date | datetime, on: tuple[int, int], report: Report) ->
         return True
     words = f"{ORDINALS_FR[on[0]]} {WEEKDAYS_FR[on[1]]}"
     report("repeat.on",
-           f"la première date ({french_day(first)}) n’est pas le {words} du mois",
-           f"le {words} de {_month_year(first)} est le {french_day(expected)}\u00a0: "
+           f"la première date ({format_day(first)}) n’est pas le {words} du mois",
+           f"le {words} de {month_year(first)} est le {format_day(expected)}\u00a0: "
            "commencez la série à cette date, ou corrigez « on »")
     return False
 
@@ -300,7 +289,7 @@ def _check_start(start: date | datetime, on: tuple[int, int], report: Report) ->
 def _nearest_hint(d: date, dates: list[date]) -> str:
     before = [x for x in dates if x < d][-1:]
     after = [x for x in dates if x > d][:1]
-    near = " et ".join(french_day(x) for x in before + after)
+    near = " et ".join(format_day(x) for x in before + after)
     return f"dates de la série les plus proches\u00a0: {near}" if near else ""
 
 
@@ -331,12 +320,12 @@ def _describe(freq: str, interval: int, on: tuple[int, int] | None, first: date,
         text = (f"{what} de chaque mois" if interval == 1 else
                 f"{what} du mois, tous les {interval} mois")
     else:
-        when = french_date(first).rsplit(" ", 1)[0]
+        when = _date(first).rsplit(" ", 1)[0]
         text = (f"chaque année, le {when}" if interval == 1 else
                 f"tous les {interval} ans, le {when}")
-    text += f", jusqu’au {french_date(until)}" if until else f", {count} fois"
+    text += f", jusqu’au {_date(until)}" if until else f", {count} fois"
     if exceptions:
-        listed = [french_date(d) for d in exceptions]
+        listed = [_date(d) for d in exceptions]
         text += (f", sauf le {listed[0]}" if len(listed) == 1 else
                  f", sauf les {', '.join(listed[:-1])} et {listed[-1]}")
     return text
