@@ -45,8 +45,8 @@ lint: $(STAMP) ## Run ruff
 	$(BIN)/ruff check comms tests bench
 
 .PHONY: bench
-bench: $(STAMP) ## Time builds and sends, print wall time, throughput and peak memory
-	$(BIN)/python bench/bench_build.py
+bench: $(STAMP) ## Time builds and sends beside their anchors (BENCH_FLAGS=--json for JSON lines)
+	$(BIN)/python bench/bench_build.py $(BENCH_FLAGS)
 	$(BIN)/python bench/bench_send.py
 
 .PHONY: daily

@@ -1,25 +1,23 @@
-"""Time `comms build` on the sample and on a generated large root; print wall time and memory.
+"""Time `comms build` on the sample and on a generated large root: wall time and peak memory,
+each beside an anchor measured in the same run.
 
-Targets: the sample issue in under 1 s including interpreter start; a root with 1,000 news
-items and 200 events in under 5 s and 200 MB. Each build runs in a fresh process, as a
-coordinator would run it, so the figures include imports.
+Target: the sample issue builds in under 5 times `python -c "import jinja2, mjml"` (the
+floor of any build). Each build runs in a fresh process, as a coordinator would run it, so
+the figures include imports.
 """
 
 from __future__ import annotations
 
 import os
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import date, timedelta
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from harness import REPO, Bench, env_with_repo, python_command, time_command
+
 COMMS = [sys.executable, "-m", "comms"]
-RUNS = 5
 
 SECTIONS = ("news", "progress", "resources")
 SCHEMES = ("ASV", "CLS", "CLSM", "commun")
@@ -61,33 +59,29 @@ def generate(root: Path, news: int = 1000, events: int = 200) -> None:
             encoding="utf-8")
 
 
-def timed_build(root: Path, issue: str, out: Path) -> tuple[float, float]:
-    """Best wall time of RUNS builds, and the peak RSS (MB) of the build processes."""
-    best = float("inf")
-    for _ in range(RUNS):
-        start = time.perf_counter()
-        subprocess.run([*COMMS, "build", issue, "--root", str(root), "--out", str(out)],
-                       check=True, stdout=subprocess.DEVNULL, cwd=root)
-        best = min(best, time.perf_counter() - start)
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return best, peak_kb / 1024
-
-
 def main() -> None:
-    env_root = os.environ.get("COMMS_ROOT")
-    if env_root:
-        print(f"(COMMS_ROOT={env_root} ignored: the benchmark uses its own roots)")
+    bench = Bench("build", "Build: the sample issue and a generated large root")
+    if os.environ.get("COMMS_ROOT"):
+        bench.say("COMMS_ROOT is ignored: the benchmark uses its own roots")
+    repeat = bench.repeat
+    env = env_with_repo()
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        wall, peak = timed_build(REPO, "2027-1", tmp_path / "sample")
-        print(f"sample issue 2027-1: {wall:.2f} s wall (best of {RUNS}, with interpreter "
-              f"start), peak {peak:.0f} MB   [target < 1 s]")
+        floor = time_command(python_command("-c", "import jinja2, mjml"), repeat, env=env)
+        sample = time_command([*COMMS, "build", "2027-1", "--root", str(REPO), "--out",
+                               str(tmp_path / "sample")], repeat, env=env, cwd=REPO)
+        bench.figure("sample issue 2027-1, build (fresh process)", sample.wall,
+                     anchor=('python -c "import jinja2, mjml"', floor.wall), ratio_max=5)
         big = tmp_path / "big"
         big.mkdir()
         generate(big)
-        wall, peak = timed_build(big, "2025-2", tmp_path / "big-out")
-        print(f"1,000 news + 200 events, issue 2025-2: {wall:.2f} s wall, peak {peak:.0f} MB"
-              "   [target < 5 s, < 200 MB]")
+        built = time_command([*COMMS, "build", "2025-2", "--root", str(big), "--out",
+                              str(tmp_path / "big-out")], repeat, env=env, cwd=big)
+        bench.figure("1,000 news + 200 events, build 2025-2", built.wall,
+                     anchor=("sample issue build", sample.wall))
+        bench.figure("1,000 news + 200 events, peak memory", built.peak,
+                     anchor=("sample issue build", sample.peak))
+    bench.finish()
 
 
 if __name__ == "__main__":
