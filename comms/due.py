@@ -6,7 +6,7 @@ Three kinds of mailings have a day:
 - calendar invitations, updates and cancellations that the invite planner wants and the
   journal has not recorded as sent;
 - the steps of an instance's sequence (journée interprofessionnelle) on their day, or late
-  within `comms.calendar.sequence.CATCH_UP_DAYS`.
+  within `comms.invitations.sequence.CATCH_UP_DAYS`.
 Each is a campaign of the send journal, so running this twice a day, or after a crash, never
 sends anything twice.
 """
@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from comms.calendar.invitations import LABELS, EventPlan, plan_invitations, send_plans
-from comms.calendar.sequence import StepFactory, StepPlan, plan_steps
 from comms.directory import NEWSLETTER, Directory
+from comms.invitations.plan import LABELS, EventPlan, plan_invitations, send_plans
+from comms.invitations.sequence import StepFactory, StepPlan, plan_steps
 from comms.model import Issue, Project
 from comms.send.campaign import Plan, Summary
 from comms.send.campaign import plan as plan_campaign
@@ -86,7 +86,7 @@ def issue_due(project: Project, directory: Directory, journal: Journal,
 
 def what_is_due(project: Project, directory: Directory, journal: Journal, day: date) -> Due:
     """Everything due on `day`; writes nothing."""
-    from comms.calendar.invitations import forgotten_events, forgotten_warning
+    from comms.invitations.plan import forgotten_events, forgotten_warning
 
     due = Due(day, issue_due(project, directory, journal, day),
               plan_invitations(project, directory, journal, day),

@@ -32,8 +32,8 @@ def rendered_problems(project: Project) -> list[Problem]:
 def directory_problems(project: Project) -> list[Problem]:
     """Problems of the partners directory, when there is one (it may live outside the root),
     and of the invitations' audiences, which only the directory can tell."""
-    from comms.calendar.invitations import check_audiences
     from comms.directory import directory_for_check
+    from comms.invitations.plan import check_audiences
 
     directory, problems = directory_for_check(project)
     if directory is not None:

@@ -115,7 +115,7 @@ def test_help_of_each_command_is_french_and_documented():
 def test_the_calendar_commands_import_nothing_heavy():
     code = ("import sys, comms.commands.calendar; "
             "print(sorted(m for m in ('icalendar', 'mjml', 'rich', 'requests', "
-            "'comms.calendar.invitations', 'comms.send.campaign') if m in sys.modules))")
+            "'comms.invitations.plan', 'comms.send.campaign') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "[]"

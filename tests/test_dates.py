@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from factories import make_event, make_repeat
 
 from comms.calendar.recurrence import occurrences
-from comms.render.dates import badge, format_day, format_time, format_when, month_year
+from comms.dates import badge, format_day, format_time, format_when, month_year
 
 PARIS = ZoneInfo("Europe/Paris")
 NB = "\u00a0"

@@ -13,7 +13,7 @@ from conftest import write
 from factories import PARIS, make_event, make_instance, make_project
 from test_invitations import cli
 
-from comms.calendar.sequence import (
+from comms.invitations.sequence import (
     CANCELLED,
     LATE,
     MISSED,

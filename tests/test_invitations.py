@@ -24,9 +24,10 @@ from factories import PARIS, make_event, make_instance, make_project, make_repea
 from icaljs import parse_with_icaljs
 from smtp_servers import Recorder, smtp_env, start
 
-from comms.calendar import invitations
-from comms.calendar.imip import CANCEL, REQUEST, invitation_ics, subject
-from comms.calendar.invitations import (
+from comms.cli import main
+from comms.invitations import plan as invitations
+from comms.invitations.imip import CANCEL, REQUEST, invitation_ics, subject
+from comms.invitations.plan import (
     CANCELLATION,
     INVITATION,
     UPDATE,
@@ -35,7 +36,6 @@ from comms.calendar.invitations import (
     Version,
     fingerprint,
 )
-from comms.cli import main
 from comms.send.campaign import Recipient
 from comms.send.journal import UNSUBSCRIBE, Journal
 

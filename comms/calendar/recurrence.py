@@ -20,9 +20,9 @@ from dateutil.rrule import rrule as _Rule
 from dateutil.rrule import rrulestr
 from icalendar import vRecur
 
+from comms.dates import format_day, month_year
 from comms.errors import closest
 from comms.model import Event, Repeat
-from comms.render.dates import format_day, month_year
 
 Report = Callable[[str, str, str], None]
 

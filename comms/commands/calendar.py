@@ -26,10 +26,10 @@ from comms.commands.common import (
 from comms.errors import CommsError, ConfigError, ContentError
 
 if TYPE_CHECKING:
-    from comms.calendar.invitations import Attendee, EventPlan
-    from comms.calendar.sequence import StepPlan
     from comms.directory import Directory
     from comms.due import Due
+    from comms.invitations.plan import Attendee, EventPlan
+    from comms.invitations.sequence import StepPlan
     from comms.model import Project
     from comms.send.journal import Journal
     from comms.settings import Settings
@@ -124,15 +124,15 @@ def calendar_command(out: Path | None, root: Path) -> None:
 
 
 def _heading(project: Project, plan: EventPlan) -> str:
-    from comms.calendar.imip import subject_date, typo
+    from comms.invitations.imip import subject_date, typo
 
     return (f"{typo(plan.event.title)} — {subject_date(plan.event, project.site)} "
             f"({plan.event.id})")
 
 
 def _print_event_plan(project: Project, plan: EventPlan, names: bool = True) -> None:
-    from comms.calendar.invitations import LABELS, NOT_YET, PAST
-    from comms.render.dates import format_day
+    from comms.dates import format_day
+    from comms.invitations.plan import LABELS, NOT_YET, PAST
 
     heading = _heading(project, plan)
     if plan.state == PAST:
@@ -208,7 +208,7 @@ def invite(event_ids: tuple[str, ...], transport_name: str | None, confirm: bool
     nouveaux membres, une annulation à qui ne fait plus partie de l’audience. Sans
     --confirm, affiche seulement qui recevrait quoi.
     """
-    from comms.calendar import invitations
+    from comms.invitations import plan as invitations
     from comms.send.newsletter import record_directory_unsubscribes
     from comms.send.transports import get_transport
 
@@ -255,9 +255,9 @@ def invite(event_ids: tuple[str, ...], transport_name: str | None, confirm: bool
 
 
 def _print_due(project: Project, due: Due) -> None:
-    from comms.calendar import sequence
-    from comms.calendar.invitations import LABELS
-    from comms.render.dates import format_day
+    from comms.dates import format_day
+    from comms.invitations import sequence
+    from comms.invitations.plan import LABELS
 
     click.echo(f"À envoyer le {format_day(due.day)}{NBSP}:")
     if due.issue is not None:
@@ -291,7 +291,7 @@ def _print_due(project: Project, due: Due) -> None:
 
 
 def _print_step(item: StepPlan, format_day) -> None:
-    from comms.calendar import sequence
+    from comms.invitations import sequence
 
     step = item.step
     head = f"    {step.event.id} · {step.label}, prévu le {format_day(step.day)}"
@@ -330,7 +330,7 @@ def due(day_text: str | None, run_it: bool, confirm: bool, transport_name: str |
     remerciements). Avec --run --confirm, envoie tout\u00a0; «\u00a0make daily\u00a0» le fait chaque
     jour."""
     from comms import due as planner
-    from comms.calendar import invitations
+    from comms.invitations import plan as invitations
     from comms.send.transports import get_transport
 
     if confirm and not run_it:

@@ -16,12 +16,12 @@ from pathlib import Path
 from markupsafe import Markup
 from mjml import mjml2html
 
+from comms import dates
 from comms.calendar.feeds import RESERVED as MAIN_FEEDS
 from comms.calendar.feeds import feed_urls
 from comms.calendar.recurrence import Occurrence
 from comms.errors import CommsError
 from comms.model import COMMON, DISPOSITIFS, SECTIONS, Event, NewsItem, Project
-from comms.render import dates
 from comms.render.markdown import block_count, first_paragraph, french_spacing, to_html, to_text
 from comms.render.templates import Theme, contrast_warnings, render, theme_for
 from comms.selection import IssueContent, select

@@ -17,9 +17,9 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
+from comms import dates
 from comms.errors import CommsError
 from comms.model import COMMON, Site
-from comms.render import dates
 from comms.render.markdown import french_spacing, wrap
 
 AA_CONTRAST = 4.5  # WCAG 2.x level AA for body text

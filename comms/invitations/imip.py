@@ -92,7 +92,7 @@ def typo(text: str) -> str:
 def subject_date(event: Event, site: Site) -> str:
     """« jeudi 18 mars 2027 », « du lundi 4 au dimanche 17 octobre 2027 », or « à partir du
     jeudi 4 février 2027 » for a series."""
-    from comms.render import dates
+    from comms import dates
 
     if event.repeat is not None:
         return f"à partir du {dates.format_day(event.first_day)}"
@@ -143,7 +143,7 @@ class Rendered:
 
 
 def event_view(project: Project, event: Event) -> EventView:
-    from comms.render import dates
+    from comms import dates
     from comms.render.markdown import to_html, to_text
     from comms.render.newsletter import markdown_styles
     from comms.render.templates import theme_for

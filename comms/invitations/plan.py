@@ -32,7 +32,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from comms.calendar.ics import event_uid
-from comms.calendar.imip import (
+from comms.content.source import key_line
+from comms.directory import Directory, Partner, check_email
+from comms.errors import ContentError, Problem, closest
+from comms.invitations.imip import (
     CANCEL,
     CANCELLATION,
     INVITATION,
@@ -46,9 +49,6 @@ from comms.calendar.imip import (
     render_invitation,
     subject,
 )
-from comms.content.source import key_line
-from comms.directory import Directory, Partner, check_email
-from comms.errors import ContentError, Problem, closest
 from comms.model import Address, Event, Instance, Project
 from comms.send.campaign import Campaign, Recipient, Summary
 from comms.send.journal import BOUNCE, Journal

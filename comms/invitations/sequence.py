@@ -1,7 +1,7 @@
 """The message sequence of a big event (the journée interprofessionnelle): save-the-date,
 invitation, reminder and thanks, each on its day relative to the event's first day.
 
-`invitation` is the iMIP invitation of `comms.calendar.invitations` (the sequence only says
+`invitation` is the iMIP invitation of `comms.invitations.plan` (the sequence only says
 when it may start). The other steps are plain HTML + text emails, each with its own template
 (templates/step-<step>.mjml.j2 and .txt.j2), sent once to the event's audience: one campaign
 per (event, step), so the journal never sends a step twice.
@@ -22,7 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from comms.calendar.imip import (
+from comms.directory import Directory
+from comms.invitations.imip import (
     context,
     organizer_of,
     personal_values,
@@ -30,8 +31,7 @@ from comms.calendar.imip import (
     subject_date,
     typo,
 )
-from comms.calendar.invitations import Attendee, audience, invitation_day, safe_id
-from comms.directory import Directory
+from comms.invitations.plan import Attendee, audience, invitation_day, safe_id
 from comms.model import SEQUENCE_STEPS, Address, Event, Instance, Project
 from comms.send.campaign import Campaign, Plan, Recipient, plan
 from comms.send.journal import Journal
@@ -123,7 +123,7 @@ def subject(step: Step, project: Project) -> str:
 
 def render_step(project: Project, step: Step) -> MessageTemplate:
     """The step's message, rendered once, ready to be personalised."""
-    from comms.render import dates
+    from comms import dates
     from comms.send.headers import list_id
 
     site = project.site
