@@ -31,6 +31,7 @@ from comms.invitations.plan import (
     CANCELLATION,
     INVITATION,
     UPDATE,
+    WITHDRAWAL,
     Delivery,
     InvitationFactory,
     Version,
@@ -245,7 +246,8 @@ def test_fingerprint_follows_significant_fields_only():
 
 
 def factory_message(tmp_path: Path, kind: str, method: str, sequence: int = 0):
-    project, event, _ = one_site_project(tmp_path)
+    over = {"status": "cancelled"} if kind == CANCELLATION else {}
+    project, event, _ = one_site_project(tmp_path, **over)
     version = Version(event.id, "2027-03-copil@sante.example.org", sequence, method,
                       fingerprint(event))
     attendee = invitations.Attendee("anne@example.org", "Anne Durand")
@@ -256,7 +258,7 @@ def factory_message(tmp_path: Path, kind: str, method: str, sequence: int = 0):
 
 
 @pytest.mark.parametrize("kind,method", [(INVITATION, "REQUEST"), (UPDATE, "REQUEST"),
-                                         (CANCELLATION, "CANCEL")])
+                                         (CANCELLATION, "CANCEL"), (WITHDRAWAL, "CANCEL")])
 def test_mime_tree_of_an_invitation(tmp_path, kind, method):
     project, event, message, msg = factory_message(tmp_path, kind, method)
     assert msg.get_content_type() == "multipart/mixed"
@@ -279,7 +281,8 @@ def test_mime_tree_of_an_invitation(tmp_path, kind, method):
     assert msg["From"].addresses[0].addr_spec == "claire.martin@sante.example.org"
     assert msg["To"].addresses[0].addr_spec == "anne@example.org"
     assert msg["Message-ID"] == "<invite-2027-03-copil-s0-request.abc@sante.example.org>"
-    word = {INVITATION: "Invitation", UPDATE: "Mise à jour", CANCELLATION: "Annulé"}[kind]
+    word = {INVITATION: "Invitation", UPDATE: "Mise à jour", CANCELLATION: "Annulé",
+            WITHDRAWAL: "Invitation retirée"}[kind]
     assert msg["Subject"] == f"{word}{NBSP}: Comité de pilotage — jeudi 18 mars 2027"
     assert msg["Subject"] == subject(event, project.site, kind)
     text = alternative.get_body(("plain",)).get_content()
@@ -287,7 +290,15 @@ def test_mime_tree_of_an_invitation(tmp_path, kind, method):
     assert "Bonjour," in text  # no directory entry: the plain greeting
     assert "?t=" in text and "?t=" in html
     assert "jeudi 18 mars 2027 de 14\u00a0h à 16\u00a0h" in text
-    assert ("Bilan de l’année" in text) == (kind != CANCELLATION)
+    # A cancellation shows the coordinator's own text (the reason, the new date); a
+    # withdrawn invitation does not show the programme of a meeting she no longer attends.
+    assert ("Bilan de l’année" in text) == ("Bilan de l’année" in html) == (kind != WITHDRAWAL)
+    assert ("n’êtes plus sur la liste" in text) == (kind == WITHDRAWAL)
+    # RFC 5546 section 3.2.5: STATUS:CANCELLED cancels the whole event, and is absent when
+    # only this attendee is taken off.
+    status = {vevent(msg).get("STATUS"), *(e["status"] for e in icaljs_reads([msg], tmp_path))}
+    assert status == ({None} if kind == WITHDRAWAL else
+                      {"CANCELLED"} if kind == CANCELLATION else {"CONFIRMED"})
     data = message.as_bytes()
     assert max(data) < 128 and data.count(b"\n") == data.count(b"\r\n")
     assert max(len(line) for line in data.split(b"\r\n")) <= 998
@@ -367,9 +378,10 @@ def test_request_update_join_leave_cancel_against_a_real_smtp_server(territory, 
     assert summary_of(left) == ("karim@cmp.example.org", "CANCEL", 2, uid)
     assert str(vevent(left)["ATTENDEE"]) == "mailto:karim@cmp.example.org"
     assert vevent(left).walk("VALARM") == []
-    assert left["Subject"].startswith(f"Annulé{NBSP}: ")
+    assert left["Subject"].startswith(f"Invitation retirée{NBSP}: ")
+    assert "STATUS" not in vevent(left)  # RFC 5546 3.2.5: the meeting is not cancelled
     assert {(e["method"], e["sequence"], e["status"], e["alarms"])
-            for e in icaljs_reads([left], tmp_path)} == {("CANCEL", 2, "CANCELLED", 0)}
+            for e in icaljs_reads([left], tmp_path)} == {("CANCEL", 2, None, 0)}
 
     # The event is cancelled: a CANCEL to everyone who holds an invitation, nobody else.
     write(territory, "calendars/events/2027-03-copil.md",
@@ -403,6 +415,42 @@ def test_request_update_join_leave_cancel_against_a_real_smtp_server(territory, 
     assert cli("report", "2027", "--root", str(territory), env=env).exit_code == 0
     csv_text = (territory / "build" / "rapport-2027.csv").read_text(encoding="utf-8-sig")
     assert "Invitations envoyées — Comité de pilotage;14;" in csv_text  # 5+4+1+1+4 - 1 (gt)
+
+
+ORGANIZER = ("claire.martin@sante.example.org;Claire;Martin;Coordination;Coordinatrice;"
+             "copil;2026-01-10;\n")
+
+
+def test_the_organizer_is_never_an_attendee_of_her_own_meeting(territory, smtp):
+    """organizer-self-invite: she is on the list, she gets no request, update, withdrawal
+    or cancellation, and the dry run says why."""
+    server, env = smtp
+    write(territory, "content/partners.csv", PARTNERS_HEADER + ANNE + ORGANIZER)
+    dry = invite(territory, "2027-03-copil", env=env)
+    assert dry.exit_code == 0, dry.output
+    assert "claire.martin@sante.example.org" in dry.output
+    assert "organise la réunion" in dry.output
+    assert invite(territory, "2027-03-copil", "--confirm", env=env).exit_code == 0
+    sent = take(server)
+    assert sorted(summary_of(m)[0] for m in sent) == ["anne.durand@mairie.example.org",
+                                                     "invite.externe@example.org"]
+    for msg in sent:  # nobody gets a calendar where the organizer is also an attendee
+        event = vevent(msg)
+        assert str(event["ORGANIZER"]).lower() == "mailto:claire.martin@sante.example.org"
+        assert "claire.martin" not in str(event["ATTENDEE"]).lower()
+    # Also an extra address, with another case, and through an update and a cancellation.
+    write(territory, "calendars/events/2027-03-copil.md",
+          copil("2027-03-18 15:00", "2027-03-18 17:00",
+                extra="Claire.Martin@sante.example.org"))
+    assert invite(territory, "2027-03-copil", "--confirm", env=env).exit_code == 0
+    assert sorted(summary_of(m)[:2] for m in take(server)) == [
+        ("anne.durand@mairie.example.org", "REQUEST"),
+        ("invite.externe@example.org", "CANCEL")]
+    write(territory, "calendars/events/2027-03-copil.md",
+          copil(more="status: cancelled\n", extra="Claire.Martin@sante.example.org"))
+    assert invite(territory, "2027-03-copil", "--confirm", env=env).exit_code == 0
+    assert [summary_of(m)[:2] for m in take(server)] == [
+        ("anne.durand@mairie.example.org", "CANCEL")]
 
 
 def test_a_cancelled_event_never_invited_sends_nothing(territory, smtp):
@@ -543,8 +591,8 @@ def test_planner_never_reuses_a_version_someone_already_holds(tmp_path):
                 sequence.append((delivery.attendee.key, delivery.kind,
                                  delivery.version.sequence))
     assert sequence == [("a@example.org", INVITATION, 0), ("b@example.org", INVITATION, 0),
-                        ("a@example.org", CANCELLATION, 1), ("a@example.org", INVITATION, 2),
-                        ("a@example.org", CANCELLATION, 3)]
+                        ("a@example.org", WITHDRAWAL, 1), ("a@example.org", INVITATION, 2),
+                        ("a@example.org", WITHDRAWAL, 3)]
 
 
 # --------------------------------------------------------------------------- crash drill

@@ -47,10 +47,12 @@ def _in_zone(value: datetime, zone: ZoneInfo) -> datetime:
 def vevent(event: Event, site: Site, *, sequence: int = 0, dtstamp: datetime | None = None,
            attendees: Sequence[tuple[str, str]] = (), organizer: Coordinator | None = None,
            alarm: timedelta | None = None, method: str = "PUBLISH",
-           description: str | None = None) -> icalendar.Event:
+           description: str | None = None, withdrawal: bool = False) -> icalendar.Event:
     """The VEVENT of `event`; attendees are (name, email) pairs, organizer a coordinator.
 
-    Feeds pass neither attendees nor organizer: they are personal data.
+    Feeds pass neither attendees nor organizer: they are personal data. A CANCEL is the
+    cancellation of the event (STATUS:CANCELLED) unless it is a `withdrawal` of some
+    attendees, which carries no STATUS (RFC 5546 section 3.2.5).
     """
     zone = site.timezone
     vev = icalendar.Event()
@@ -79,8 +81,9 @@ def vevent(event: Event, site: Site, *, sequence: int = 0, dtstamp: datetime | N
     text = default_description(event) if description is None else description
     if text:
         vev.add("description", text)
-    cancelled = event.cancelled or method.upper() == "CANCEL"
-    vev.add("status", "CANCELLED" if cancelled else STATUS.get(event.status, "CONFIRMED"))
+    if not withdrawal:
+        cancelled = event.cancelled or method.upper() == "CANCEL"
+        vev.add("status", "CANCELLED" if cancelled else STATUS.get(event.status, "CONFIRMED"))
     vev.add("class", "PUBLIC")
     if organizer is not None:
         vev.add("organizer", _address(organizer.name, organizer.email))

@@ -43,10 +43,12 @@ from comms.send.personalize import GREETING_MARK, UNSUBSCRIBE_MARK, greeting
 from comms.send.tokens import make_token
 
 REQUEST, CANCEL = "REQUEST", "CANCEL"
-# What a recipient receives: a first invitation, an update of one already received, or a
-# cancellation (the whole event, or this attendee only).
-INVITATION, UPDATE, CANCELLATION = "invitation", "update", "cancel"
-SUBJECT_WORDS = {INVITATION: "Invitation", UPDATE: "Mise à jour", CANCELLATION: "Annulé"}
+# What a recipient receives: a first invitation, an update of one already received, the
+# cancellation of the whole event, or the withdrawal of this attendee's invitation (a CANCEL
+# naming only her, without STATUS: RFC 5546 section 3.2.5).
+INVITATION, UPDATE, CANCELLATION, WITHDRAWAL = "invitation", "update", "cancel", "withdrawn"
+SUBJECT_WORDS = {INVITATION: "Invitation", UPDATE: "Mise à jour", CANCELLATION: "Annulé",
+                 WITHDRAWAL: "Invitation retirée"}
 ATTACHMENT_NAME = "invite.ics"
 TEMPLATE = "invitation"
 NBSP = "\u00a0"
@@ -68,15 +70,21 @@ def attendee_name(name: str, email: str) -> str:
 
 
 def invitation_ics(event: Event, site: Site, instance: Instance, *, method: str, sequence: int,
-                   attendee: tuple[str, str], dtstamp: datetime | None = None) -> bytes:
+                   attendee: tuple[str, str], dtstamp: datetime | None = None,
+                   withdrawal: bool = False) -> bytes:
     """The one-event calendar sent to one attendee: METHOD, ORGANIZER, that ATTENDEE only,
-    the reminder in requests and never in cancellations."""
+    the reminder in requests and never in cancellations.
+
+    A CANCEL of the whole event carries STATUS:CANCELLED; a `withdrawal` (one attendee taken
+    off a meeting that still takes place) carries no STATUS, as RFC 5546 section 3.2.5 asks.
+    """
     name, email = attendee
     vev = vevent(event, site, sequence=sequence,
                  dtstamp=(dtstamp or datetime.now(UTC)).astimezone(UTC),
                  attendees=[(attendee_name(name, email), email)],
                  organizer=organizer_of(site, instance),
-                 alarm=instance.reminder if method == REQUEST else None, method=method)
+                 alarm=instance.reminder if method == REQUEST else None, method=method,
+                 withdrawal=withdrawal)
     return to_bytes(calendar([vev], site, method=method))
 
 
@@ -102,7 +110,8 @@ def subject_date(event: Event, site: Site) -> str:
 
 
 def subject(event: Event, site: Site, kind: str) -> str:
-    """« Invitation : <titre> — <date> », « Mise à jour : … », « Annulé : … »."""
+    """« Invitation : <titre> — <date> », « Mise à jour : … », « Annulé : … », « Invitation
+    retirée : … »."""
     return f"{SUBJECT_WORDS[kind]}{NBSP}: {typo(event.title)} — {subject_date(event, site)}"
 
 

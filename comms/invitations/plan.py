@@ -41,6 +41,7 @@ from comms.invitations.imip import (
     INVITATION,
     REQUEST,
     UPDATE,
+    WITHDRAWAL,
     Rendered,
     imip_message,
     invitation_ics,
@@ -57,8 +58,12 @@ from comms.send.transports.base import Transport
 from comms.settings import Settings
 
 KIND = "invitation"  # campaigns.kind, counted by `comms report`
-LABELS = {INVITATION: "invitation", UPDATE: "mise à jour", CANCELLATION: "annulation"}
+LABELS = {INVITATION: "invitation", UPDATE: "mise à jour", CANCELLATION: "annulation",
+          WITHDRAWAL: "invitation retirée"}
 SKIP_DIRECTORY = "désinscrit (annuaire)"
+# RFC 5546 section 3.2.2: a REQUEST goes from the organizer to the attendees; Outlook tells
+# an organizer invited to her own meeting that she need not answer, and may not file it.
+SKIP_ORGANIZER = "organise la réunion (ses abonnements aux agendas la lui montrent)"
 SKIP_UNSUBSCRIBED = "désinscrit"
 SKIP_BOUNCED = "adresse en échec définitif"
 PAST = "past"
@@ -115,7 +120,7 @@ class Held:
 @dataclass(frozen=True)
 class Delivery:
     attendee: Attendee
-    kind: str  # INVITATION | UPDATE | CANCELLATION
+    kind: str  # INVITATION | UPDATE | CANCELLATION | WITHDRAWAL
     version: Version
 
 
@@ -180,18 +185,23 @@ def audience_lists(project: Project, event: Event) -> tuple[str, ...]:
 
 def audience(project: Project, event: Event,
              directory: Directory) -> tuple[list[Attendee], list[tuple[Attendee, str]]]:
-    """The event's attendees (its lists, then its extra addresses), each once, and those the
-    directory marks as unsubscribed."""
+    """The event's attendees (its lists, then its extra addresses), each once, and those left
+    out with the reason: the organizer of the meeting (never an attendee of her own
+    invitation, its updates, cancellations or the journée's steps) and those the directory
+    marks as unsubscribed."""
     attendees: list[Attendee] = []
     skipped: list[tuple[Attendee, str]] = []
     seen: set[str] = set()
+    organizer = organizer_of(project.site, instance_of(project, event)).email.strip().lower()
 
     def add(person: Attendee) -> None:
         if person.key in seen:
             return
         seen.add(person.key)
         partner = person.partner
-        if partner is not None and partner.unsubscribed_on is not None:
+        if person.key == organizer:
+            skipped.append((person, SKIP_ORGANIZER))
+        elif partner is not None and partner.unsubscribed_on is not None:
             skipped.append((person, SKIP_DIRECTORY))
         else:
             attendees.append(person)
@@ -428,7 +438,8 @@ def plan_event(project: Project, event: Event, directory: Directory, today: date
             if partner is not None and partner.unsubscribed_on is not None:
                 result.skipped.append((person, SKIP_DIRECTORY))  # left the list and unsubscribed
                 continue
-            result.deliveries.append(Delivery(person, CANCELLATION, plan.for_(CANCEL, mine)))
+            kind = CANCELLATION if event.cancelled else WITHDRAWAL
+            result.deliveries.append(Delivery(person, kind, plan.for_(CANCEL, mine)))
     result.new_versions = plan.added
     return result
 
@@ -495,7 +506,8 @@ class InvitationFactory:
         ics = invitation_ics(self.event, site, self.instance, method=version.method,
                              sequence=version.sequence,
                              attendee=(recipient.name, recipient.email),
-                             dtstamp=self.now() if self.now else None)
+                             dtstamp=self.now() if self.now else None,
+                             withdrawal=delivery.kind == WITHDRAWAL)
         organizer = organizer_of(site, self.instance)
         return imip_message(sender=Address(organizer.name, organizer.email),
                             personal=personal, rendered=rendered,
