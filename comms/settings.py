@@ -42,7 +42,10 @@ KNOWN = {
     "SMTP_USER": "",
     "SMTP_PASSWORD": "",
     "SMTP_ALLOW_PLAIN_LOOPBACK": "false",
-    "SMTP_TIMEOUT": "30",
+    # RFC 5321 §4.5.3.2: 5 min for the greeting and commands, 10 min for the reply to the
+    # end of the message.
+    "SMTP_TIMEOUT": "300",
+    "SMTP_DATA_TIMEOUT": "600",
     "SMTP_CA_FILE": "",
     "BREVO_API_KEY": "",
     "BREVO_API_URL": DEFAULT_BREVO_URL,
@@ -72,6 +75,7 @@ class Settings:
     smtp_password: str
     smtp_allow_plain_loopback: bool
     smtp_timeout: float
+    smtp_data_timeout: float
     smtp_ca_file: Path | None
     brevo_api_key: str
     brevo_api_url: str
@@ -239,6 +243,7 @@ def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Setti
         smtp_password=values.get("SMTP_PASSWORD") or "",
         smtp_allow_plain_loopback=read.boolean("SMTP_ALLOW_PLAIN_LOOPBACK"),
         smtp_timeout=read.number("SMTP_TIMEOUT"),
+        smtp_data_timeout=read.number("SMTP_DATA_TIMEOUT"),
         smtp_ca_file=(root / ca_file) if ca_file else None,
         brevo_api_key=read.raw("BREVO_API_KEY"),
         brevo_api_url=read.raw("BREVO_API_URL").rstrip("/"),

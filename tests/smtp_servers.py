@@ -17,6 +17,7 @@ import email.policy
 import socket
 import socketserver
 import ssl
+import struct
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -124,6 +125,19 @@ class RefuseRecipients(Recorder):
         return "250 2.1.5 OK"
 
 
+class RefuseRelay(Recorder):
+    """Answers every RCPT TO with a policy refusal (a relay that does not know us)."""
+
+    def __init__(self, reply: str = "554 5.7.1 <{address}>: Relay access denied") -> None:
+        super().__init__()
+        self.reply = reply
+        self.rcpt_commands = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        self.rcpt_commands += 1
+        return self.reply.format(address=address)
+
+
 class Slow(Recorder):
     """Takes `delay` seconds before answering DATA (it still keeps the message)."""
 
@@ -134,6 +148,21 @@ class Slow(Recorder):
     async def handle_DATA(self, server, session, envelope) -> str:
         await asyncio.sleep(self.delay)
         return await super().handle_DATA(server, session, envelope)
+
+
+class LateReply(Recorder):
+    """Takes the message at once but answers the end of DATA only after `delay` seconds
+    (a relay that queued it while the reply is lost on the way)."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        self.data_commands += 1
+        self.keep(envelope, session)
+        await asyncio.sleep(self.delay)
+        return "250 2.0.0 OK"
 
 
 @dataclass
@@ -186,9 +215,22 @@ class _DroppingHandler(socketserver.StreamRequestHandler):
                 with state.lock:
                     state.transfers += 1
                     drop = state.transfers <= state.drops
+                if drop and state.after_message:
+                    # The whole message, final dot included, then a clean close and no
+                    # reply: the message is taken (and counted) but the client never knows.
+                    chunks = []
+                    while (chunk := self.rfile.readline()) not in (b".\r\n", b""):
+                        chunks.append(chunk[1:] if chunk.startswith(b"..") else chunk)
+                    with state.lock:
+                        state.messages.append(Received(mail_from, rcpts, b"".join(chunks)))
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 if drop:
                     self.rfile.read(state.after_bytes)  # part of the message, then gone
-                    self.connection.shutdown(socket.SHUT_RDWR)
+                    # Reset at once (no lingering FIN): the client is still writing.
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                               struct.pack("ii", 1, 0))
+                    self.connection.close()
                     return
                 chunks = []
                 while (chunk := self.rfile.readline()) not in (b".\r\n", b""):
@@ -212,20 +254,31 @@ class _ThreadingServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def server_bind(self) -> None:
+        # A small receive window: a message of a few hundred KB cannot all be in flight
+        # when the connection is dropped, as with a real relay mid-transfer.
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        super().server_bind()
+
 
 class DroppingServer(Recorder):
-    """Closes the connection after `after_bytes` of the message, the first `drops` times."""
+    """Resets the connection after `after_bytes` of the message, the first `drops` times;
+    with `after_message`, reads the whole message (and keeps it) then closes without a
+    reply."""
 
-    def __init__(self, drops: int, after_bytes: int = 2000) -> None:
+    def __init__(self, drops: int, after_bytes: int = 2000, after_message: bool = False
+                 ) -> None:
         super().__init__()
         self.drops = drops
         self.after_bytes = after_bytes
+        self.after_message = after_message
         self.transfers = 0
 
 
 @contextlib.contextmanager
-def start_dropping(drops: int, after_bytes: int = 2000) -> Iterator[Server]:
-    state = DroppingServer(drops, after_bytes)
+def start_dropping(drops: int, after_bytes: int = 2000, after_message: bool = False
+                   ) -> Iterator[Server]:
+    state = DroppingServer(drops, after_bytes, after_message)
     server = _ThreadingServer((HOST, 0), _DroppingHandler)
     server.owner = state  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -312,6 +365,20 @@ def smtp_drop() -> Iterator[Server]:
 
 
 @pytest.fixture
+def smtp_relay_denied() -> Iterator[Server]:
+    """554 5.7.1 Relay access denied to every RCPT."""
+    with start(RefuseRelay()) as server:
+        yield server
+
+
+@pytest.fixture
+def smtp_close_after_message() -> Iterator[Server]:
+    """Takes the whole first two messages, then closes without the final reply."""
+    with start_dropping(drops=2, after_message=True) as server:
+        yield server
+
+
+@pytest.fixture
 def smtp_slow() -> Iterator[Server]:
     """Answers DATA after 0.6 s."""
     with start(Slow(0.6)) as server:
@@ -331,6 +398,7 @@ def smtp_env(server: Server, **extra: str) -> dict[str, str]:
         "SMTP_PORT": str(server.port),
         "SMTP_SECURITY": "none",
         "SMTP_TIMEOUT": "5",
+        "SMTP_DATA_TIMEOUT": "5",
         "COMMS_UNSUBSCRIBE_SECRET": "test-secret-0123456789abcdef",
         "COMMS_RATE_PER_MINUTE": "0",
         "COMMS_RETRY_BASE_SECONDS": "0.01",

@@ -17,9 +17,9 @@ from conftest import write
 from factories import PARIS, make_site
 from smtp_servers import (
     Authenticator,
+    FailData,
     Recorder,
     RefuseRecipients,
-    Slow,
     smtp_env,
     start,
 )
@@ -288,11 +288,17 @@ def test_a_connection_dropped_mid_data_is_resent(tmp_path, smtp_drop):
 
 
 def test_permanent_failures_are_recorded_and_reported(tmp_path, smtp_550):
-    summary, rows = send(tmp_path, smtp_env(smtp_550), people(4))
+    summary, rows = send(tmp_path, smtp_env(smtp_550), people(2))
     assert not summary.ok and summary.sent == 0
-    assert len(summary.failed) == 4 and "550" in summary.failed[0][1]
+    assert len(summary.failed) == 2 and "550" in summary.failed[0][1]
     assert not summary.stopped  # permanent refusals do not mean the server is down
     assert all(r.status == "failed" and r.permanent and r.attempts == 1 for r in rows.values())
+
+
+def test_the_same_message_refusal_for_everyone_stops_the_run(tmp_path, smtp_550):
+    summary, rows = send(tmp_path, smtp_env(smtp_550), people(5))
+    assert summary.stopped and "même réponse" in summary.stopped and summary.remaining == 5
+    assert {r.status for r in rows.values()} == {"pending"}
 
 
 def test_a_bounced_address_is_never_tried_again(tmp_path):
@@ -307,8 +313,8 @@ def test_a_bounced_address_is_never_tried_again(tmp_path):
 
 
 def test_temporary_failures_exhausted_stop_the_run(tmp_path):
-    with start(Slow(0.3)) as server:
-        env = smtp_env(server, SMTP_TIMEOUT="0.05", COMMS_MAX_ATTEMPTS="2")
+    with start(FailData("451 4.3.0 Temporary local problem")) as server:
+        env = smtp_env(server, COMMS_MAX_ATTEMPTS="2")
         summary, rows = send(tmp_path, env, people(6))
     assert summary.stopped and "de suite" in summary.stopped
     assert summary.remaining == 3
@@ -593,12 +599,13 @@ def test_unknown_issue_and_missing_secret(territory):
     assert result.exit_code == 1 and "COMMS_UNSUBSCRIBE_SECRET" in result.output
 
 
-def test_failures_give_a_non_zero_exit_and_a_summary(territory, smtp_550):
-    env = smtp_env(smtp_550)
-    result = cli("send", "2027-1", "--confirm", "--root", str(territory), env=env)
+def test_failures_give_a_non_zero_exit_and_a_summary(territory):
+    with start(RefuseRecipients({"anne.durand@mairie.example.org"})) as server:
+        result = cli("send", "2027-1", "--confirm", "--root", str(territory),
+                     env=smtp_env(server))
     assert result.exit_code == 1
-    assert "en échec\u00a0: 3" in result.output
-    assert "anne.durand@mairie.example.org\u00a0: message refusé\u00a0: 550" in result.output
+    assert "en échec\u00a0: 1" in result.output
+    assert "anne.durand@mairie.example.org\u00a0: adresse refusée\u00a0: 550" in result.output
 
 
 def test_report_counts_and_csv(territory):

@@ -21,7 +21,7 @@ from comms.errors import ConfigError
 from comms.model import Address
 from comms.send.message import OutgoingMessage
 from comms.send.transports import get_transport
-from comms.send.transports.base import PermanentError, TransientError
+from comms.send.transports.base import MaybeDeliveredError, PermanentError, TransientError
 from comms.send.transports.smtp import SmtpTransport
 from comms.settings import load_settings
 
@@ -101,10 +101,16 @@ def test_connection_dropped_mid_data_is_temporary_then_reconnects(tmp_path, smtp
     assert smtp_drop.handler.messages[0].message_id == "<big@sante.example.org>"
 
 
-def test_a_server_slower_than_the_timeout_is_temporary(tmp_path, smtp_slow):
-    with transport(tmp_path, smtp_env(smtp_slow, SMTP_TIMEOUT="0.2")) as t, \
-            pytest.raises(TransientError):
+def test_a_final_reply_later_than_the_timeout_is_maybe_delivered(tmp_path, smtp_slow):
+    with transport(tmp_path, smtp_env(smtp_slow, SMTP_DATA_TIMEOUT="0.2")) as t, \
+            pytest.raises(MaybeDeliveredError, match="peut-être été remis"):
         t.send(message())
+
+
+def test_per_stage_timeouts_follow_rfc_5321_by_default(tmp_path):
+    t = transport(tmp_path, {"SMTP_HOST": "relais.example.org"})
+    assert (t.timeouts.command, t.timeouts.data_start, t.timeouts.data_block,
+            t.timeouts.data_end) == (300, 120, 180, 600)
 
 
 def test_a_slow_server_within_the_timeout_is_fine(tmp_path):

@@ -95,7 +95,18 @@ def print_summary(label: str, summary: Summary) -> None:
                    "précédent ont été renvoyés (même Message-ID).")
     for address, reason in summary.failed:
         click.secho(f"  {address}{NBSP}: {reason}", fg="red", err=True)
-    if summary.stopped:
+    if summary.maybe_delivered:
+        click.secho(f"  {len(summary.maybe_delivered)} message(s) peut-être remis (transmis "
+                    f"en entier, sans réponse finale du serveur){NBSP}: ils ne seront pas "
+                    "renvoyés, sauf si vous le demandez avec --resend-maybe-delivered après "
+                    "avoir vérifié auprès des destinataires.", fg="yellow", err=True)
+        for address, reason in summary.maybe_delivered:
+            click.secho(f"  {address}{NBSP}: {reason}", fg="yellow", err=True)
+    if summary.stopped and summary.check:
+        click.secho(f"  Envoi arrêté{NBSP}: {summary.stopped}. {summary.remaining} message(s) "
+                    f"restent à envoyer{NBSP}; {summary.check}, puis relancez la même "
+                    "commande.", fg="red", err=True)
+    elif summary.stopped:
         click.secho(f"  Envoi arrêté{NBSP}: {summary.stopped}. {summary.remaining} message(s) "
                     f"restent à envoyer{NBSP}: relancez la même commande plus tard.",
                     fg="red", err=True)

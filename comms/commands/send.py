@@ -62,10 +62,13 @@ def _progress(total: int) -> Iterator[Progress | None]:
               help="Envoie un seul exemplaire, marqué [TEST], à cette adresse.")
 @click.option("--confirm", is_flag=True,
               help="Envoie vraiment (sans cette option, simple simulation).")
+@click.option("--resend-maybe-delivered", "resend_maybe", is_flag=True,
+              help="Renvoie aussi les messages « peut-être remis » (transmis en "
+                   "entier sans réponse finale du serveur) d’un envoi précédent.")
 @root_option
 @friendly
 def send(issue_id: str, list_name: str, transport_name: str | None, test_address: str | None,
-         confirm: bool, root: Path) -> None:
+         confirm: bool, resend_maybe: bool, root: Path) -> None:
     """Envoie une lettre aux partenaires d’une liste, personnalisée pour chacun.
 
     Sans --confirm, affiche seulement qui la recevrait et qui est écarté. Une commande
@@ -110,7 +113,8 @@ def send(issue_id: str, list_name: str, transport_name: str | None, test_address
         print_problems(ContentError(directory.warnings), root)
     audience = newsletter.audience(project, issue, list_name, directory, template.subject)
     with Journal.open(root) as journal:
-        plan = campaigns.plan(journal, audience.campaign, audience.recipients, audience.skipped)
+        plan = campaigns.plan(journal, audience.campaign, audience.recipients, audience.skipped,
+                              resend_maybe_delivered=resend_maybe)
         click.echo(f"Lettre {issue.id}{NBSP}: « {template.subject} »")
         click.echo(f"Liste {list_name} · transport {transport.name} · "
                    f"{len(plan.to_send) + len(plan.skipped)} inscrit(s)")
@@ -121,7 +125,8 @@ def send(issue_id: str, list_name: str, transport_name: str | None, test_address
             return
         with sigterm_as_interrupt(), _progress(len(plan.to_send)) as progress:
             summary = newsletter.send_issue(project, directory, journal, issue, list_name,
-                                            transport, settings, progress, template)
+                                            transport, settings, progress, template,
+                                            resend_maybe_delivered=resend_maybe)
     print_summary("Bilan", summary)
     if not summary.ok:
         raise SystemExit(1)
@@ -134,6 +139,9 @@ def _print_plan(plan: Plan) -> None:
     if plan.in_flight:
         click.echo(f"  {plan.in_flight} message(s) étaient en cours d’envoi lors d’une "
                    "interruption\u00a0: ils seront renvoyés avec le même Message-ID.")
+    if plan.resend_maybe_delivered:
+        click.echo(f"  {plan.resend_maybe_delivered} message(s) peut-être remis lors d’un envoi "
+                   "précédent seront renvoyés, à votre demande.")
 
 
 
@@ -168,6 +176,37 @@ def unsubscribe(email: str | None, token: str | None, root: Path) -> None:
 
 
 @click.command()
+@click.argument("email", metavar="ADRESSE")
+@click.option("--reason", "why", required=True, metavar="MOTIF",
+              help="Pourquoi l’adresse peut de nouveau recevoir des messages (conservé dans "
+                   "le journal).")
+@root_option
+@friendly
+def unsuppress(email: str, why: str, root: Path) -> None:
+    """Lève l’exclusion d’une adresse (désinscription ou échec définitif) : elle pourra
+    de nouveau recevoir les envois. Le motif est conservé dans le journal."""
+    from comms.send import newsletter
+    from comms.send.journal import Journal
+
+    address = newsletter.check_address(email)
+    why = " ".join(why.split())
+    if not why:
+        raise click.UsageError("indiquez le motif avec --reason « … ».")
+    with Journal.open(root) as journal:
+        lifted = journal.lift_suppression(address, why)
+    if not lifted:
+        click.echo(f"{address} n’était pas exclu des envois : rien à faire.")
+        return
+    what = ", ".join(f"{_REASONS.get(s.reason, s.reason)} depuis le {s.created_at[:10]}"
+                     for s in lifted)
+    click.secho(f"{address} peut de nouveau recevoir les envois (exclusion levée : {what}).",
+                fg="green")
+
+
+_REASONS = {"unsubscribe": "désinscription", "bounce": "échec définitif"}
+
+
+@click.command()
 @click.argument("year", type=int, metavar="ANNÉE")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Fichier CSV (par défaut\u00a0: ROOT/build/rapport-ANNÉE.csv).")
@@ -195,4 +234,4 @@ def report(year: int, csv_path: Path | None, root: Path) -> None:
     click.echo(f"Tableau enregistré dans {path}")
 
 
-COMMANDS = [send, unsubscribe, report]
+COMMANDS = [send, unsubscribe, unsuppress, report]

@@ -24,7 +24,9 @@ from comms.send.journal import BOUNCE, FAILED, SENDING, SENT, Journal
 from comms.send.message import OutgoingMessage
 from comms.send.pacing import RateLimiter, RetryPolicy
 from comms.send.transports.base import (
+    MaybeDeliveredError,
     PermanentError,
+    PolicyRefusal,
     SendResult,
     TransientError,
     Transport,
@@ -35,9 +37,18 @@ SKIP_UNSUBSCRIBED = "désinscrit"
 SKIP_BOUNCED = "adresse en échec définitif"
 SKIP_ALREADY_SENT = "déjà envoyé"
 SKIP_DUPLICATE = "adresse en double"
-# After this many recipients in a row whose every attempt failed temporarily, the server
-# is taken to be down: the run stops and the rest stays pending for the next run.
+SKIP_MAYBE_DELIVERED = "peut-être déjà remis"
+# After this many recipients in a row whose every attempt failed temporarily (or whose
+# final reply was lost), the server is taken to be down: the run stops and the rest stays
+# pending for the next run.
 STOP_AFTER_CONSECUTIVE_FAILURES = 3
+# This many recipients in a row refused with the same permanent reply is the relay's
+# configuration, not their addresses: the run stops and none of them is suppressed.
+STOP_AFTER_SAME_REFUSAL = 3
+SAME_REFUSAL_CHECK = ("vérifiez les réglages du relais (SMTP_HOST, SMTP_USER, "
+                      "COMMS_TRANSPORT), l’adresse d’expéditeur (sender.email) et le "
+                      "message lui-même ; si ces adresses sont vraiment fausses, "
+                      "corrigez-les dans l’annuaire ou écartez-les avec comms unsubscribe")
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,7 @@ class Plan:
     to_send: list[Recipient]
     skipped: list[tuple[Recipient, str]]
     in_flight: int = 0  # left `sending` by an interrupted run: may be sent a second time
+    resend_maybe_delivered: int = 0  # maybe delivered before, sent again on request
 
     def skip_counts(self) -> Counter[str]:
         return Counter(reason for _, reason in self.skipped)
@@ -86,10 +98,13 @@ class Summary:
     resent_in_flight: int = 0
     remaining: int = 0  # not attempted because the run stopped
     stopped: str = ""  # why the run stopped early
+    check: str = ""  # what to verify when the stop is a configuration problem (French)
+    # (address, reason): the whole message left but its final reply was lost
+    maybe_delivered: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.stopped
+        return not self.failed and not self.stopped and not self.maybe_delivered
 
 
 class SendLockedError(CommsError):
@@ -114,10 +129,14 @@ def send_lock(journal_path: Path) -> Iterator[None]:
 
 
 def plan(journal: Journal, campaign: Campaign, recipients: Iterable[Recipient],
-         skipped: Iterable[tuple[Recipient, str]] = ()) -> Plan:
-    """Who would receive the campaign now, and who is skipped and why. Writes nothing."""
+         skipped: Iterable[tuple[Recipient, str]] = (), *,
+         resend_maybe_delivered: bool = False) -> Plan:
+    """Who would receive the campaign now, and who is skipped and why. Writes nothing.
+    A message maybe delivered (final reply lost) is skipped unless
+    `resend_maybe_delivered`."""
     states = journal.states(campaign.id)
     suppressed = journal.suppressed()
+    uncertain = journal.maybe_delivered(campaign.id)
     result = Plan(campaign, [], list(skipped))
     seen: set[str] = set()
     for recipient in recipients:
@@ -130,15 +149,35 @@ def plan(journal: Journal, campaign: Campaign, recipients: Iterable[Recipient],
             result.skipped.append((recipient, reason))
         elif status == SENT:
             result.skipped.append((recipient, SKIP_ALREADY_SENT))
+        elif key in uncertain and not resend_maybe_delivered:
+            result.skipped.append((recipient, SKIP_MAYBE_DELIVERED))
         else:
             result.to_send.append(recipient)
             result.in_flight += status == SENDING
+            result.resend_maybe_delivered += key in uncertain
         seen.add(key)
     return result
 
 
 class _Stop(Exception):
-    """The run cannot usefully go on (server down, long Retry-After)."""
+    """The run cannot usefully go on (server down, long Retry-After, relay refusing us);
+    `check`: what to verify, when it is a configuration problem."""
+
+    def __init__(self, message: str, check: str = ""):
+        super().__init__(message)
+        self.check = check
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one recipient's delivery ended."""
+
+    status: str  # SENT or FAILED
+    error: str = ""
+    permanent: bool = False
+    bounce: bool = False  # the address itself was refused
+    reply: str = ""  # the refusal without the address, to spot the same one repeated
+    maybe_delivered: bool = False
 
 
 def _wait(policy: RetryPolicy, attempt: int, exc: TransientError,
@@ -188,8 +227,9 @@ class _Loop:
     def _wait(self, attempt: int, exc: TransientError) -> None:
         _wait(self.policy, attempt, exc, self.sleep, self.rng)
 
-    def deliver(self, key: str, message: OutgoingMessage) -> tuple[str, str, bool]:
-        """(status, error, permanent) after as many attempts as needed."""
+    def deliver(self, key: str, message: OutgoingMessage) -> Outcome:
+        """Attempt after attempt until sent or given up; a bounce is NOT recorded here (the
+        caller first makes sure the same refusal is not coming for everybody)."""
         journal, campaign = self.journal, self.campaign.id
         for attempt in range(1, self.policy.max_attempts + 1):
             self.limiter.wait()
@@ -200,20 +240,25 @@ class _Loop:
                 journal.mark_pending(campaign, key, exc.message)
                 if attempt == self.policy.max_attempts:
                     journal.mark_failed(campaign, key, exc.message, permanent=False)
-                    return FAILED, exc.message, False
+                    return Outcome(FAILED, exc.message)
                 self._wait(attempt, exc)
                 continue
+            except MaybeDeliveredError as exc:
+                journal.mark_maybe_delivered(campaign, key, exc.message)
+                return Outcome(FAILED, exc.message, maybe_delivered=True)
+            except PolicyRefusal as exc:
+                journal.mark_pending(campaign, key, exc.message)
+                raise _Stop(f"{exc.message}. Personne n’a été écarté de la liste",
+                            exc.check) from None
             except PermanentError as exc:
                 journal.mark_failed(campaign, key, exc.message, permanent=True)
-                if exc.bounce:
-                    journal.suppress(key, BOUNCE, self.transport.name, exc.message)
-                return FAILED, exc.message, True
+                return Outcome(FAILED, exc.message, True, exc.bounce, exc.reply)
             except CommsError as exc:
                 # Refused credentials, TLS...: the transport knows nothing left.
                 journal.mark_pending(campaign, key, exc.message)
                 raise
             journal.mark_sent(campaign, key, result.provider_id)
-            return SENT, "", False
+            return Outcome(SENT)
         raise AssertionError("unreachable")
 
 
@@ -222,8 +267,14 @@ def run(journal: Journal, campaign: Campaign, recipients: Sequence[Recipient],
         skipped: Iterable[tuple[Recipient, str]] = (), progress: Progress | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
-        rng: random.Random | None = None) -> Summary:
-    """Send every message of `campaign` not sent yet; safe to interrupt and run again."""
+        rng: random.Random | None = None,
+        resend_maybe_delivered: bool = False) -> Summary:
+    """Send every message of `campaign` not sent yet; safe to interrupt and run again.
+
+    A message whose final reply was lost is reported in `Summary.maybe_delivered` and never
+    sent again, in this run or a later one, unless `resend_maybe_delivered`. A relay refusing
+    us (RFC 3463 5.7.x) or the same permanent refusal for several recipients in a row stops
+    the run (`Summary.stopped`, `Summary.check`) and suppresses nobody."""
     secret = settings.require_secret()
     policy = RetryPolicy.from_settings(settings)
     limiter = RateLimiter(settings.rate_per_minute if transport.rate_limited else 0,
@@ -233,7 +284,8 @@ def run(journal: Journal, campaign: Campaign, recipients: Sequence[Recipient],
         journal.record_campaign(campaign.id, kind=campaign.kind, ref=campaign.ref,
                                 scope=campaign.scope, year=campaign.year,
                                 subject=campaign.subject)
-        the_plan = plan(journal, campaign, recipients, skipped)
+        the_plan = plan(journal, campaign, recipients, skipped,
+                        resend_maybe_delivered=resend_maybe_delivered)
         summary = Summary(campaign, skipped=the_plan.skip_counts())
         if not the_plan.to_send:
             return summary
@@ -246,14 +298,50 @@ def run(journal: Journal, campaign: Campaign, recipients: Sequence[Recipient],
             _send_all(loop, the_plan.to_send, states, factory, summary, progress)
         except _Stop as stop:
             summary.stopped = str(stop)
+            summary.check = stop.check
         finally:
             transport.close()
         return summary
 
 
+class _Refusals:
+    """Permanent refusals of the current run of recipients refused with the same reply.
+    Their bounces are recorded only once a different outcome shows that the refusal was
+    about those addresses, not about us (RFC 3463 gives no other way to tell)."""
+
+    def __init__(self, journal: Journal, campaign: str, source: str):
+        self.journal, self.campaign, self.source = journal, campaign, source
+        self.reply = ""
+        self.held: list[tuple[str, Outcome]] = []  # (key, outcome)
+
+    def add(self, key: str, outcome: Outcome) -> int:
+        """Hold one refusal; how many in a row share its reply."""
+        if outcome.reply != self.reply:
+            self.settle()
+            self.reply = outcome.reply
+        self.held.append((key, outcome))
+        return len(self.held)
+
+    def settle(self) -> None:
+        """The run of identical refusals ended: record the bounces it held."""
+        for key, outcome in self.held:
+            if outcome.bounce:
+                self.journal.suppress(key, BOUNCE, self.source, outcome.error)
+        self.held, self.reply = [], ""
+
+    def release(self) -> list[str]:
+        """The refusals were about us: their recipients go back to pending, unsuppressed."""
+        keys = [key for key, _ in self.held]
+        for key in keys:
+            self.journal.mark_pending(self.campaign, key, self.held[0][1].error)
+        self.held, self.reply = [], ""
+        return keys
+
+
 def _send_all(loop: _Loop, to_send: list[Recipient], states: dict[str, tuple[str, str]],
               factory: Factory, summary: Summary, progress: Progress | None) -> None:
     journal, campaign = loop.journal, loop.campaign.id
+    refusals = _Refusals(journal, campaign, loop.transport.name)
     consecutive = 0
     total = len(to_send)
     for done, recipient in enumerate(to_send, 1):
@@ -272,20 +360,40 @@ def _send_all(loop: _Loop, to_send: list[Recipient], states: dict[str, tuple[str
                 journal.mark_failed(campaign, key, exc.message, permanent=True)
                 summary.failed.append((recipient.email, exc.message))
                 continue
-            status, error, permanent = loop.deliver(key, message)
-            if status == SENT:
+            outcome = loop.deliver(key, message)
+            if outcome.permanent:
+                summary.failed.append((recipient.email, outcome.error))
+                consecutive = 0
+                if refusals.add(key, outcome) >= STOP_AFTER_SAME_REFUSAL:
+                    released = set(refusals.release())
+                    summary.failed = [(a, e) for a, e in summary.failed
+                                      if a.strip().lower() not in released]
+                    summary.remaining = total - done + len(released)
+                    raise _Stop(f"{len(released)} destinataires de suite refusés avec la même "
+                                f"réponse ({outcome.error}) : c’est la configuration de "
+                                "l’envoi qui est en cause, pas ces adresses. Personne n’a été "
+                                "écarté de la liste", SAME_REFUSAL_CHECK)
+                if progress is not None:
+                    progress(done, total)
+                continue
+            refusals.settle()
+            if outcome.status == SENT:
                 summary.sent += 1
                 summary.resent_in_flight += status_before == SENDING
                 consecutive = 0
             else:
-                summary.failed.append((recipient.email, error))
-                consecutive = 0 if permanent else consecutive + 1
+                if outcome.maybe_delivered:
+                    summary.maybe_delivered.append((recipient.email, outcome.error))
+                else:
+                    summary.failed.append((recipient.email, outcome.error))
+                consecutive += 1
                 if consecutive >= STOP_AFTER_CONSECUTIVE_FAILURES:
                     summary.remaining = total - done
                     raise _Stop(f"{consecutive} destinataires de suite en échec temporaire "
-                                f"(dernière erreur\u00a0: {error})")
+                                f"(dernière erreur : {outcome.error})")
         if progress is not None:
             progress(done, total)
+    refusals.settle()
     summary.remaining = 0
 
 
@@ -308,8 +416,14 @@ def send_one(transport: Transport, message: OutgoingMessage, settings: Settings,
                 except _Stop as stop:
                     raise CommsError(f"Envoi de l’exemplaire de test impossible\u00a0: "
                                      f"{stop}") from None
+            except PolicyRefusal as exc:
+                raise CommsError(f"Exemplaire de test refusé\u00a0: {exc.message}\u00a0; "
+                                 f"{exc.check}.") from None
             except PermanentError as exc:
                 raise CommsError(f"Exemplaire de test refusé\u00a0: {exc.message}") from None
+            except MaybeDeliveredError as exc:
+                raise CommsError(f"Exemplaire de test sans confirmation\u00a0: "
+                                 f"{exc.message}.") from None
     finally:
         transport.close()
     raise AssertionError("unreachable")

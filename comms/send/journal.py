@@ -92,6 +92,20 @@ MIGRATIONS: list[Migration] = [
             PRIMARY KEY (event_id, email)
         );
     """),
+    Migration("messages maybe delivered; lifted suppressions", """
+        -- Set when the whole message was handed over but the final reply never came: the
+        -- row stays 'failed' and is not sent again without an explicit request.
+        ALTER TABLE messages ADD COLUMN maybe_delivered_at TEXT;
+        CREATE TABLE suppression_lifts (
+            email TEXT NOT NULL,         -- lower-case address
+            reason TEXT NOT NULL,        -- the suppression lifted ('bounce', 'unsubscribe'...)
+            source TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            suppressed_at TEXT NOT NULL,
+            why TEXT NOT NULL,           -- what the coordinator wrote when lifting it
+            lifted_at TEXT NOT NULL
+        );
+    """),
 ]
 
 
@@ -228,12 +242,24 @@ class Journal:
 
     def mark_sending(self, campaign: str, recipient: str, transport: str) -> None:
         self._update(campaign, recipient, "status = 'sending', attempts = attempts + 1, "
-                     "transport = ?", (transport,))
+                     "transport = ?, maybe_delivered_at = NULL", (transport,))
 
     def mark_sent(self, campaign: str, recipient: str, provider_id: str) -> None:
         now = self.now()
         self._update(campaign, recipient, "status = 'sent', provider_id = ?, sent_at = ?, "
                      "last_error = '', permanent = 0", (provider_id, now))
+
+    def mark_maybe_delivered(self, campaign: str, recipient: str, error: str) -> None:
+        """The whole message left but its final reply was lost: 'failed' with
+        `maybe_delivered_at` set, never sent again unless asked for explicitly."""
+        self._update(campaign, recipient, "status = 'failed', last_error = ?, permanent = 0, "
+                     "maybe_delivered_at = ?", (error, self.now()))
+
+    def maybe_delivered(self, campaign: str) -> set[str]:
+        """Recipients of `campaign` whose message may have been delivered (see above)."""
+        return {r[0] for r in self.db.execute(
+            "SELECT recipient FROM messages WHERE campaign = ? AND status = 'failed' "
+            "AND maybe_delivered_at IS NOT NULL", (campaign,))}
 
     def mark_pending(self, campaign: str, recipient: str, error: str = "") -> None:
         """Back to pending: the transport said for sure that it did not take the message."""
@@ -271,6 +297,28 @@ class Journal:
 
     def is_suppressed(self, email: str) -> bool:
         return self.suppression(email) is not None
+
+    def lift_suppression(self, email: str, why: str) -> list[Suppression]:
+        """Remove every suppression of `email`, keeping each one and `why` (the
+        coordinator's words) in `suppression_lifts`; returns what was lifted (empty if the
+        address was not suppressed)."""
+        key = email.strip().lower()
+        now = self.now()
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            rows = [Suppression(r["email"], r["reason"], r["source"], r["detail"],
+                                r["created_at"]) for r in self.db.execute(
+                "SELECT * FROM suppressions WHERE email = ?", (key,))]
+            self.db.executemany(
+                "INSERT INTO suppression_lifts VALUES (?, ?, ?, ?, ?, ?, ?)",
+                ((r.email, r.reason, r.source, r.detail, r.created_at, why, now)
+                 for r in rows))
+            self.db.execute("DELETE FROM suppressions WHERE email = ?", (key,))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return rows
 
     def suppressed(self) -> dict[str, Suppression]:
         return {r["email"]: Suppression(**dict(r))

@@ -176,9 +176,11 @@ def refuse_on_content_errors(error: ContentError) -> ContentError:
 def send_issue(project: Project, directory: Directory, journal: Journal, issue: Issue,
                list_name: str, transport: Transport, settings: Settings,
                progress: Progress | None = None,
-               template: MessageTemplate | None = None) -> Summary:
+               template: MessageTemplate | None = None,
+               resend_maybe_delivered: bool = False) -> Summary:
     """Send an issue to a list: build it if needed, record the directory's unsubscribes,
-    then run the campaign (only what was not sent yet goes out)."""
+    then run the campaign (only what was not sent yet goes out; messages maybe delivered
+    only with `resend_maybe_delivered`)."""
     from comms.send import campaign as campaigns
 
     secret = settings.require_secret()
@@ -188,5 +190,6 @@ def send_issue(project: Project, directory: Directory, journal: Journal, issue: 
     record_directory_unsubscribes(journal, directory)
     factory = NewsletterFactory(project.site, template, secret)
     return campaigns.run(journal, audience_.campaign, audience_.recipients, factory, transport,
-                         settings, skipped=audience_.skipped, progress=progress)
+                         settings, skipped=audience_.skipped, progress=progress,
+                         resend_maybe_delivered=resend_maybe_delivered)
 

@@ -70,12 +70,26 @@ def yearly_report(root: Path, year: int, project: Project | None = None) -> list
             SELECT COUNT(*) FROM messages m JOIN campaigns c ON c.id = m.campaign
             WHERE c.year = ? AND m.status = 'failed'""", year) if journal else [(0,)]
         out.append(Indicator("Envois", "Messages en échec", failures[0][0]))
+        uncertain = _rows(journal, """
+            SELECT COUNT(*) FROM messages m JOIN campaigns c ON c.id = m.campaign
+            WHERE c.year = ? AND m.status = 'failed' AND m.maybe_delivered_at IS NOT NULL""",
+                          year) if journal else [(0,)]
+        out.append(Indicator("Envois", "Messages peut-être remis (sans réponse finale)",
+                             uncertain[0][0], None, "comptés aussi parmi les échecs"))
         for reason, label in (("unsubscribe", "Désinscriptions"),
                               ("bounce", "Adresses en échec définitif")):
             count = _rows(journal, """SELECT COUNT(*) FROM suppressions
                 WHERE reason = ? AND substr(created_at, 1, 4) = ?""", reason,
                           str(year)) if journal else [(0,)]
             out.append(Indicator("Désinscriptions", label, count[0][0]))
+        lifted = _rows(journal, """SELECT reason, COUNT(*) AS n FROM suppression_lifts
+            WHERE substr(lifted_at, 1, 4) = ? GROUP BY reason ORDER BY reason""",
+                       str(year)) if journal else []
+        reason_names = {"unsubscribe": "désinscription", "bounce": "échec définitif"}
+        out.append(Indicator("Désinscriptions", "Exclusions levées",
+                             sum(r["n"] for r in lifted), None,
+                             ", ".join(f"{r['n']} {reason_names.get(r['reason'], r['reason'])}"
+                                       for r in lifted)))
     finally:
         if journal is not None:
             journal.close()

@@ -37,11 +37,32 @@ class TransientError(DeliveryError):
 
 class PermanentError(DeliveryError):
     """Trying again will not help: SMTP 5xx, HTTP 400. `bounce` when the address itself
-    was refused (the address is then suppressed for good)."""
+    was refused (RFC 3463 class 5.1.x, 5.2.1: the address is then suppressed, unless the same
+    refusal comes for several recipients in a row). `reply` is the server's answer with the
+    recipient's address removed, to recognise the same refusal from one recipient to the
+    next."""
 
-    def __init__(self, message: str, bounce: bool = False):
+    def __init__(self, message: str, bounce: bool = False, reply: str = ""):
         super().__init__(message)
         self.bounce = bounce
+        self.reply = reply or message
+
+
+class PolicyRefusal(DeliveryError):
+    """The relay refuses to carry mail for us at all (RFC 3463 class 5.7.x: relay access
+    denied, authentication required, sender not allowed): a configuration problem, never
+    the recipient's fault. The run stops and nobody is suppressed; `check` says (in French)
+    what to verify."""
+
+    def __init__(self, message: str, check: str):
+        super().__init__(message)
+        self.check = check
+
+
+class MaybeDeliveredError(DeliveryError):
+    """Every byte of the message was handed over but the final reply never came (timeout,
+    connection closed after the end of DATA): the server may have accepted it. The message
+    is never sent again in the same run, nor later without an explicit request."""
 
 
 class Transport(ABC):

@@ -2,25 +2,91 @@
 
 STARTTLS (port 587) or implicit TLS (465) with certificate checks; AUTH only over TLS, or in
 clear on a loopback relay when SMTP_ALLOW_PLAIN_LOOPBACK says so. A dropped connection is a
-temporary failure and the next attempt reconnects.
+temporary failure and the next attempt reconnects, except once the whole message has been
+handed over: a final reply lost then means "maybe delivered" (`MaybeDeliveredError`).
+
+Each stage waits as long as RFC 5321 §4.5.3.2 recommends (`SmtpTimeouts`). Refusals are
+sorted by their RFC 3463 enhanced status code (`classify`): an address refused (5.1.x) is a
+bounce, a policy refusal (5.7.x, relay denied) a configuration problem.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import smtplib
 import ssl
+from dataclasses import dataclass
 
 from comms.errors import ConfigError, Problem
 from comms.send.message import OutgoingMessage
-from comms.send.transports.base import PermanentError, SendResult, TransientError, Transport
+from comms.send.transports.base import (
+    MaybeDeliveredError,
+    PermanentError,
+    PolicyRefusal,
+    SendResult,
+    TransientError,
+    Transport,
+)
 from comms.settings import Settings
+
+# RFC 3463 §2: class.subject.detail at the start of the reply text.
+_ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+# Address-specific permanent refusals: bad mailbox / destination / syntax (5.1.x, except
+# 5.1.7 and 5.1.8, which speak of the sender) and a disabled mailbox (5.2.1).
+_ADDRESS_CODES = {(1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 6), (1, 10), (2, 1)}
+# A refusal without an enhanced code that names the relay or authentication is about us.
+_POLICY_WORDS = re.compile(r"relay|relaying|auth|not permitted|access denied", re.I)
+ADDRESS, POLICY, OTHER = "address", "policy", "other"
+RELAY_CHECK = ("vérifiez que ce relais accepte d’envoyer pour vous : SMTP_HOST et "
+               "SMTP_PORT, l’identification (SMTP_USER, SMTP_PASSWORD, souvent exigée pour "
+               "relayer), et que l’adresse d’expéditeur (sender.email dans comms.yaml) est "
+               "autorisée par ce relais")
+
+
+@dataclass(frozen=True)
+class SmtpTimeouts:
+    """Seconds to wait at each stage (RFC 5321 §4.5.3.2): commands (greeting, MAIL, RCPT:
+    5 min), the DATA command (2 min), each block of message data (3 min) and the reply to
+    the end of the data (10 min)."""
+
+    command: float = 300.0
+    data_start: float = 120.0
+    data_block: float = 180.0
+    data_end: float = 600.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SmtpTimeouts:
+        command = settings.smtp_timeout
+        return cls(command, min(command, cls.data_start), min(command, cls.data_block),
+                   settings.smtp_data_timeout)
+
+
+def classify(code: int, text: str) -> str:
+    """`ADDRESS`, `POLICY` or `OTHER` for a permanent (5xx) refusal, from its RFC 3463
+    enhanced status code when there is one, else from the basic code and wording."""
+    match = _ENHANCED.match(text)
+    if match:
+        subject, detail = int(match.group(2)), int(match.group(3))
+        if (subject, detail) in _ADDRESS_CODES:
+            return ADDRESS
+        if subject == 7 or (subject, detail) in ((1, 7), (1, 8)):
+            return POLICY
+        return OTHER
+    if code in (530, 535, 554) or _POLICY_WORDS.search(text):
+        return POLICY
+    return ADDRESS if code in (550, 551, 553) else OTHER
 
 
 def _reply(code: int, text: bytes | str) -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
     return f"{code} {' '.join(text.split())}"
+
+
+def _without(reply: str, address: str) -> str:
+    """The reply with the recipient's address taken out (to compare two refusals)."""
+    return re.sub(re.escape(address), "<adresse>", reply, flags=re.I)
 
 
 class SmtpTransport(Transport):
@@ -42,7 +108,9 @@ class SmtpTransport(Transport):
                          "pour un relais local sur 127.0.0.1 seulement, "
                          "SMTP_ALLOW_PLAIN_LOOPBACK=true")])
         self.settings = settings
+        self.timeouts = SmtpTimeouts.from_settings(settings)
         self._conn: smtplib.SMTP | None = None
+        self._handed_over = False
 
     @property
     def _where(self) -> str:
@@ -69,10 +137,10 @@ class SmtpTransport(Transport):
         conn: smtplib.SMTP | None = None
         try:
             if s.smtp_security == "tls":
-                conn = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout,
+                conn = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=self.timeouts.command,
                                         context=self._tls_context())
             else:
-                conn = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
+                conn = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=self.timeouts.command)
             conn.ehlo()
             if s.smtp_security == "starttls":
                 if not conn.has_extn("starttls"):
@@ -125,8 +193,9 @@ class SmtpTransport(Transport):
         self.open()
         assert self._conn is not None
         rcpt = message.recipient
+        self._handed_over = False
         try:
-            self._conn.sendmail(message.envelope_from, [rcpt], message.as_bytes())
+            self._transaction(self._conn, message)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(rcpt, (0, b""))
             if code == 421:
@@ -134,8 +203,13 @@ class SmtpTransport(Transport):
             if not 500 <= code < 600:
                 raise TransientError(f"destinataire refusé pour l’instant\u00a0: "
                                      f"{_reply(code, text)}") from None
-            raise PermanentError(f"adresse refusée\u00a0: {_reply(code, text)}",
-                                 bounce=True) from None
+            reply = _reply(code, text)
+            kind = classify(code, reply[4:])
+            if kind == POLICY:
+                raise PolicyRefusal(f"le relais {self._where} refuse l’envoi\u00a0: {reply}",
+                                    RELAY_CHECK) from None
+            raise PermanentError(f"adresse refusée\u00a0: {reply}", bounce=kind == ADDRESS,
+                                 reply=_without(reply, rcpt)) from None
         except smtplib.SMTPSenderRefused as exc:
             if 400 <= exc.smtp_code < 500:
                 if exc.smtp_code == 421:
@@ -152,8 +226,12 @@ class SmtpTransport(Transport):
                 if exc.smtp_code == 421:
                     self._drop()
                 raise TransientError(_reply(exc.smtp_code, exc.smtp_error)) from None
-            raise PermanentError(f"message refusé\u00a0: "
-                                 f"{_reply(exc.smtp_code, exc.smtp_error)}") from None
+            reply = _reply(exc.smtp_code, exc.smtp_error)
+            if classify(exc.smtp_code, reply[4:]) == POLICY and not self._handed_over:
+                raise PolicyRefusal(f"le relais {self._where} refuse l’envoi\u00a0: {reply}",
+                                    RELAY_CHECK) from None
+            raise PermanentError(f"message refusé\u00a0: {reply}",
+                                 reply=_without(reply, rcpt)) from None
         except smtplib.SMTPResponseException as exc:
             self._drop()
             if 400 <= exc.smtp_code < 500:
@@ -162,8 +240,49 @@ class SmtpTransport(Transport):
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()
             reason = str(exc) or type(exc).__name__
+            if self._handed_over:
+                raise MaybeDeliveredError(
+                    f"message entièrement transmis à {self._where}, mais sa réponse finale "
+                    f"n’est pas arrivée ({reason})\u00a0: il a peut-être été remis") from None
             raise TransientError(f"connexion perdue avec {self._where} ({reason})") from None
         return SendResult()
+
+    def _transaction(self, conn: smtplib.SMTP, message: OutgoingMessage) -> None:
+        """MAIL, RCPT, DATA with the timeout of each stage, as `smtplib.SMTP.sendmail` does
+        for one recipient; raises smtplib's errors. `_handed_over` becomes True once every
+        byte of the message (and the final dot) has left."""
+        timeouts = self.timeouts
+        data = message.as_bytes()
+        _timeout(conn, timeouts.command)
+        options = [f"size={len(data)}"] if conn.does_esmtp and conn.has_extn("size") else []
+        code, text = conn.mail(message.envelope_from, options)
+        if code != 250:
+            if code != 421:
+                conn.rset()
+            raise smtplib.SMTPSenderRefused(code, text, message.envelope_from)
+        code, text = conn.rcpt(message.recipient)
+        if code not in (250, 251):
+            if code != 421:
+                conn.rset()
+            raise smtplib.SMTPRecipientsRefused({message.recipient: (code, text)})
+        _timeout(conn, timeouts.data_start)
+        code, text = conn.docmd("data")
+        if code != 354:
+            raise smtplib.SMTPDataError(code, text)
+        _timeout(conn, timeouts.data_block)
+        conn.send(_stuffed(data))
+        self._handed_over = True  # from here on, the server may have the whole message
+        _timeout(conn, timeouts.data_end)
+        try:
+            code, text = conn.getreply()
+        except smtplib.SMTPServerDisconnected as exc:
+            # A reset (not a clean close) means the server closed with our data still
+            # unread in its buffer: it never read the final dot, nothing was delivered.
+            if isinstance(exc.__context__, ConnectionResetError):
+                self._handed_over = False
+            raise
+        if code != 250:
+            raise smtplib.SMTPDataError(code, text)
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
@@ -172,6 +291,24 @@ class SmtpTransport(Transport):
                 conn.quit()
             except (OSError, smtplib.SMTPException):
                 conn.close()
+
+
+def _timeout(conn: smtplib.SMTP, seconds: float) -> None:
+    conn.timeout = seconds
+    if conn.sock is not None:
+        conn.sock.settimeout(seconds)
+
+
+def _stuffed(data: bytes) -> bytes:
+    """The DATA payload (RFC 5321 §4.5.2): CRLF line endings, a dot doubled at the start
+    of a line, then the final CRLF.CRLF."""
+    data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+    data = data.replace(b"\r\n.", b"\r\n..")
+    if data.startswith(b"."):
+        data = b"." + data
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
 
 
 def _close_quietly(conn: smtplib.SMTP | None) -> None:
