@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["smtp_servers"]  # real SMTP servers on 127.0.0.1, as fixtures
+pytest_plugins = ["smtp_servers", "imap_server"]  # real SMTP and IMAP servers, as fixtures
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -106,6 +106,46 @@ MIGRATIONS: list[Migration] = [
             lifted_at TEXT NOT NULL
         );
     """),
+    Migration("mailbox: messages handled, RSVP answers, bounces", """
+        CREATE TABLE inbox_messages (
+            account TEXT NOT NULL,       -- user@host of the mailbox
+            folder TEXT NOT NULL,
+            uidvalidity INTEGER NOT NULL,
+            uid INTEGER NOT NULL,
+            message_id TEXT NOT NULL,    -- the mail's own Message-ID, '' when absent
+            kind TEXT NOT NULL,          -- reply, counter, bounce, auto_reply, unsubscribe...
+            outcome TEXT NOT NULL,       -- 'handled' (flagged or moved) or 'left' (unread)
+            detail TEXT NOT NULL DEFAULT '',
+            processed_at TEXT NOT NULL,
+            PRIMARY KEY (account, folder, uidvalidity, uid)
+        );
+        CREATE INDEX inbox_by_message_id ON inbox_messages (message_id);
+        CREATE TABLE rsvp_answers (
+            event_id TEXT NOT NULL,
+            email TEXT NOT NULL,         -- lower-case attendee address
+            recurrence_id TEXT NOT NULL DEFAULT '',  -- '' = the whole event or series
+            uid TEXT NOT NULL,
+            partstat TEXT NOT NULL,      -- ACCEPTED, DECLINED, TENTATIVE, DELEGATED
+            sequence INTEGER NOT NULL,   -- the SEQUENCE the attendee answered
+            dtstamp TEXT NOT NULL,       -- when the client wrote the answer (UTC)
+            comment TEXT NOT NULL DEFAULT '',
+            delegated_to TEXT NOT NULL DEFAULT '',
+            delegated_from TEXT NOT NULL DEFAULT '',
+            message_id TEXT NOT NULL DEFAULT '',
+            recorded_at TEXT NOT NULL,
+            PRIMARY KEY (event_id, email, recurrence_id)
+        );
+        CREATE TABLE bounces (
+            email TEXT NOT NULL,         -- lower-case address that failed
+            kind TEXT NOT NULL CHECK (kind IN ('hard', 'soft')),
+            campaign TEXT NOT NULL DEFAULT '',  -- matched by our Message-ID, '' if unknown
+            message_id TEXT NOT NULL,    -- the notification's Message-ID (or account/uid)
+            source TEXT NOT NULL,        -- 'imap', 'brevo'
+            detail TEXT NOT NULL DEFAULT '',
+            at TEXT NOT NULL,
+            PRIMARY KEY (email, message_id)
+        );
+    """),
 ]
 
 

@@ -1,0 +1,228 @@
+"""Commands of the return loop: inbox (read the mailboxes), rsvp (who answered what).
+
+Heavy modules (imapclient, icalendar, flufl.bounce) are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from comms.commands.common import NBSP, friendly, print_problems, root_option
+from comms.errors import ConfigError, ContentError
+
+if TYPE_CHECKING:
+    from comms.inbox.process import Events, InboxSummary
+    from comms.model import Project
+    from comms.send.journal import Journal
+
+
+def plural(n: int, singular: str, plural_form: str) -> str:
+    """« 0 réponse », « 1 réponse », « 2 réponses » (French: 0 and 1 take the singular)."""
+    return f"{n} {singular if n <= 1 else plural_form}"
+
+
+def _project(root: Path) -> Project:
+    from comms import content
+    from comms.send.newsletter import refuse_on_content_errors
+
+    try:
+        return content.load_project(root)
+    except ContentError as exc:
+        raise refuse_on_content_errors(exc) from None
+
+
+def events_of(project: Project, journal: Journal) -> Events:
+    """UID -> event id from the journal's versions and the content's events."""
+    from comms.calendar.ics import event_uid
+    from comms.inbox.process import Events, journal_uids
+
+    by_uid = journal_uids(journal)
+    for event in project.events:
+        by_uid.setdefault(event_uid(event, project.site.domain), event.id)
+    return Events(by_uid, frozenset(e.id for e in project.events))
+
+
+# --------------------------------------------------------------------------- inbox
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True,
+              help="Lit et classe les messages sans rien enregistrer ni marquer.")
+@root_option
+@friendly
+def inbox(dry_run: bool, root: Path) -> None:
+    """Lit les boîtes aux lettres (IMAP)\u00a0: réponses aux invitations d’agenda,
+    demandes de désinscription, avis de non-remise. Les messages traités sont marqués
+    (ou déplacés dans IMAP_DONE_FOLDER)\u00a0; les autres restent non lus pour vous.
+
+    Relancée, ou reprise après une interruption, la commande ne compte jamais deux fois
+    le même message.
+    """
+    from comms.inbox.process import read_mailboxes
+    from comms.inbox.settings import load_inbox_settings
+    from comms.send.journal import Journal
+    from comms.settings import load_settings
+
+    settings = load_settings(root)
+    if settings.warnings:
+        print_problems(ConfigError("", settings.warnings), root)
+    inbox_settings = load_inbox_settings(root)
+    secret = settings.require_secret()
+    project = _project(root)
+
+    def announce(account, count: int) -> None:
+        click.echo(f"Boîte {account.label}, dossier {account.folder}{NBSP}: "
+                   f"{plural(count, 'nouveau message', 'nouveaux messages')}")
+
+    with Journal.open(root) as journal:
+        summary = read_mailboxes(inbox_settings, journal, events_of(project, journal), secret,
+                                 dry_run=dry_run, on_account=announce)
+    print_inbox_summary(summary)
+    if dry_run:
+        click.secho("Simulation\u00a0: rien n’a été enregistré ni marqué.", fg="yellow")
+
+
+def print_inbox_summary(summary: InboxSummary) -> None:
+    from comms.inbox import classify as kinds
+    from comms.inbox.rsvp import LABELS, ORDER
+
+    if summary.answers:
+        click.echo(f"Réponses aux invitations{NBSP}:")
+        events = sorted({event for event, _ in summary.answers})
+        for event in events:
+            parts = [f"{summary.answers[(event, s)]} {LABELS[s]}" for s in ORDER
+                     if summary.answers[(event, s)]]
+            click.echo(f"  {event}{NBSP}: " + ", ".join(parts))
+    for line in summary.older:
+        click.echo(f"  {line}")
+    if summary.unsubscribed:
+        click.echo(f"Désinscriptions{NBSP}: {len(summary.unsubscribed)} ("
+                   + ", ".join(summary.unsubscribed) + ")")
+    if summary.hard_bounces:
+        click.echo(f"Adresses en échec définitif, écartées de tout envoi{NBSP}: "
+                   + ", ".join(summary.hard_bounces))
+    if summary.soft_bounces:
+        click.echo(f"Échecs temporaires{NBSP}: " + ", ".join(summary.soft_bounces))
+    if summary.suppressed_soft:
+        click.echo(f"Écartées après plusieurs échecs temporaires{NBSP}: "
+                   + ", ".join(summary.suppressed_soft))
+    auto = summary.handled[kinds.AUTO_REPLY]
+    if auto:
+        click.echo(f"Réponses automatiques (absences) ignorées{NBSP}: {auto}")
+    for line in summary.counters:
+        click.secho(f"Contre-proposition{NBSP}: {line}", fg="yellow")
+    for line in summary.unknown:
+        click.secho(f"Non reconnu{NBSP}: {line}", fg="yellow")
+    for line in summary.problems:
+        click.secho(f"À vérifier{NBSP}: {line}", fg="yellow")
+    if summary.duplicates:
+        click.echo(f"{plural(summary.duplicates, 'message déjà traité', 'messages déjà traités')}"
+                   " sous un autre numéro (copie ou déplacement)\u00a0: pas compté deux fois.")
+    if summary.finished:
+        click.echo(f"{plural(summary.finished, 'message enregistré', 'messages enregistrés')} "
+                   "lors d’une lecture interrompue, marqué(s) maintenant.")
+    handled = sum(summary.handled.values())
+    colour = "green" if not (summary.unknown or summary.problems) else "yellow"
+    click.secho(f"Bilan{NBSP}: {plural(summary.read, 'message lu', 'messages lus')}, "
+                f"{handled} traité(s), {summary.left} laissé(s) non lu(s) pour vous.",
+                fg=colour)
+
+
+# --------------------------------------------------------------------------- rsvp
+
+
+def _select(project: Project, event_id: str):
+    from comms.errors import CommsError, closest
+
+    event_id = Path(event_id).stem
+    event = project.event(event_id)
+    if event is None:
+        guess = closest(event_id, [e.id for e in project.events])
+        raise CommsError(f"L’évènement «\u00a0{event_id}\u00a0» n’existe pas"
+                         + (f"\u00a0; vouliez-vous écrire «\u00a0{guess}\u00a0»\u00a0?" if guess
+                            else ".")
+                         + " Les évènements sont les fichiers de calendars/events/, sans "
+                         "«\u00a0.md\u00a0».")
+    return event
+
+
+def _journal_for_reading(root: Path) -> Journal:
+    from comms.send.journal import JOURNAL_FILE, Journal
+
+    path = root.resolve() / JOURNAL_FILE
+    return Journal(path if path.is_file() else Path(":memory:"))
+
+
+def _directory(project: Project, root: Path):
+    from comms.directory import load_partners
+    from comms.settings import load_settings
+
+    try:
+        return load_partners(project, load_settings(root).partners)
+    except ContentError:
+        return None  # names are a comfort here; addresses come from the journal
+
+
+@click.command()
+@click.argument("event_id", required=False, metavar="[ÉVÈNEMENT]")
+@click.option("--csv", "as_csv", is_flag=True,
+              help="Écrit le tableau en CSV (séparateur «\u00a0;\u00a0», pour Excel) sur la "
+                   "sortie standard.")
+@root_option
+@friendly
+def rsvp(event_id: str | None, as_csv: bool, root: Path) -> None:
+    """Réponses aux invitations\u00a0: pour chaque réunion (par défaut\u00a0: toutes celles
+    qui ont été envoyées), qui a accepté, refusé, répondu «\u00a0peut-être\u00a0», et qui
+    n’a pas encore répondu, avec les adresses. Pour une réunion répétée, par date."""
+    from comms.inbox.rsvp import LABELS, ORDER, invited_events, rsvp_tables
+    from comms.render.dates import format_day
+
+    project = _project(root)
+    directory = _directory(project, root)
+    with _journal_for_reading(root) as journal:
+        events = [_select(project, event_id)] if event_id else invited_events(project, journal)
+        tables = [t for e in events for t in rsvp_tables(project, journal, e, directory)]
+    if as_csv:
+        out = sys.stdout
+        out.write("\ufeff")  # UTF-8 BOM: Excel then reads the accents right
+        writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+        writer.writerow(["évènement", "date", "nom", "organisation", "adresse", "réponse",
+                         "remarque", "commentaire"])
+        for table in tables:
+            day = _day(table.when)
+            for line in table.lines:
+                writer.writerow([table.event.id, day, line.name, line.organisation,
+                                 line.email, line.label, line.note, line.comment])
+        out.flush()
+        return
+    if not tables:
+        click.echo("Aucune invitation envoyée pour l’instant.")
+        return
+    for table in tables:
+        counts = table.counts
+        when = format_day(_as_day(table.when))
+        click.secho(f"{table.event.title} — {when} ({table.event.id})", bold=True)
+        click.echo("  " + " · ".join(f"{LABELS[s]}{NBSP}: {counts[s]}" for s in ORDER
+                                     if counts[s] or s != "DELEGATED"))
+        for line in table.lines:
+            who = f"{line.name} <{line.email}>" if line.name else line.email
+            extra = "".join(f" — {x}" for x in (line.note, line.comment) if x)
+            click.echo(f"    {line.label:<19} {who}{extra}")
+
+
+def _as_day(value):
+    from datetime import datetime
+
+    return value.date() if isinstance(value, datetime) else value
+
+
+def _day(value) -> str:
+    return _as_day(value).isoformat()
+
+
+COMMANDS = [inbox, rsvp]
