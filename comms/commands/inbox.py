@@ -179,8 +179,8 @@ def rsvp(event_id: str | None, as_csv: bool, root: Path) -> None:
     """Réponses aux invitations\u00a0: pour chaque réunion (par défaut\u00a0: toutes celles
     qui ont été envoyées), qui a accepté, refusé, répondu «\u00a0peut-être\u00a0», et qui
     n’a pas encore répondu, avec les adresses. Pour une réunion répétée, par date."""
+    from comms.dates import format_day
     from comms.inbox.rsvp import LABELS, ORDER, invited_events, rsvp_tables
-    from comms.render.dates import format_day
 
     project = _project(root)
     directory = _directory(project, root)
