@@ -225,6 +225,7 @@ class _Loop:
         _open(self.transport, self.policy, self.sleep, self.rng)
 
     def _wait(self, attempt: int, exc: TransientError) -> None:
+        self.journal.commit()
         _wait(self.policy, attempt, exc, self.sleep, self.rng)
 
     def deliver(self, key: str, message: OutgoingMessage) -> Outcome:
@@ -232,7 +233,10 @@ class _Loop:
         caller first makes sure the same refusal is not coming for everybody)."""
         journal, campaign = self.journal, self.campaign.id
         for attempt in range(1, self.policy.max_attempts + 1):
+            if self.limiter.interval:
+                journal.commit()  # the previous `sent` is not held over a pause
             self.limiter.wait()
+            # Commits the previous recipient's `sent` in the same transaction.
             journal.mark_sending(campaign, key, self.transport.name)
             try:
                 result: SendResult = self.transport.send(message)
@@ -257,7 +261,7 @@ class _Loop:
                 # Refused credentials, TLS...: the transport knows nothing left.
                 journal.mark_pending(campaign, key, exc.message)
                 raise
-            journal.mark_sent(campaign, key, result.provider_id)
+            journal.mark_sent(campaign, key, result.provider_id, hold=True)
             return Outcome(SENT)
         raise AssertionError("unreachable")
 
@@ -300,6 +304,7 @@ def run(journal: Journal, campaign: Campaign, recipients: Sequence[Recipient],
             summary.stopped = str(stop)
             summary.check = stop.check
         finally:
+            journal.commit()
             transport.close()
         return summary
 

@@ -2,8 +2,9 @@
 
 One row per message (campaign, recipient) moves pending -> sending -> sent | failed. A row is
 marked `sending` (and committed) before the transport is called and `sent` right after it
-returns, so after any interruption only a row left in `sending` may have reached its
-recipient without being recorded; it is sent again with the same Message-ID. The suppression
+returns, in the same transaction as the next row's `sending` (one fsync per message), so
+after any interruption only a row left in `sending` may have reached its recipient without
+being recorded; it is sent again with the same Message-ID. The suppression
 list (unsubscribes, hard bounces) lives here too and outlives any re-import of the directory.
 
 Other areas add their tables by appending a `Migration` to `MIGRATIONS` (never edit or
@@ -177,7 +178,8 @@ class Suppression:
 
 
 class Journal:
-    """One connection to the journal; every state change is committed at once."""
+    """One connection to the journal; every state change is committed at once, except a
+    `sent` held for the next change (see `mark_sent`)."""
 
     def __init__(self, path: Path, now: Callable[[], str] = utc_now,
                  migrations: list[Migration] | None = None):
@@ -197,6 +199,7 @@ class Journal:
         return cls(root / JOURNAL_FILE)
 
     def close(self) -> None:
+        self.commit()
         self.db.close()
 
     def __enter__(self) -> Journal:
@@ -253,6 +256,7 @@ class Journal:
         """Plan (recipient, message_id) pairs as pending; rows already known keep their state
         and their Message-ID."""
         now = self.now()
+        self.commit()
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self.db.executemany(
@@ -284,8 +288,21 @@ class Journal:
         self._update(campaign, recipient, "status = 'sending', attempts = attempts + 1, "
                      "transport = ?, maybe_delivered_at = NULL", (transport,))
 
-    def mark_sent(self, campaign: str, recipient: str, provider_id: str) -> None:
+    def mark_sent(self, campaign: str, recipient: str, provider_id: str, *,
+                  hold: bool = False) -> None:
+        """`hold`: leave the change in an open transaction that the next state change (the
+        next recipient's `sending`) commits with its own, so that a run pays one fsync per
+        message. Until then the row reads `sending` to any other connection and after a
+        crash: the message is sent again with the same Message-ID, never lost. The send
+        loop commits a held change (`commit`) before any wait."""
         now = self.now()
+        if hold:
+            if not self.db.in_transaction:
+                self.db.execute("BEGIN IMMEDIATE")
+            self._execute_update(campaign, recipient, "status = 'sent', provider_id = ?, "
+                                 "sent_at = ?, last_error = '', permanent = 0",
+                                 (provider_id, now))
+            return
         self._update(campaign, recipient, "status = 'sent', provider_id = ?, sent_at = ?, "
                      "last_error = '', permanent = 0", (provider_id, now))
 
@@ -301,6 +318,11 @@ class Journal:
             "SELECT recipient FROM messages WHERE campaign = ? AND status = 'failed' "
             "AND maybe_delivered_at IS NOT NULL", (campaign,))}
 
+    def commit(self) -> None:
+        """Commit a change held by `mark_sent(hold=True)`, if any."""
+        if self.db.in_transaction:
+            self.db.execute("COMMIT")
+
     def mark_pending(self, campaign: str, recipient: str, error: str = "") -> None:
         """Back to pending: the transport said for sure that it did not take the message."""
         self._update(campaign, recipient, "status = 'pending', last_error = ?", (error,))
@@ -314,6 +336,12 @@ class Journal:
 
     def _update(self, campaign: str, recipient: str, assignments: str,
                 values: tuple) -> None:
+        """One state change, committed at once together with a held one."""
+        self._execute_update(campaign, recipient, assignments, values)
+        self.commit()
+
+    def _execute_update(self, campaign: str, recipient: str, assignments: str,
+                        values: tuple) -> None:
         self.db.execute(
             f"UPDATE messages SET {assignments}, updated_at = ? "
             "WHERE campaign = ? AND recipient = ?",
@@ -328,6 +356,7 @@ class Journal:
         cursor = self.db.execute(
             "INSERT OR IGNORE INTO suppressions VALUES (?, ?, ?, ?, ?)",
             (email.strip().lower(), reason, source, detail, at or self.now()))
+        self.commit()
         return cursor.rowcount == 1
 
     def suppression(self, email: str) -> Suppression | None:
@@ -344,6 +373,7 @@ class Journal:
         address was not suppressed)."""
         key = email.strip().lower()
         now = self.now()
+        self.commit()
         self.db.execute("BEGIN IMMEDIATE")
         try:
             rows = [Suppression(r["email"], r["reason"], r["source"], r["detail"],

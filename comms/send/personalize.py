@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from comms.errors import CommsError
 from comms.model import Address
-from comms.send.headers import ONE_CLICK, date_header, fold, format_address
+from comms.send.headers import ONE_CLICK, check_line, date_header, fold, format_address
 from comms.send.message import OutgoingMessage
 
 GREETING_MARK = "ZZGREETINGZZ"
@@ -49,6 +49,10 @@ class QuotedPrintableBody:
     middle of a 60 KB line (MJML writes long lines) costs only the encoding of its value.
     """
 
+    # Every piece starts a line: the body follows its part's headers, and each piece (a
+    # static one or a marker's value) ends with CRLF or a soft break. So each is dot-stuffed
+    # for SMTP DATA on its own (RFC 5321 §4.5.2), the static ones once.
+
     def __init__(self, text: str, markers: Sequence[str]):
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         if not text.endswith("\n"):
@@ -62,6 +66,7 @@ class QuotedPrintableBody:
             self.pieces.append(match.group())
             position = match.end()
         self._static(text[position:])
+        self.stuffed_pieces = [p if isinstance(p, str) else _stuff(p) for p in self.pieces]
 
     def _static(self, piece: str) -> None:
         if piece:
@@ -71,6 +76,17 @@ class QuotedPrintableBody:
         """The encoded body with each marker replaced by its value."""
         return b"".join(piece if isinstance(piece, bytes) else _qp(values[piece]) + SOFT
                         for piece in self.pieces)
+
+    def render_stuffed(self, values: Mapping[str, str]) -> bytes:
+        """`render(values)` dot-stuffed for SMTP DATA; only the values are stuffed here."""
+        return b"".join(piece if isinstance(piece, bytes) else _stuff(_qp(values[piece]) + SOFT)
+                        for piece in self.stuffed_pieces)
+
+
+def _stuff(lines: bytes) -> bytes:
+    """Dot-stuffing of CRLF-ended lines that start at the start of a line."""
+    lines = lines.replace(b"\r\n.", b"\r\n..")
+    return b"." + lines if lines.startswith(b".") else lines
 
 
 class MessageTemplate:
@@ -131,9 +147,14 @@ class MessageTemplate:
                        UNSUBSCRIBE_MARK: html.escape(unsubscribe_url)}
         headers = {"List-Id": self.list_id, "List-Unsubscribe": list_unsubscribe,
                    "List-Unsubscribe-Post": ONE_CLICK}
+        # The personal values are checked here (no line breaks), the constant ones were
+        # when the template was made: the message need not check them all again.
         to_header = format_address(to.name, to.email).encode("ascii")
+        check_line(message_id, "le Message-ID")
+        check_line(list_unsubscribe, "l’en-tête List-Unsubscribe")
 
-        def raw() -> bytes:
+        def head() -> bytes:
+            # No header line starts with a dot: the head needs no dot-stuffing.
             unsubscribe = list_unsubscribe.replace(">, <", ">,\r\n <").encode("ascii")
             return b"".join([
                 b"To: ", to_header, CRLF,
@@ -141,18 +162,35 @@ class MessageTemplate:
                 b"Message-ID: ", message_id.encode("ascii"), CRLF,
                 b"List-Unsubscribe: ", unsubscribe, CRLF,
                 self._static_head,
+            ])
+
+        def raw() -> bytes:
+            return b"".join([
+                head(),
                 self._open_text, self._text_qp.render(text_values),
                 self._open_html, self._html_qp.render(html_values),
                 self._close,
             ])
 
-        # The constructor checks every value (no line breaks) before anything is encoded;
-        # one-off copies (--test, with a prefix) take the generic construction.
+        def stuffed() -> bytes:
+            return b"".join([
+                head(),
+                self._open_text, self._text_qp.render_stuffed(text_values),
+                self._open_html, self._html_qp.render_stuffed(html_values),
+                self._close,
+            ])
+
+        if subject_prefix:  # a one-off copy (--test): the generic construction
+            return OutgoingMessage(
+                sender=self.sender, to=to, subject=subject_prefix + self.subject,
+                text=_replace(self.text, text_values), html=_replace(self.html, html_values),
+                reply_to=self.reply_to, message_id=message_id, headers=headers)
         return OutgoingMessage(
-            sender=self.sender, to=to, subject=subject_prefix + self.subject,
-            text=_replace(self.text, text_values), html=_replace(self.html, html_values),
+            sender=self.sender, to=to, subject=self.subject,
+            text=lambda: _replace(self.text, text_values),
+            html=lambda: _replace(self.html, html_values),
             reply_to=self.reply_to, message_id=message_id, headers=headers,
-            raw=None if subject_prefix else raw)
+            raw=raw, stuffed=stuffed, checked=True)
 
 
 def _replace(body: str, values: Mapping[str, str]) -> str:

@@ -252,7 +252,7 @@ class SmtpTransport(Transport):
         for one recipient; raises smtplib's errors. `_handed_over` becomes True once every
         byte of the message (and the final dot) has left."""
         timeouts = self.timeouts
-        data = message.as_bytes()
+        data = message.smtp_data()  # dot-stuffed: a campaign stuffs its static parts once
         _timeout(conn, timeouts.command)
         options = [f"size={len(data)}"] if conn.does_esmtp and conn.has_extn("size") else []
         code, text = conn.mail(message.envelope_from, options)
@@ -270,7 +270,7 @@ class SmtpTransport(Transport):
         if code != 354:
             raise smtplib.SMTPDataError(code, text)
         _timeout(conn, timeouts.data_block)
-        conn.send(_stuffed(data))
+        conn.send(data + b".\r\n")
         self._handed_over = True  # from here on, the server may have the whole message
         _timeout(conn, timeouts.data_end)
         try:
@@ -299,16 +299,6 @@ def _timeout(conn: smtplib.SMTP, seconds: float) -> None:
         conn.sock.settimeout(seconds)
 
 
-def _stuffed(data: bytes) -> bytes:
-    """The DATA payload (RFC 5321 §4.5.2): CRLF line endings, a dot doubled at the start
-    of a line, then the final CRLF.CRLF."""
-    data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
-    data = data.replace(b"\r\n.", b"\r\n..")
-    if data.startswith(b"."):
-        data = b"." + data
-    if not data.endswith(b"\r\n"):
-        data += b"\r\n"
-    return data + b".\r\n"
 
 
 def _close_quietly(conn: smtplib.SMTP | None) -> None:
