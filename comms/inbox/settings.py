@@ -28,6 +28,9 @@ DEFAULT_FOLDER = "INBOX"
 DEFAULT_SOFT_BOUNCE_LIMIT = 3
 FIELDS = ("HOST", "PORT", "SECURITY", "USER", "PASSWORD", "FOLDER", "DONE_FOLDER",
           "ALLOW_PLAIN_LOOPBACK", "TIMEOUT", "CA_FILE")
+# Every variable of the unnamed account, as .env.example documents them (named accounts use
+# IMAP_<NAME>_<FIELD>).
+KNOWN = frozenset({f"IMAP_{f}" for f in FIELDS} | {"IMAP_ACCOUNTS", "BOUNCE_SOFT_LIMIT"})
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")
 _TRUE = ("1", "true", "yes", "oui", "vrai", "on")
 _FALSE = ("", "0", "false", "no", "non", "faux", "off")
