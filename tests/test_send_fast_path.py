@@ -247,3 +247,11 @@ def test_a_rate_limited_run_commits_before_each_pause(tmp_path):
                       Outbox(tmp_path / "outbox"), settings, sleep=sleep,
                       clock=lambda: 0.0)  # time stands still: a pause before each message
     assert seen == [["pending", "pending", "sent"], ["pending", "sent", "sent"]]
+
+
+def test_a_caller_transaction_around_journal_changes_stays_the_caller_s(tmp_path):
+    with Journal(tmp_path / "comms.sqlite") as journal:
+        journal.db.execute("BEGIN IMMEDIATE")
+        journal.suppress("a@example.org", "unsubscribe", "lien")
+        journal.db.execute("ROLLBACK")
+        assert journal.suppression("a@example.org") is None

@@ -185,6 +185,7 @@ class Journal:
                  migrations: list[Migration] | None = None):
         self.path = path
         self.now = now
+        self._held = False  # a `sent` waits in an open transaction (see `mark_sent`)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
         self.db.row_factory = sqlite3.Row
@@ -299,6 +300,7 @@ class Journal:
         if hold:
             if not self.db.in_transaction:
                 self.db.execute("BEGIN IMMEDIATE")
+                self._held = True
             self._execute_update(campaign, recipient, "status = 'sent', provider_id = ?, "
                                  "sent_at = ?, last_error = '', permanent = 0",
                                  (provider_id, now))
@@ -319,9 +321,12 @@ class Journal:
             "AND maybe_delivered_at IS NOT NULL", (campaign,))}
 
     def commit(self) -> None:
-        """Commit a change held by `mark_sent(hold=True)`, if any."""
-        if self.db.in_transaction:
-            self.db.execute("COMMIT")
+        """Commit a change held by `mark_sent(hold=True)`, if any (a transaction opened by
+        a caller around several changes is left to that caller)."""
+        if self._held:
+            self._held = False
+            if self.db.in_transaction:
+                self.db.execute("COMMIT")
 
     def mark_pending(self, campaign: str, recipient: str, error: str = "") -> None:
         """Back to pending: the transport said for sure that it did not take the message."""
