@@ -28,6 +28,7 @@ TODAY = "2027-01-10"
 NBSP = "\u00a0"
 COPIL_UID = "2027-03-copil@sante.example.org"
 GT_UID = "2027-04-gt@sante.example.org"
+ANNE = "anne.durand@mairie.example.org"
 HEADER = "email;first_name;last_name;organisation;role;lists;consent_on;unsubscribed_on\n"
 PEOPLE = {
     "anne.durand@mairie.example.org": ("Anne", "Durand", "Mairie de Lisière"),
@@ -276,3 +277,183 @@ def test_an_update_resets_the_answer_until_she_answers_again(territory, mailbox,
     assert rows[anne]["réponse"] == "accepté"
     assert rows[paul]["réponse"] == "pas encore répondu"
     assert len(rows) == len(PEOPLE)
+
+
+# --------------------------------------------------------------------------- kill -9
+
+
+CROWD = 60
+
+
+def test_kill_nine_mid_run_then_resume_counts_every_answer_once(root, smtp_server, mailbox):
+    """Runs of `comms inbox` killed at random moments, then one to finish: every answer
+    recorded once, every message marked once, nothing left behind."""
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    people = [f"p{i:02d}@structure{i % 7}.example.org" for i in range(CROWD)]
+    write(root, "content/partners.csv", HEADER + "".join(
+        f"{p};P{i};N{i};Structure {i % 7};Membre;copil|gt-logement;2026-01-10;\n"
+        for i, p in enumerate(people)))
+    assert cli("invite", "--confirm", "--root", str(root), "--today", TODAY,
+               env=smtp_env(smtp_server)).exit_code == 0
+    rng = random.Random(9)
+    states = ("ACCEPTED", "DECLINED", "TENTATIVE")
+    expected = {}
+    batch = []
+    for i, person in enumerate(people):
+        state = states[i % 3]
+        expected[person] = state
+        build = mails.CLIENTS[sorted(mails.CLIENTS)[i % 5]]
+        batch.append(build(Reply(COPIL_UID, person, state)))
+    soft = people[:5]
+    with Journal.open(root) as journal:
+        mids = {p: journal.db.execute("SELECT message_id FROM messages WHERE recipient = ?",
+                                      (p,)).fetchone()[0] for p in soft}
+    batch += [mails.gmail_delayed(p, mids[p]) for p in soft]
+    rng.shuffle(batch)
+    mailbox.deliver(*batch)
+    write(root, ".env", "".join(f"{k}={v}\n" for k, v in
+                                env_for(mailbox, BOUNCE_SOFT_LIMIT="2").items()))
+    command = [sys.executable, "-m", "comms", "inbox", "--root", str(root)]
+    child_env = {k: v for k, v in os.environ.items()
+                 if not k.startswith(("COMMS_", "SMTP_", "BREVO_", "IMAP_"))}
+
+    def recorded() -> int:
+        with Journal.open(root) as journal:
+            return journal.db.execute("SELECT COUNT(*) FROM inbox_messages").fetchone()[0]
+
+    kills = 0
+    for _ in range(6):
+        before = recorded()
+        if before == len(batch):
+            break
+        process = subprocess.Popen(command, env=child_env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        wanted = before + rng.randint(3, 12)
+        deadline = time.monotonic() + 20
+        while recorded() < wanted and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        kills += process.returncode == -signal.SIGKILL
+    assert kills >= 3, "the drill must kill runs in progress"
+    final = subprocess.run(command, env=child_env, capture_output=True, text=True, timeout=120)
+    assert final.returncode == 0, final.stdout + final.stderr
+    again = subprocess.run(command, env=child_env, capture_output=True, text=True, timeout=120)
+    assert f"Bilan{NBSP}: 0 message lu" in again.stdout, again.stdout
+
+    got = answers(root)
+    assert {email: state for (_event, email), (state, _seq) in got.items()} == expected
+    rows = journal_rows(root, "SELECT uid, kind FROM inbox_messages")
+    assert len(rows) == len(batch) == len({uid for uid, _ in rows})
+    assert sum(kind == "reply" for _, kind in rows) == CROWD
+    flags = mailbox.flags()
+    assert len(flags) == len(batch)
+    assert all(HANDLED_KEYWORD.encode() in f and b"\\Seen" in f for f in flags.values())
+    # one temporary failure each, below the limit of 2: counted once, nobody suppressed
+    with Journal.open(root) as journal:
+        assert not any(journal.is_suppressed(p) for p in soft)
+        assert journal.db.execute("SELECT COUNT(*) FROM bounces").fetchone()[0] == len(soft)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_a_refused_login_is_french_and_never_shows_the_password(territory, mailbox):
+    result = inbox(territory, mailbox, IMAP_PASSWORD="mauvais-mot-de-passe-42")
+    assert result.exit_code == 1
+    assert "Identifiants refusés" in result.output and "IMAP_PASSWORD" in result.output
+    assert "mauvais-mot-de-passe-42" not in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_missing_folder_is_named_with_the_existing_ones(territory, mailbox):
+    mailbox.deliver(mails.unrelated("a@b.example.org"))
+    result = inbox(territory, mailbox, IMAP_FOLDER="Réponses")
+    assert result.exit_code == 1
+    assert f"Le dossier «{NBSP}Réponses{NBSP}» n’existe pas" in result.output
+    assert "INBOX" in result.output
+
+
+def test_starttls_with_the_servers_certificate_then_a_tls_failure(territory, mailbox,
+                                                                   dovecot):
+    mailbox.deliver(mails.outlook(Reply(COPIL_UID, ANNE, "ACCEPTED")))
+    ok = inbox(territory, mailbox, IMAP_SECURITY="starttls", IMAP_ALLOW_PLAIN_LOOPBACK="false",
+               IMAP_CA_FILE=str(dovecot.tls.cert))
+    assert ok.exit_code == 0, ok.output
+    assert answers(territory)
+    refused = inbox(territory, mailbox, IMAP_SECURITY="tls", IMAP_PORT=str(dovecot.tls_port),
+                    IMAP_ALLOW_PLAIN_LOOPBACK="false")  # self-signed, no IMAP_CA_FILE
+    assert refused.exit_code == 1
+    assert "Connexion chiffrée au serveur de messagerie" in refused.output
+    assert "IMAP_CA_FILE" in refused.output
+
+
+def test_plain_imap_is_refused_beyond_loopback(territory, mailbox):
+    result = inbox(territory, mailbox, IMAP_HOST="imap.example.org")
+    assert result.exit_code == 1
+    assert "IMAP_SECURITY" in result.output and "en clair" in result.output
+
+
+def test_unreadable_replies_and_vanished_events_are_reported_and_left_unread(
+        territory, mailbox):
+    anne = ANNE
+    broken = mails.thunderbird(Reply(COPIL_UID, anne)).replace(b"BEGIN:VEVENT", b"BEGIN:VEVEN")
+    no_address = mails.postfix_dsn("x@dead.example.org", "<m@s>").replace(
+        b"x@dead.example.org", b"quelqu-un")
+    mailbox.deliver(broken, no_address,
+                    mails.apple(Reply(GT_UID, list(PEOPLE)[1], "ACCEPTED")))
+    (territory / "calendars/events/2027-04-gt.md").unlink()  # the GT was removed since
+    result = inbox(territory, mailbox)
+    assert result.exit_code == 0, result.output
+    assert "réponse d’agenda illisible" in result.output
+    assert "avis de non-remise sans adresse reconnaissable" in result.output
+    assert f"«{NBSP}2027-04-gt{NBSP}», qui n’existe plus" in result.output
+    assert answers(territory) == {}
+    assert all(b"\\Seen" not in f for f in mailbox.flags().values())
+
+
+def test_a_forged_unsubscribe_token_changes_nothing(territory, mailbox):
+    anne = ANNE
+    forged = make_token("another-secret-0123456789", anne)
+    mailbox.deliver(mails.unsubscribe_mail(anne, forged))
+    result = inbox(territory, mailbox)
+    assert "jeton invalide" in result.output
+    with Journal.open(territory) as journal:
+        assert not journal.is_suppressed(anne)
+
+
+def test_dry_run_records_and_marks_nothing(territory, mailbox):
+    mailbox.deliver(mails.outlook(Reply(COPIL_UID, ANNE, "ACCEPTED")))
+    result = inbox(territory, mailbox, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert f"2027-03-copil{NBSP}: 1 accepté" in result.output
+    assert answers(territory) == {}
+    assert all(b"\\Seen" not in f for f in mailbox.flags().values())
+
+
+def test_handled_messages_move_to_the_done_folder(territory, mailbox):
+    mailbox.deliver(mails.outlook(Reply(COPIL_UID, ANNE, "ACCEPTED")),
+                    mails.unrelated("a@b.example.org"))
+    result = inbox(territory, mailbox, IMAP_DONE_FOLDER="Traités")
+    assert result.exit_code == 0, result.output
+    assert len(mailbox.flags()) == 1  # the question stays
+    assert len(mailbox.flags("Traités")) == 1
+
+
+def test_two_accounts_and_a_copy_in_both_counted_once(territory, mailbox, dovecot):
+    other = dovecot.add_user()
+    reply = mails.gmail(Reply(COPIL_UID, ANNE, "ACCEPTED"))
+    mailbox.deliver(reply)
+    other.deliver(reply, mails.outlook(Reply(COPIL_UID, list(PEOPLE)[1], "DECLINED")))
+    env = {"IMAP_ACCOUNTS": "claire,lettre", "IMAP_CLAIRE_USER": mailbox.user,
+           "IMAP_CLAIRE_PASSWORD": mailbox.password, "IMAP_LETTRE_USER": other.user,
+           "IMAP_LETTRE_PASSWORD": other.password, "IMAP_USER": "", "IMAP_PASSWORD": ""}
+    result = inbox(territory, mailbox, **env)
+    assert result.exit_code == 0, result.output
+    assert f"2027-03-copil{NBSP}: 1 accepté, 1 refusé" in result.output
+    assert "1 message déjà traité sous un autre numéro" in result.output

@@ -103,13 +103,22 @@ def _returned_ids(data: bytes, own: str) -> tuple[str, ...]:
     return tuple(found)
 
 
+def _addresses(found: frozenset[bytes]) -> set[str]:
+    """Addresses a detector returned, without what is no address (a bare local part)."""
+    out = set()
+    for raw in found:
+        text = raw.decode("utf-8", "replace").strip().strip("<>").lower()
+        if "@" in text and " " not in text:
+            out.add(text)
+    return out
+
+
 def _bounce(message: email.message.Message, data: bytes, base: Classified) -> Classified:
     from flufl.bounce import all_failures
 
     temporary, permanent = all_failures(message)
-    hard = sorted({a.decode("utf-8", "replace").strip("<>").lower() for a in permanent})
-    soft = sorted({a.decode("utf-8", "replace").strip("<>").lower() for a in temporary}
-                  - set(hard))
+    hard = sorted(_addresses(permanent))
+    soft = sorted(_addresses(temporary) - set(hard))
     failed = message.get_all("X-Failed-Recipients") or []
     if not hard and not soft and failed:
         hard = sorted({a.lower() for _, a in getaddresses(failed) if "@" in a})

@@ -1,14 +1,16 @@
 """`comms inbox`: read each mailbox, record what its messages mean, mark them handled.
 
 Each message is handled exactly once, even across a kill at any moment:
-1. the message's effects (RSVP answer, suppression, bounce) and the row saying it was
-   processed (`inbox_messages`: account, folder, UIDVALIDITY, UID, Message-ID) are written in
-   ONE journal transaction;
+1. the message's effects (RSVP answer, suppression, bounce) and then the row saying it was
+   processed (`inbox_messages`: account, folder, UIDVALIDITY, UID, Message-ID) are written,
+   in one journal transaction when the journal's own methods allow it; every effect is
+   idempotent anyway, so a kill before the row is written only makes the next run redo
+   them, with the same result;
 2. only then is it flagged (\\Seen + `$CommsTraite`) or moved on the server.
 Killed between 1 and 2, the next run finds the UID recorded and only finishes step 2. A
 message seen again under another UID (moved by hand, UIDVALIDITY reset, a copy in a second
-account) is recognised by its Message-ID and not counted twice. Every effect is idempotent
-as well (upserts keyed by attendee, suppressions keyed by address).
+account) is recognised by its Message-ID and not counted twice. Effects are upserts keyed by
+attendee, suppressions keyed by address, bounces keyed by notification.
 
 RSVP answers are matched by UID (the journal's invitation versions, then the content's
 events), attendee (someone who holds our invitation, or her delegate) and SEQUENCE: an answer
@@ -127,6 +129,7 @@ class InboxProcessor:
         if self.dry_run:
             return
         db = self.journal.db
+        self.journal.commit()  # anything held by the journal is not ours to roll back
         db.execute("BEGIN IMMEDIATE")
         try:
             for effect in outcome.effects:
@@ -134,9 +137,13 @@ class InboxProcessor:
             db.execute("INSERT INTO inbox_messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (account.key, folder, uidvalidity, uid, item.message_id, item.kind,
                         outcome.outcome, outcome.detail, self.journal.now()))
-            db.execute("COMMIT")
+            # Journal methods that commit on their own (suppress) end the transaction
+            # early: their effects are idempotent, so a kill in between is redone safely.
+            if db.in_transaction:
+                db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
 
     def _decide(self, item: Classified, where: str) -> _Outcome:
