@@ -9,8 +9,9 @@ from pathlib import Path
 
 from comms.calendar.feeds import write_feeds
 from comms.calendar.ics import event_ics
+from comms.calendar.revisions import Revisions
 from comms.errors import ContentError, Problem
-from comms.model import Issue, Project
+from comms.model import Event, Issue, Project
 from comms.render.archive import render_archive_index, render_archive_page
 from comms.render.message import preview_message
 from comms.render.newsletter import RenderedIssue, assets, render_issue, size_problem
@@ -64,13 +65,18 @@ class _Prepared:
     copies: list[tuple[Path, Path]]
 
 
-def _prepare(project: Project, issue_id: str) -> _Prepared:
+def _agenda_file(event: Event, project: Project, revisions: Revisions) -> bytes:
+    revision = revisions.of(event)
+    return event_ics(event, project.site, sequence=revision.sequence, modified=revision.modified)
+
+
+def _prepare(project: Project, issue_id: str, revisions: Revisions) -> _Prepared:
     rendered = render_checked(project, issue_id)
     return _Prepared(
         rendered=rendered,
         archive=render_archive_page(project, rendered),
         eml=preview_message(project, rendered),
-        calendars={occ.event.id: event_ics(occ.event, project.site)
+        calendars={occ.event.id: _agenda_file(occ.event, project, revisions)
                    for occ in rendered.content.agenda},
         copies=list(assets(project, rendered.content)),
     )
@@ -98,16 +104,21 @@ def _write(prepared: _Prepared, out: Path) -> Built:
 
 
 def build_issue(project: Project, issue_id: str, out: Path) -> Built:
-    """Render everything first, then write OUT/<issue>/ in one swap, and the agenda feeds."""
-    built = _write(_prepare(project, issue_id), out)
-    write_feeds(project, out)
+    """Render everything first, then write OUT/<issue>/ in one swap, and the agenda feeds;
+    the events' revisions (calendars/revisions.json) are saved last."""
+    revisions = Revisions.load(project.site.root)
+    built = _write(_prepare(project, issue_id, revisions), out)
+    write_feeds(project, out, revisions=revisions)
+    revisions.save()
     return built
 
 
 def build_all(project: Project, out: Path) -> list[Built]:
     """Every issue, then the feeds and the archive index that lists them."""
-    prepared = [_prepare(project, issue.id) for issue in project.issues]
+    revisions = Revisions.load(project.site.root)
+    prepared = [_prepare(project, issue.id, revisions) for issue in project.issues]
     built = [_write(p, out) for p in prepared]
-    write_feeds(project, out)
+    write_feeds(project, out, revisions=revisions)
+    revisions.save()
     atomic_write(out / "index.html", render_archive_index(project, [b.issue for b in built]))
     return built

@@ -24,7 +24,8 @@ def parse_with_icaljs(path: Path, occurrences: int = 12) -> dict:
 
     Each event has uid, summary, status, sequence, start/end (UTC ISO strings, or
     YYYY-MM-DD when isDate), tzid, isDate, recurring, attendees (count), organizer (bool),
-    alarms (count) and the first `occurrences` starts of a recurring event.
+    alarms (count), dtstamp, lastModified, recurrenceId (of an exception), exdates and the
+    first `occurrences` starts of a recurring event.
     """
     node = shutil.which("node")
     if node is None:

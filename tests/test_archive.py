@@ -45,7 +45,7 @@ def test_issue_page_has_the_same_content_and_full_agenda():
     assert levels[0] == 1 and levels.count(1) == 1
     assert all(b <= a + 1 for a, b in itertools.pairwise(levels))
     assert all("alt" in img for img in page.images)
-    assert all(a["href"].startswith(("https://", "mailto:", "#")) for a, _ in page.links)
+    assert all(a["href"].startswith(("https://", "mailto:", "#", "webcal://")) for a, _ in page.links)
     assert "fonts.googleapis.com" not in page_html
 
 

@@ -12,8 +12,14 @@ from icaljs import parse_with_icaljs
 
 from comms.calendar.feeds import feed_urls, feeds, write_feeds
 from comms.calendar.recurrence import parse_repeat
+from comms.calendar.revisions import Revisions
 
 STAMP = datetime(2027, 1, 10, 8, 30, tzinfo=UTC)
+
+
+def ledger(folder: Path, stamp: datetime = STAMP) -> Revisions:
+    """A fresh revision ledger whose clock says `stamp`."""
+    return Revisions(folder / "revisions.json", {}, now=lambda: stamp)
 
 
 def at(month: int, day: int, hour: int = 14) -> datetime:
@@ -57,7 +63,7 @@ def uids(path: Path) -> set[str]:
 @pytest.fixture
 def written(tmp_path):
     project = sample_project()
-    paths = write_feeds(project, tmp_path, dtstamp=STAMP)
+    paths = write_feeds(project, tmp_path, revisions=ledger(tmp_path))
     return project, tmp_path / "calendars", paths
 
 
@@ -137,8 +143,8 @@ def test_every_feed_reads_the_same_in_ical_js(written):
 
 
 def test_uids_are_stable_across_runs(tmp_path):
-    first = write_feeds(sample_project(), tmp_path / "one")
-    second = write_feeds(sample_project(), tmp_path / "two")
+    first = write_feeds(sample_project(), tmp_path / "one", revisions=ledger(tmp_path / "one"))
+    second = write_feeds(sample_project(), tmp_path / "two", revisions=ledger(tmp_path / "two"))
     for a, b in zip(first, second, strict=True):
         assert uids(a) == uids(b)
     assert all(uids(a) for a in first if a.stem != "comite-technique")
@@ -149,7 +155,8 @@ def test_rewrite_replaces_each_file_atomically(written, tmp_path):
     agenda = folder / "agenda.ics"
     with agenda.open("rb") as reader:  # a web server sending the old feed meanwhile
         old = agenda.read_bytes()
-        later = write_feeds(project, tmp_path, dtstamp=STAMP + timedelta(days=1))
+        later = write_feeds(project, tmp_path,
+                            revisions=ledger(tmp_path / "x", STAMP + timedelta(days=1)))
         assert reader.read() == old  # the open file is untouched: a new file replaced it
     assert agenda.read_bytes() != old and b"DTSTAMP:20270111T083000Z" in agenda.read_bytes()
     assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in later)
@@ -168,7 +175,7 @@ def test_feed_urls_for_the_newsletter():
 
 def test_scheme_feeds_exist_even_when_empty(tmp_path):
     project = make_project(events=())
-    paths = write_feeds(project, tmp_path)
+    paths = write_feeds(project, tmp_path, revisions=ledger(tmp_path))
     assert [p.name for p in paths] == ["agenda.ics", "asv.ics", "cls.ics", "clsm.ics",
                                        "copil.ics"]
     read = parse_with_icaljs(paths[3])
@@ -178,6 +185,6 @@ def test_scheme_feeds_exist_even_when_empty(tmp_path):
 def test_feed_of_an_instance_no_longer_declared_is_removed(written):
     project, folder, _paths = written
     (folder / "ancienne-instance.ics").write_bytes(b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
-    write_feeds(project, folder.parent, dtstamp=STAMP)
+    write_feeds(project, folder.parent, revisions=ledger(folder.parent))
     assert not (folder / "ancienne-instance.ics").exists()
     assert (folder / "comite-technique.ics").exists()

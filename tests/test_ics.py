@@ -304,13 +304,16 @@ def test_default_dtstamp_is_now_in_utc():
 
 def test_event_ics_is_a_one_event_publish_calendar(tmp_path):
     data = event_ics(make_event(start=datetime(2027, 6, 10, 18, 0, tzinfo=PARIS)), SITE,
-                     dtstamp=STAMP)
+                     sequence=2, modified=STAMP)
     cal, js = read_both(tmp_path, data)
     assert cal["METHOD"] == "PUBLISH"
     assert len(cal.walk("VEVENT")) == 1 and len(cal.walk("VTIMEZONE")) == 1
     assert js["method"] == "PUBLISH"
     assert js["events"][0]["start"] == "2027-06-10T16:00:00.000Z"
     assert js["events"][0]["uid"] == "2027-03-copil@sante.example.org"
+    assert js["events"][0]["sequence"] == 2
+    (event,) = cal.walk("VEVENT")
+    assert event["DTSTAMP"].dt == event["LAST-MODIFIED"].dt == STAMP
 
 
 def test_bytes_are_crlf_and_folded():

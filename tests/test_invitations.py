@@ -24,6 +24,7 @@ from factories import PARIS, make_event, make_instance, make_project, make_repea
 from icaljs import parse_with_icaljs
 from smtp_servers import Recorder, smtp_env, start
 
+from comms.calendar.revisions import Revisions
 from comms.cli import main
 from comms.invitations import plan as invitations
 from comms.invitations.imip import CANCEL, REQUEST, invitation_ics, subject
@@ -375,24 +376,25 @@ def test_request_update_join_leave_cancel_against_a_real_smtp_server(territory, 
     write(territory, "content/partners.csv", PARTNERS_HEADER + ANNE + PAUL + LEA + NINA)
     assert invite(territory, "--confirm", env=env).exit_code == 0
     (left,) = take(server)
-    assert summary_of(left) == ("karim@cmp.example.org", "CANCEL", 2, uid)
+    # The meeting did not change: the withdrawal keeps its SEQUENCE (a later DTSTAMP).
+    assert summary_of(left) == ("karim@cmp.example.org", "CANCEL", 1, uid)
     assert str(vevent(left)["ATTENDEE"]) == "mailto:karim@cmp.example.org"
     assert vevent(left).walk("VALARM") == []
     assert left["Subject"].startswith(f"Invitation retirée{NBSP}: ")
     assert "STATUS" not in vevent(left)  # RFC 5546 3.2.5: the meeting is not cancelled
     assert {(e["method"], e["sequence"], e["status"], e["alarms"])
-            for e in icaljs_reads([left], tmp_path)} == {("CANCEL", 2, None, 0)}
+            for e in icaljs_reads([left], tmp_path)} == {("CANCEL", 1, None, 0)}
 
     # The event is cancelled: a CANCEL to everyone who holds an invitation, nobody else.
     write(territory, "calendars/events/2027-03-copil.md",
           copil("2027-03-18 15:00", "2027-03-18 17:00", "status: cancelled\n"))
     dry = invite(territory, env=env)
-    assert "annulation (séquence 3)\u00a0: 4 destinataire(s)" in dry.output
+    assert "annulation (séquence 2)\u00a0: 4 destinataire(s)" in dry.output
     assert take(server) == []
     assert invite(territory, "--confirm", env=env).exit_code == 0
     cancels = take(server)
     assert sorted(summary_of(m) for m in cancels) == [
-        (who, "CANCEL", 3, uid) for who in sorted(
+        (who, "CANCEL", 2, uid) for who in sorted(
             ["anne.durand@mairie.example.org", "invite.externe@example.org",
              "nina.petit@mda.example.org", "paul.roche@ars.example.org"])]
     for msg in cancels:
@@ -400,18 +402,18 @@ def test_request_update_join_leave_cancel_against_a_real_smtp_server(territory, 
         assert event["STATUS"] == "CANCELLED" and event.walk("VALARM") == []
         assert calendar_of(msg)["METHOD"] == "CANCEL"
     assert {(e["method"], e["sequence"], e["status"], e["alarms"])
-            for e in icaljs_reads(cancels[:2], tmp_path)} == {("CANCEL", 3, "CANCELLED", 0)}
+            for e in icaljs_reads(cancels[:2], tmp_path)} == {("CANCEL", 2, "CANCELLED", 0)}
     assert invite(territory, "--confirm", env=env).exit_code == 0
     assert take(server) == []
 
     with Journal.open(territory) as journal:
         state = {(r["email"], r["sequence"], r["status"]) for r in journal.db.execute(
             "SELECT * FROM invitation_state WHERE event_id = '2027-03-copil'")}
-    assert state == {("anne.durand@mairie.example.org", 3, "cancelled"),
-                     ("paul.roche@ars.example.org", 3, "cancelled"),
-                     ("invite.externe@example.org", 3, "cancelled"),
-                     ("nina.petit@mda.example.org", 3, "cancelled"),
-                     ("karim@cmp.example.org", 2, "cancelled")}
+    assert state == {("anne.durand@mairie.example.org", 2, "cancelled"),
+                     ("paul.roche@ars.example.org", 2, "cancelled"),
+                     ("invite.externe@example.org", 2, "cancelled"),
+                     ("nina.petit@mda.example.org", 2, "cancelled"),
+                     ("karim@cmp.example.org", 1, "cancelled")}
     assert cli("report", "2027", "--root", str(territory), env=env).exit_code == 0
     csv_text = (territory / "build" / "rapport-2027.csv").read_text(encoding="utf-8-sig")
     assert "Invitations envoyées — Comité de pilotage;14;" in csv_text  # 5+4+1+1+4 - 1 (gt)
@@ -567,7 +569,8 @@ def test_an_instance_with_an_invitation_step_waits_for_its_day(territory, smtp):
 
 
 def test_planner_never_reuses_a_version_someone_already_holds(tmp_path):
-    """Removed, re-added, removed again: each message is a newer version."""
+    """Removed, re-added, removed again: each message is a newer version of the same
+    revision (the event did not change), in its own campaign."""
     from comms.directory import Directory, Partner
 
     def person(email: str, lists: str) -> Partner:
@@ -576,11 +579,13 @@ def test_planner_never_reuses_a_version_someone_already_holds(tmp_path):
     project, event, _ = one_site_project(tmp_path)
     today = date(2027, 1, 10)
     sequence = []
+    revisions = Revisions(tmp_path / "revisions.json", {})
     with Journal(tmp_path / "j.sqlite") as journal:
         for lists in ("copil", "", "copil", ""):
             directory = Directory(tmp_path / "p.csv", (person("a@example.org", lists),
                                                        person("b@example.org", "copil")))
-            (plan,) = invitations.plan_invitations(project, directory, journal, today)
+            (plan,) = invitations.plan_invitations(project, directory, journal, today,
+                                                   revisions=revisions)
             invitations.record_versions(journal, plan.new_versions)
             for delivery in plan.deliveries:
                 campaign = delivery.version.campaign
@@ -589,10 +594,13 @@ def test_planner_never_reuses_a_version_someone_already_holds(tmp_path):
                 journal.add_messages(campaign, [(delivery.attendee.key, f"<{campaign}@x>")])
                 journal.mark_sent(campaign, delivery.attendee.key, "")
                 sequence.append((delivery.attendee.key, delivery.kind,
-                                 delivery.version.sequence))
-    assert sequence == [("a@example.org", INVITATION, 0), ("b@example.org", INVITATION, 0),
-                        ("a@example.org", WITHDRAWAL, 1), ("a@example.org", INVITATION, 2),
-                        ("a@example.org", WITHDRAWAL, 3)]
+                                 delivery.version.sequence, campaign))
+    base = "invite-2027-03-copil-s0"
+    assert sequence == [("a@example.org", INVITATION, 0, f"{base}-request"),
+                        ("b@example.org", INVITATION, 0, f"{base}-request"),
+                        ("a@example.org", WITHDRAWAL, 0, f"{base}-cancel"),
+                        ("a@example.org", INVITATION, 0, f"{base}-request-2"),
+                        ("a@example.org", WITHDRAWAL, 0, f"{base}-cancel-2")]
 
 
 # --------------------------------------------------------------------------- crash drill

@@ -306,7 +306,7 @@ def test_all_links_absolute_and_descriptive(rendered):
     assert len(links) > 20
     for attrs, text in links:
         href = attrs["href"]
-        assert href.startswith(("https://", "mailto:")), href
+        assert href.startswith(("https://", "mailto:", "webcal://")), href
         assert text, href
         assert text.lower() not in ("cliquez ici", "ici", "lien", "en savoir plus")
     hrefs = {a["href"] for a, _ in links}
@@ -314,6 +314,13 @@ def test_all_links_absolute_and_descriptive(rendered):
     assert "https://sante.example.org/questionnaire" in hrefs
     assert "https://sante.example.org/desinscription" in hrefs
     assert BASE + "2027-1/" in hrefs and BASE in hrefs
+    # Each feed: a webcal:// link (a subscription, not a frozen import) and Google's
+    # « add by URL » link; the plain https address is shown to copy.
+    feed = BASE + "calendars/agenda.ics"
+    assert "webcal://" + feed.removeprefix("https://") in hrefs
+    assert ("https://calendar.google.com/calendar/render?cid=webcal%3A%2F%2F"
+            + feed.removeprefix("https://").replace("/", "%2F")) in hrefs
+    assert feed in rendered.html and feed in rendered.text
 
 
 def test_no_third_party_fonts(rendered):
@@ -412,9 +419,11 @@ def test_cancelled_event_is_marked_without_links(rendered):
 
 def test_feed_links(rendered):
     links = {t: a["href"] for a, t in Page(rendered.html).links}
-    assert links["Agenda santé de Val-de-Lisière"] == BASE + "calendars/agenda.ics"
-    assert links["Agenda du CLSM"] == BASE + "calendars/clsm.ics"
-    assert links["SISM"] == BASE + "calendars/sism.ics"
+    # A webcal:// link subscribes (Apple, Outlook, Thunderbird); an https one imports a copy.
+    webcal = "webcal://" + BASE.removeprefix("https://")
+    assert links["Agenda santé de Val-de-Lisière"] == webcal + "calendars/agenda.ics"
+    assert links["Agenda du CLSM"] == webcal + "calendars/clsm.ics"
+    assert links["SISM"] == webcal + "calendars/sism.ics"
 
 
 # ------------------------------------------------------------------------- safety

@@ -10,10 +10,12 @@ the new one, never half of one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 from comms.calendar.ics import calendar, to_bytes, vevent
+from comms.calendar.revisions import Revisions
 from comms.model import COMMON, DISPOSITIFS, Event, Project
 from comms.write import atomic_write
 
@@ -62,31 +64,59 @@ def _concerns(project: Project, event: Event, scheme: str) -> bool:
     return scheme in instance.dispositifs or COMMON in instance.dispositifs
 
 
+GOOGLE_ADD_BY_URL = "https://calendar.google.com/calendar/render?cid="
+
+
+def webcal_url(url: str) -> str:
+    """The `webcal://` form of a feed's https address: Apple Calendar, Outlook and
+    Thunderbird subscribe to it (a plain https link imports a copy that never updates)."""
+    scheme, sep, rest = url.partition("://")
+    return f"webcal://{rest}" if sep and scheme.lower() in ("http", "https") else url
+
+
+def google_subscribe_url(url: str) -> str:
+    """Google Calendar's « add by URL » link for a feed (the webcal address, encoded)."""
+    return GOOGLE_ADD_BY_URL + quote(webcal_url(url), safe="")
+
+
 def feed_urls(project: Project) -> dict[str, str]:
     """Feed name -> its public address, in the order of `feeds`, for the newsletter's links."""
     return {f.name: project.site.url(f"{FEEDS_DIR}/{f.filename}") for f in feeds(project)}
 
 
-def feed_bytes(feed: Feed, project: Project, *, dtstamp: datetime | None = None) -> bytes:
-    """The .ics of one feed: PUBLISH, named, refreshed every 12 hours, no personal data."""
+def feed_bytes(feed: Feed, project: Project, revisions: Revisions) -> bytes:
+    """The .ics of one feed: PUBLISH, named, refreshed every 12 hours, no personal data.
+    Each event carries its revision (SEQUENCE, DTSTAMP = LAST-MODIFIED = when it last
+    changed), so that unchanged content gives the same bytes."""
     site = project.site
-    cal = calendar([vevent(e, site, dtstamp=dtstamp) for e in feed.events], site,
-                   method="PUBLISH", name=feed.name)
+    events = []
+    for event in feed.events:
+        revision = revisions.of(event)
+        events.append(vevent(event, site, sequence=revision.sequence,
+                             dtstamp=revision.modified, modified=revision.modified))
+    cal = calendar(events, site, method="PUBLISH", name=feed.name)
     cal.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", "PT12H")
     return to_bytes(cal)
 
 
-def write_feeds(project: Project, out: Path, *, dtstamp: datetime | None = None) -> list[Path]:
+def write_feeds(project: Project, out: Path, *, revisions: Revisions | None = None
+                ) -> list[Path]:
     """Write OUT/calendars/*.ics and remove the feeds of instances no longer declared;
-    returns the paths written."""
+    returns the paths written. Without `revisions`, the content root's ledger is read and
+    saved once the feeds are written."""
+    own = revisions is None
+    ledger = Revisions.load(project.site.root) if revisions is None else revisions
     folder = out / FEEDS_DIR
+    data = [(folder / feed.filename, feed_bytes(feed, project, ledger))
+            for feed in feeds(project)]
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for feed in feeds(project):
-        path = folder / feed.filename
-        atomic_write(path, feed_bytes(feed, project, dtstamp=dtstamp))
+    for path, content in data:
+        atomic_write(path, content)
         written.append(path)
+    if own:
+        ledger.save()
     for stale in set(folder.glob("*.ics")) - set(written):
         stale.unlink()
     return written

@@ -19,6 +19,8 @@ from comms.calendar.timezone import vtimezone
 from comms.model import Coordinator, Event, Site
 
 STATUS = {"confirmed": "CONFIRMED", "cancelled": "CANCELLED"}
+# Outlook ignores STATUS in subscribed calendars: a cancelled event says so in its title too.
+CANCELLED_PREFIX = "Annulé\u00a0: "
 _DATE_PROPERTIES = ("DTSTART", "DTEND", "DUE", "RECURRENCE-ID", "EXDATE", "RDATE")
 
 
@@ -44,13 +46,21 @@ def _in_zone(value: datetime, zone: ZoneInfo) -> datetime:
     return value if value.tzinfo is zone else value.astimezone(zone)
 
 
+def published_summary(event: Event) -> str:
+    """The SUMMARY of a published (PUBLISH) event: « Annulé : <titre> » once cancelled."""
+    return CANCELLED_PREFIX + event.title if event.cancelled else event.title
+
+
 def vevent(event: Event, site: Site, *, sequence: int = 0, dtstamp: datetime | None = None,
+           modified: datetime | None = None,
            attendees: Sequence[tuple[str, str]] = (), organizer: Coordinator | None = None,
            alarm: timedelta | None = None, method: str = "PUBLISH",
            description: str | None = None, withdrawal: bool = False) -> icalendar.Event:
     """The VEVENT of `event`; attendees are (name, email) pairs, organizer a coordinator.
 
-    Feeds pass neither attendees nor organizer: they are personal data. A CANCEL is the
+    Feeds pass neither attendees nor organizer: they are personal data. `modified` (UTC) is
+    written as LAST-MODIFIED; a published cancelled event's SUMMARY starts with « Annulé : ».
+    A CANCEL is the
     cancellation of the event (STATUS:CANCELLED) unless it is a `withdrawal` of some
     attendees, which carries no STATUS (RFC 5546 section 3.2.5).
     """
@@ -58,8 +68,10 @@ def vevent(event: Event, site: Site, *, sequence: int = 0, dtstamp: datetime | N
     vev = icalendar.Event()
     vev.add("uid", event_uid(event, site.domain))
     vev.add("dtstamp", (dtstamp or datetime.now(UTC)).astimezone(UTC))
+    if modified is not None:
+        vev.add("last-modified", modified.astimezone(UTC))
     vev.add("sequence", sequence)
-    vev.add("summary", event.title)
+    vev.add("summary", published_summary(event) if method.upper() == "PUBLISH" else event.title)
     if event.all_day:
         vev.add("dtstart", event.first_day)
         # RFC 5545: the end of an all-day event is the day after the last one.
@@ -188,7 +200,15 @@ def to_bytes(cal: Calendar) -> bytes:
     return cal.to_ical()
 
 
-def event_ics(event: Event, site: Site, *, dtstamp: datetime | None = None) -> bytes:
-    """A one-event PUBLISH calendar, for « Ajouter à mon agenda » links."""
-    return to_bytes(calendar([vevent(event, site, dtstamp=dtstamp)], site))
+def event_ics(event: Event, site: Site, *, sequence: int = 0, modified: datetime | None = None
+              ) -> bytes:
+    """A one-event PUBLISH calendar, for the newsletter's « Ajouter à mon agenda » links.
+
+    It shares the invitation's UID and SEQUENCE (`comms.calendar.revisions`): importing it
+    updates the copy an invited partner holds instead of adding a second entry, and never
+    brings back an older version. DTSTAMP and LAST-MODIFIED are the revision's `modified`,
+    so that unchanged content gives the same bytes.
+    """
+    return to_bytes(calendar([vevent(event, site, sequence=sequence, dtstamp=modified,
+                                     modified=modified)], site))
 

@@ -23,7 +23,7 @@ import binascii
 import html
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from markupsafe import Markup
@@ -113,6 +113,67 @@ def subject(event: Event, site: Site, kind: str) -> str:
     """« Invitation : <titre> — <date> », « Mise à jour : … », « Annulé : … », « Invitation
     retirée : … »."""
     return f"{SUBJECT_WORDS[kind]}{NBSP}: {typo(event.title)} — {subject_date(event, site)}"
+
+
+# --------------------------------------------------------------------------- what changed
+
+
+def _when_of(fields: dict[str, Any]) -> tuple[date | datetime, date | datetime, bool]:
+    """(start, end, all_day) of a revision's significant fields."""
+    parse = date.fromisoformat if fields.get("all_day") else datetime.fromisoformat
+    return parse(fields["start"]), parse(fields["end"]), bool(fields.get("all_day"))
+
+
+def describe_changes(previous: dict[str, Any], event: Event, site: Site) -> list[str]:
+    """What an update changes for someone who holds the revision whose significant fields
+    are `previous` (`comms.calendar.revisions`): French lines such as « Nouvel horaire :
+    jeudi 18 mars 2027 de 15 h à 17 h (au lieu de jeudi 18 mars 2027 de 14 h à 16 h 30) »,
+    « Nouveau lieu : … (au lieu de …) », « Nouveau lien de visioconférence : … »."""
+    from comms import dates
+    from comms.calendar.revisions import significant_fields
+
+    now = significant_fields(event)
+    lines: list[str] = []
+    if (now["start"], now["end"], now["all_day"]) != (
+            previous.get("start"), previous.get("end"), previous.get("all_day")):
+        before = dates.format_when(_when_of(previous), site.timezone)
+        after = dates.format_when(event, site.timezone)
+        word = "Nouvelle date" if event.all_day else "Nouvel horaire"
+        if event.repeat is not None:
+            word += " (première séance)"
+        lines.append(f"{word}{NBSP}: {after} (au lieu de {before})")
+    if now["rrule"] != previous.get("rrule") and event.repeat is not None:
+        lines.append(f"Nouvelle répétition{NBSP}: {event.repeat.text}")
+    added = sorted(set(now["except"]) - set(previous.get("except") or []))
+    if added:
+        days = ", ".join(dates.format_day(date.fromisoformat(d)) for d in added)
+        label = "Séance annulée" if len(added) == 1 else "Séances annulées"
+        lines.append(f"{label}{NBSP}: {days}")
+    moved = {d: s for d, s in now.get("moved", [])}
+    before_moves = {d: s for d, s in previous.get("moved", []) or []}
+    for day, start in sorted(moved.items()):
+        if before_moves.get(day) != start:
+            new = (date.fromisoformat(start) if event.all_day
+                   else datetime.fromisoformat(start))
+            shown = (dates.format_day(new) if event.all_day
+                     else dates.format_when((new, new + (event.end - event.start), False),
+                                            site.timezone))
+            lines.append(f"Séance du {dates.format_day(date.fromisoformat(day))} "
+                         f"déplacée{NBSP}: {shown}")
+    if now["location"] != previous.get("location"):
+        old = previous.get("location") or ""
+        if not event.location:
+            lines.append(f"Lieu retiré (c’était {old})")
+        else:
+            lines.append(f"Nouveau lieu{NBSP}: {event.location}"
+                         + (f" (au lieu de {old})" if old else ""))
+    if now["online_url"] != previous.get("online_url"):
+        lines.append(f"Nouveau lien de visioconférence{NBSP}: {event.online_url}"
+                     if event.online_url else "Le lien de visioconférence est retiré")
+    if now["title"] != previous.get("title"):
+        lines.append(f"Nouveau titre{NBSP}: {event.title} (au lieu de "
+                     f"{previous.get('title', '')})")
+    return [typo(line) for line in lines]
 
 
 # --------------------------------------------------------------------------- the bodies
@@ -218,10 +279,11 @@ def render_bodies(project: Project, template: str, subject_line: str,
 
 
 def render_invitation(project: Project, event: Event, instance: Instance,
-                      kind: str) -> Rendered:
-    """The invitation, update or cancellation of `event`, before personalisation."""
+                      kind: str, changes: tuple[str, ...] = ()) -> Rendered:
+    """The invitation, update, cancellation or withdrawal of `event`, before
+    personalisation; `changes`: what an update changes (`describe_changes`)."""
     return render_bodies(project, TEMPLATE, subject(event, project.site, kind),
-                         **context(project, event, instance, kind=kind))
+                         **context(project, event, instance, kind=kind, changes=changes))
 
 
 # --------------------------------------------------------------------------- MIME

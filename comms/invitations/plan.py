@@ -1,8 +1,11 @@
 """Calendar invitations: who must receive which version of each event, and sending it.
 
 An event's invitations are a series of *versions*, each a campaign of the send journal:
-`invite-<event>-s<sequence>-<request|cancel>`. A version is recorded (event, sequence, method,
-fingerprint of the significant fields) before any of its messages is sent; what an attendee
+`invite-<event>-s<sequence>-<request|cancel>` (then `-2`, `-3`… for a later version with the
+same SEQUENCE, such as a second withdrawal). The SEQUENCE is the event's revision
+(`comms.calendar.revisions`, kept with the content), the same as in the published feeds and
+the newsletter's files. A version is recorded (event, sequence, method, fingerprint of the
+significant fields) before any of its messages is sent; what an attendee
 holds is the latest version of which a message to them is marked sent in `messages`. Both
 live in the journal, so a run killed at any moment is finished by the next one: a message
 left `sending` is sent again in the same campaign, with the same Message-ID, and a message
@@ -11,27 +14,27 @@ people and reports; it is refreshed from `messages` and never read to decide wha
 
 The planner follows RFC 5546:
 - someone in the audience who holds nothing (or a cancellation) gets the current REQUEST;
-- someone whose copy is older than the event's significant fields gets an update (same UID,
-  a higher SEQUENCE, a fresh DTSTAMP);
-- someone who left the audience gets a CANCEL naming only them;
+- someone whose copy is older than the event's revision gets an update (same UID, a higher
+  SEQUENCE, a fresh DTSTAMP) that says what changed;
+- someone who left the audience gets a CANCEL naming only them, without STATUS, at the
+  event's current SEQUENCE (the event itself did not change; a later DTSTAMP orders it);
 - a cancelled event sends a CANCEL to everyone who holds an invitation, and nothing to anyone
   else.
-A version is reused while it is the latest of its method, has the event's current fingerprint
-and is newer than what the recipient holds; otherwise the next SEQUENCE of the event is taken.
+A version is reused while it is the latest of its method at the current revision and newer
+than what the recipient holds; otherwise a new version of the same revision is recorded.
 Events that ended before today are left alone, and so is an event whose instance schedules
 its invitation (`sequence: invitation: -30`) while that day has not come.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from comms.calendar.ics import event_uid
+from comms.calendar.revisions import Revisions, fingerprint
 from comms.content.source import key_line
 from comms.directory import Directory, Partner, check_email
 from comms.errors import ContentError, Problem, closest
@@ -43,6 +46,7 @@ from comms.invitations.imip import (
     UPDATE,
     WITHDRAWAL,
     Rendered,
+    describe_changes,
     imip_message,
     invitation_ics,
     organizer_of,
@@ -96,17 +100,20 @@ class Attendee:
 
 @dataclass(frozen=True)
 class Version:
-    """One version of an event's invitation, sent as one campaign."""
+    """One version of an event's invitation, sent as one campaign; `serial` counts the
+    versions of the same method at the same SEQUENCE (1 for the first)."""
 
     event_id: str
     uid: str
     sequence: int
     method: str  # REQUEST | CANCEL
     fingerprint: str
+    serial: int = 1
 
     @property
     def campaign(self) -> str:
-        return campaign_id(self.event_id, self.sequence, self.method)
+        base = campaign_id(self.event_id, self.sequence, self.method)
+        return base if self.serial == 1 else f"{base}-{self.serial}"
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,7 @@ class Delivery:
     attendee: Attendee
     kind: str  # INVITATION | UPDATE | CANCELLATION | WITHDRAWAL
     version: Version
+    previous: int | None = None  # UPDATE: the SEQUENCE the attendee holds
 
 
 @dataclass
@@ -136,6 +144,7 @@ class EventPlan:
     state: str = ""  # PAST, NOT_YET, or "" when planned
     invitation_day: date | None = None  # NOT_YET: when the invitation step comes
     holders: int = 0  # attendees who hold a version already (invitation or cancellation)
+    revisions: Revisions | None = None  # the ledger this plan read (saved before sending)
 
     @property
     def versions(self) -> list[Version]:
@@ -145,31 +154,6 @@ class EventPlan:
 
     def of_kind(self, kind: str) -> list[Delivery]:
         return [d for d in self.deliveries if d.kind == kind]
-
-
-# --------------------------------------------------------------------------- fingerprint
-
-
-def fingerprint(event: Event) -> str:
-    """A digest of what makes a calendar update necessary: dates, recurrence, place, status
-    and title. The agenda text or a registration link may change without an update."""
-    def when(value: date | datetime) -> str:
-        return value.isoformat()
-
-    repeat = event.repeat
-    significant = {
-        "title": event.title,
-        "start": when(event.start),
-        "end": when(event.end),
-        "all_day": event.all_day,
-        "rrule": sorted((k, str(v)) for k, v in repeat.rrule.items()) if repeat else None,
-        "except": [d.isoformat() for d in repeat.exceptions] if repeat else [],
-        "location": event.location,
-        "online_url": event.online_url,
-        "status": event.status,
-    }
-    text = json.dumps(significant, ensure_ascii=False, sort_keys=True)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------- audience
@@ -274,14 +258,17 @@ def require_valid_audiences(project: Project, directory: Directory,
 
 
 def _version(row) -> Version:
+    base = campaign_id(row["event_id"], row["sequence"], row["method"])
+    tail = row["campaign"][len(base) + 1:]
     return Version(row["event_id"], row["uid"], row["sequence"], row["method"],
-                   row["fingerprint"])
+                   row["fingerprint"], int(tail) if tail.isdigit() else 1)
 
 
 def recorded_versions(journal: Journal) -> dict[str, list[Version]]:
     """event id -> its versions, in sequence order."""
     out: dict[str, list[Version]] = {}
-    for row in journal.db.execute("SELECT * FROM invitation_versions ORDER BY sequence"):
+    for row in journal.db.execute("SELECT * FROM invitation_versions "
+                                  "ORDER BY sequence, rowid"):
         out.setdefault(row["event_id"], []).append(_version(row))
     return out
 
@@ -293,7 +280,7 @@ def held_versions(journal: Journal) -> dict[str, dict[str, Held]]:
     for row in journal.db.execute("""
             SELECT v.*, m.recipient, m.sent_at FROM messages m
             JOIN invitation_versions v ON v.campaign = m.campaign
-            WHERE m.status = 'sent' ORDER BY v.sequence"""):
+            WHERE m.status = 'sent' ORDER BY v.sequence, v.rowid"""):
         out.setdefault(row["event_id"], {})[row["recipient"]] = Held(_version(row),
                                                                      row["sent_at"] or "")
     return out
@@ -318,14 +305,14 @@ def record_versions(journal: Journal, versions: Iterable[Version]) -> None:
 def sync_state(journal: Journal) -> int:
     """Bring `invitation_state` up to what `messages` says was sent; rows changed."""
     changed = 0
-    current = {(r["event_id"], r["email"]): r["sequence"]
-               for r in journal.db.execute("SELECT event_id, email, sequence "
+    current = {(r["event_id"], r["email"]): r["campaign"]
+               for r in journal.db.execute("SELECT event_id, email, campaign "
                                            "FROM invitation_state")}
     rows = []
     for event_id, attendees in held_versions(journal).items():
         for email, held in attendees.items():
             v = held.version
-            if current.get((event_id, email)) == v.sequence:
+            if current.get((event_id, email)) == v.campaign:
                 continue
             rows.append((event_id, email, v.uid, v.sequence, v.fingerprint,
                          "cancelled" if v.method == CANCEL else "invited", v.campaign,
@@ -373,35 +360,46 @@ def invitation_day(instance: Instance, event: Event) -> date | None:
 
 @dataclass
 class _Versions:
-    """An event's versions while planning: the recorded ones and those this run adds."""
+    """An event's versions while planning: the recorded ones (in the order they were
+    recorded) and those this run adds, all at most at the current revision's SEQUENCE."""
 
     event: Event
     uid: str
     current: str  # fingerprint of the event as written now
+    sequence: int  # its revision's SEQUENCE
     known: list[Version]
     added: list[Version] = field(default_factory=list)
 
+    def _order(self, version: Version) -> int:
+        campaigns = [v.campaign for v in self.known]
+        return campaigns.index(version.campaign) if version.campaign in campaigns else -1
+
     def for_(self, method: str, held: Held | None) -> Version:
-        same = [v for v in self.known if v.method == method]
-        latest = same[-1] if same else None
-        if latest is not None and latest.fingerprint == self.current and (
-                held is None or latest.sequence > held.version.sequence):
-            return latest
-        sequence = max((v.sequence for v in self.known), default=-1) + 1
-        if held is not None:
-            sequence = max(sequence, held.version.sequence + 1)
-        version = Version(self.event.id, self.uid, sequence, method, self.current)
+        same = [v for v in self.known if v.method == method and v.sequence == self.sequence
+                and v.fingerprint == self.current]
+        if same and (held is None or self._order(held.version) < self._order(same[-1])):
+            return same[-1]
+        serial = 1 + sum(1 for v in self.known
+                         if v.method == method and v.sequence == self.sequence)
+        version = Version(self.event.id, self.uid, self.sequence, method, self.current, serial)
         self.known.append(version)
         self.added.append(version)
         return version
 
 
+def journal_floor(versions: list[Version], current: str) -> int:
+    """The lowest SEQUENCE the event's revision may have, given what the journal sent: never
+    below a version sent, and above one sent with other significant fields."""
+    return max((v.sequence + (v.fingerprint != current) for v in versions), default=0)
+
+
 def plan_event(project: Project, event: Event, directory: Directory, today: date,
                versions: list[Version], held: dict[str, Held],
-               suppressed: dict[str, str]) -> EventPlan:
-    """What to send for one event; `suppressed`: address -> reason never to write to it."""
+               suppressed: dict[str, str], revisions: Revisions) -> EventPlan:
+    """What to send for one event; `suppressed`: address -> reason never to write to it;
+    `revisions`: the content root's ledger (updated in memory, not saved)."""
     instance = instance_of(project, event)
-    result = EventPlan(event, instance, holders=len(held))
+    result = EventPlan(event, instance, holders=len(held), revisions=revisions)
     if is_past(event, today):
         result.state = PAST
         return result
@@ -418,7 +416,9 @@ def plan_event(project: Project, event: Event, directory: Directory, today: date
         else:
             wanted[person.key] = person
     excluded = {p.key for p, _ in result.skipped}
-    plan = _Versions(event, event_uid(event, project.site.domain), fingerprint(event),
+    current = fingerprint(event)
+    revision = revisions.of(event, floor=journal_floor(versions, current))
+    plan = _Versions(event, event_uid(event, project.site.domain), current, revision.sequence,
                      list(versions))
     if not event.cancelled:
         for key, person in wanted.items():
@@ -426,8 +426,10 @@ def plan_event(project: Project, event: Event, directory: Directory, today: date
             if mine is None or mine.version.method == CANCEL:
                 result.deliveries.append(Delivery(person, INVITATION,
                                                   plan.for_(REQUEST, mine)))
-            elif mine.version.fingerprint != plan.current:
-                result.deliveries.append(Delivery(person, UPDATE, plan.for_(REQUEST, mine)))
+            elif (mine.version.fingerprint != plan.current
+                  or mine.version.sequence != plan.sequence):
+                result.deliveries.append(Delivery(person, UPDATE, plan.for_(REQUEST, mine),
+                                                  mine.version.sequence))
     for key in sorted(held):
         mine = held[key]
         if mine.version.method != REQUEST or key in excluded or key in suppressed:
@@ -445,15 +447,18 @@ def plan_event(project: Project, event: Event, directory: Directory, today: date
 
 
 def plan_invitations(project: Project, directory: Directory, journal: Journal, today: date,
-                     events: Iterable[Event] | None = None) -> list[EventPlan]:
-    """The plan of every event (or of `events`), in the agenda's order. Writes nothing."""
+                     events: Iterable[Event] | None = None,
+                     revisions: Revisions | None = None) -> list[EventPlan]:
+    """The plan of every event (or of `events`), in the agenda's order. Writes nothing: the
+    revisions it notes are saved by `send_plans`."""
+    revisions = Revisions.load(project.site.root) if revisions is None else revisions
     recorded = recorded_versions(journal)
     held = held_versions(journal)
     suppressed = {email: SKIP_BOUNCED if s.reason == BOUNCE else SKIP_UNSUBSCRIBED
                   for email, s in journal.suppressed().items()}
     chosen = list(project.events if events is None else events)
     return [plan_event(project, e, directory, today, recorded.get(e.id, []),
-                       held.get(e.id, {}), suppressed) for e in chosen]
+                       held.get(e.id, {}), suppressed, revisions) for e in chosen]
 
 
 def forgotten_events(project: Project, journal: Journal) -> list[str]:
@@ -479,20 +484,33 @@ class InvitationFactory:
     bodies are rendered once per kind; the calendar gets a fresh DTSTAMP each time."""
 
     def __init__(self, project: Project, event: Event, version: Version, secret: str,
-                 now: Callable[[], datetime] | None = None):
+                 now: Callable[[], datetime] | None = None,
+                 revisions: Revisions | None = None):
         self.project = project
+        self.revisions = revisions
         self.event = event
         self.instance = instance_of(project, event)
         self.version = version
         self.secret = secret
         self.now = now
-        self._rendered: dict[str, Rendered] = {}
+        self._rendered: dict[tuple[str, int | None], Rendered] = {}
 
-    def rendered(self, kind: str) -> Rendered:
-        if kind not in self._rendered:
-            self._rendered[kind] = render_invitation(self.project, self.event, self.instance,
-                                                     kind)
-        return self._rendered[kind]
+    def changes(self, previous: int | None) -> tuple[str, ...]:
+        """What changed since the revision `previous` (empty when the ledger lacks it)."""
+        if previous is None or self.revisions is None:
+            return ()
+        held = self.revisions.at(self.event.id, previous)
+        if held is None:
+            return ()
+        return tuple(describe_changes(held.fields, self.event, self.project.site))
+
+    def rendered(self, kind: str, previous: int | None = None) -> Rendered:
+        key = (kind, previous if kind == UPDATE else None)
+        if key not in self._rendered:
+            self._rendered[key] = render_invitation(
+                self.project, self.event, self.instance, kind,
+                self.changes(previous) if kind == UPDATE else ())
+        return self._rendered[key]
 
     def __call__(self, recipient: Recipient, message_id: str) -> OutgoingMessage:
         delivery: Delivery = recipient.data
@@ -501,7 +519,7 @@ class InvitationFactory:
         personal = personal_values(site, self.secret, recipient.email, recipient.name,
                                    partner.first_name if partner else "",
                                    partner.last_name if partner else "")
-        rendered = self.rendered(delivery.kind)
+        rendered = self.rendered(delivery.kind, delivery.previous)
         version = self.version
         ics = invitation_ics(self.event, site, self.instance, method=version.method,
                              sequence=version.sequence,
@@ -540,13 +558,18 @@ def send_plans(project: Project, plans: Iterable[EventPlan], journal: Journal,
     send = run or campaigns.run
     secret = settings.require_secret()
     sync_state(journal)
+    plans = list(plans)
+    for ledger in {id(p.revisions): p.revisions for p in plans
+                   if p.revisions is not None and p.deliveries}.values():
+        ledger.save()  # the SEQUENCEs about to be sent are kept with the content first
     out = []
     for plan in plans:
         if not plan.deliveries:
             continue
         record_versions(journal, plan.new_versions)
         for version in plan.versions:
-            factory = InvitationFactory(project, plan.event, version, secret, now)
+            factory = InvitationFactory(project, plan.event, version, secret, now,
+                                        plan.revisions)
             try:
                 summary = send(journal, campaign_of(project, plan, version),
                                recipients_of(plan, version), factory, transport, settings)

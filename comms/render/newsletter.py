@@ -18,7 +18,7 @@ from mjml import mjml2html
 
 from comms import dates
 from comms.calendar.feeds import RESERVED as MAIN_FEEDS
-from comms.calendar.feeds import feed_urls
+from comms.calendar.feeds import feed_urls, google_subscribe_url, webcal_url
 from comms.calendar.recurrence import Occurrence
 from comms.errors import CommsError
 from comms.model import COMMON, DISPOSITIFS, SECTIONS, Event, NewsItem, Project
@@ -122,8 +122,10 @@ class AgendaView:
 @dataclass(frozen=True)
 class FeedView:
     name: str
-    url: str
+    url: str  # https: to copy into « subscribe by URL »
     main: bool  # the whole agenda or one scheme's, rather than one instance's
+    webcal: str = ""  # webcal://: Apple Calendar, Outlook, Thunderbird subscribe
+    google: str = ""  # Google Calendar's « add by URL » link
 
 
 @dataclass(frozen=True)
@@ -323,7 +325,8 @@ def _lead(md: str) -> str:
 def feed_views(project: Project) -> list[FeedView]:
     suffix = f" — {project.site.territory}"
     return [FeedView(name.removesuffix(suffix), url,
-                     url.rsplit("/", 1)[-1].removesuffix(".ics") in MAIN_FEEDS)
+                     url.rsplit("/", 1)[-1].removesuffix(".ics") in MAIN_FEEDS,
+                     webcal_url(url), google_subscribe_url(url))
             for name, url in feed_urls(project).items()]
 
 

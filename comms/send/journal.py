@@ -147,6 +147,21 @@ MIGRATIONS: list[Migration] = [
             PRIMARY KEY (email, message_id)
         );
     """),
+    Migration("invitation versions: several per SEQUENCE (withdrawals keep the event's)", """
+        CREATE TABLE invitation_versions_v2 (
+            campaign TEXT PRIMARY KEY,   -- invite-<event>-s<sequence>-<method>[-<serial>]
+            event_id TEXT NOT NULL,
+            uid TEXT NOT NULL,
+            sequence INTEGER NOT NULL,   -- the event's revision (calendars/revisions.json)
+            method TEXT NOT NULL CHECK (method IN ('REQUEST', 'CANCEL')),
+            fingerprint TEXT NOT NULL,   -- dates, recurrence, place, status, title
+            created_at TEXT NOT NULL
+        );
+        INSERT INTO invitation_versions_v2 SELECT * FROM invitation_versions ORDER BY rowid;
+        DROP TABLE invitation_versions;
+        ALTER TABLE invitation_versions_v2 RENAME TO invitation_versions;
+        CREATE INDEX invitation_versions_by_event ON invitation_versions (event_id, sequence);
+    """),
 ]
 
 

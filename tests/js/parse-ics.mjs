@@ -52,6 +52,10 @@ for (const cal of calendars) {
       attendees: comp.getAllProperties("attendee").length,
       organizer: comp.hasProperty("organizer"),
       alarms: comp.getAllSubcomponents("valarm").length,
+      dtstamp: show(comp.getFirstPropertyValue("dtstamp")),
+      lastModified: show(comp.getFirstPropertyValue("last-modified")),
+      recurrenceId: show(event.recurrenceId),
+      exdates: comp.getAllProperties("exdate").flatMap((p) => p.getValues()).map(show),
       occurrences: [],
     };
     if (item.recurring) {
