@@ -291,7 +291,7 @@ def held_invitations(journal: Journal) -> dict[str, dict[str, int]]:
     for row in journal.db.execute("""
             SELECT v.event_id, v.sequence, v.method, m.recipient FROM messages m
             JOIN invitation_versions v ON v.campaign = m.campaign
-            WHERE m.status = 'sent' ORDER BY v.sequence"""):
+            WHERE m.status = 'sent' ORDER BY v.sequence, v.rowid"""):
         people = out.setdefault(row["event_id"], {})
         if row["method"] == "REQUEST":
             people[row["recipient"]] = row["sequence"]
