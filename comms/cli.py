@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from comms.commands import calendar, content, inbox, send
+from comms.commands import calendar, content, inbox, journal, send
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -14,6 +14,6 @@ def main() -> None:
     """Lettre d'information et invitations des coordinations ASV, CLS et CLSM."""
 
 
-for module in (content, calendar, send, inbox):
+for module in (content, calendar, send, inbox, journal):
     for command in module.COMMANDS:
         main.add_command(command)

@@ -87,10 +87,14 @@ def issue_due(project: Project, directory: Directory, journal: Journal,
 def what_is_due(project: Project, directory: Directory, journal: Journal, day: date) -> Due:
     """Everything due on `day`; writes nothing."""
     from comms.invitations.plan import forgotten_events, forgotten_warning
+    from comms.send import newsletter
 
     due = Due(day, issue_due(project, directory, journal, day),
               plan_invitations(project, directory, journal, day),
               plan_steps(project, directory, journal, day))
+    if due.issue is not None and newsletter.unknown_published(journal, due.issue.issue, day):
+        due.warnings.append(newsletter.unknown_published_message(due.issue.issue))
+        due.issue = None  # never mailed again to everyone from a lost journal
     for event_id in forgotten_events(project, journal):
         due.warnings.append(forgotten_warning(event_id))
     return due

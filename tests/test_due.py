@@ -155,12 +155,21 @@ def test_listing_names_the_issue_invitations_and_steps(territory):
     assert "(2027-03-copil)" in out and "(2027-04-gt)" in out
     assert "2027-06-journee" not in out  # its invitation waits for its step
     late = due(territory, "2027-02-20").output
-    assert "Lettre 2027-1\u00a0: en retard (parution prévue le lundi 15 février 2027)" in late
+    # Past its date and unknown to the journal: a lost journal must not mail it again.
+    assert "Lettre 2027-1\u00a0: en retard" not in late
+    assert "le journal d’envoi n’en garde aucune trace" in late and "--first-time" in late
     on_day = due(territory, "2027-04-11").output
     assert "2027-06-journee · annonce «\u00a0réservez la date\u00a0», prévu le dimanche " \
         f"11 avril 2027{NBSP}: aujourd’hui, 3 destinataire(s)" in on_day
     assert "2027-06-journee · invitation d’agenda, prévue le mardi 11 mai 2027" in on_day
     assert not (territory / "var").exists(), "a listing writes nothing"
+    from comms.send.journal import Journal
+
+    with Journal.open(territory) as journal:  # a send of it was started: late, resumed
+        journal.record_campaign("newsletter-2027-1", kind="newsletter", ref="2027-1",
+                                scope="newsletter", year=2027, subject="Lettre")
+    late = due(territory, "2027-02-20").output
+    assert "Lettre 2027-1\u00a0: en retard (parution prévue le lundi 15 février 2027)" in late
 
 
 def test_run_without_confirm_is_a_simulation(territory):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import signal
+import sqlite3
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
     from comms.send.campaign import Summary
 
 NBSP = "\u00a0"
+
+# The years an issue or a report can be about (`date` cannot go past 9999).
+YEAR = click.IntRange(2000, 2999)
 
 root_option = click.option(
     "--root",
@@ -54,6 +58,11 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
         except CommsError as exc:
             print_problems(exc, root)
             fail(exc.message)
+        except sqlite3.Error as exc:  # the journal went read-only, the disk filled up...
+            from comms.send.journal import JOURNAL_FILE, journal_error
+
+            error = journal_error(Path(root or ".") / JOURNAL_FILE, exc)
+            fail(error.message)
         except OSError as exc:  # a folder not writable, a disk full, a file gone meanwhile
             where = f" ({exc.filename})" if exc.filename else ""
             fail(f"Opération impossible{where}\u00a0: {exc.strerror or exc}. Vérifiez que le "

@@ -10,7 +10,7 @@ import click
 from comms import content as reader
 from comms import review, scaffold
 from comms.build import build_all, build_issue, upcoming_issue
-from comms.commands.common import fail, friendly, print_problems, root_option
+from comms.commands.common import YEAR, fail, friendly, print_problems, root_option
 from comms.content.fields import Invalid, day
 from comms.errors import ContentError
 
@@ -121,7 +121,7 @@ def new_event(instance: str, when: str, title: str, start: str, end: str, all_da
 
 
 @click.command()
-@click.argument("year", type=int, metavar="ANNÉE")
+@click.argument("year", type=YEAR, metavar="ANNÉE")
 @root_option
 @friendly
 def plan(year: int, root: Path) -> None:
@@ -134,7 +134,7 @@ def plan(year: int, root: Path) -> None:
 
 
 @click.command()
-@click.argument("year", type=int, required=False, metavar="[ANNÉE]")
+@click.argument("year", type=YEAR, required=False, metavar="[ANNÉE]")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Dossier de sortie des lettres (par défaut : ROOT/build).")
 @root_option

@@ -41,6 +41,7 @@ WORDS = {
     "env var: {var}": f"variable{NB}: {{var}}",
     "required": "obligatoire",
     "{value!r} is not a valid {number_type}.": "« {value} » n’est pas un nombre.",
+    "{value} is not in the range {range}.": "{value} est hors des valeurs possibles ({range}).",
     "{name} {filename!r} does not exist.": "{name} « {filename} » n’existe pas.",
     "{name} {filename!r} is a directory.": "{name} « {filename} » est un dossier.",
     "{name} {filename!r} is a file.": "{name} « {filename} » est un fichier.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,7 @@ import click
 
 from comms.commands.common import (
     NBSP,
+    YEAR,
     friendly,
     print_problems,
     print_summary,
@@ -62,13 +64,16 @@ def _progress(total: int) -> Iterator[Progress | None]:
               help="Envoie un seul exemplaire, marqué [TEST], à cette adresse.")
 @click.option("--confirm", is_flag=True,
               help="Envoie vraiment (sans cette option, simple simulation).")
+@click.option("--first-time", "first_time", is_flag=True,
+              help="Confirme qu’un numéro déjà paru, inconnu du journal d’envoi, n’a encore "
+                   "jamais été envoyé.")
 @click.option("--resend-maybe-delivered", "resend_maybe", is_flag=True,
               help="Renvoie aussi les messages « peut-être remis » (transmis en "
                    "entier sans réponse finale du serveur) d’un envoi précédent.")
 @root_option
 @friendly
 def send(issue_id: str, list_name: str, transport_name: str | None, test_address: str | None,
-         confirm: bool, resend_maybe: bool, root: Path) -> None:
+         confirm: bool, first_time: bool, resend_maybe: bool, root: Path) -> None:
     """Envoie une lettre aux partenaires d’une liste, personnalisée pour chacun.
 
     Sans --confirm, affiche seulement qui la recevrait et qui est écarté. Une commande
@@ -118,6 +123,11 @@ def send(issue_id: str, list_name: str, transport_name: str | None, test_address
         click.echo(f"Lettre {issue.id}{NBSP}: « {template.subject} »")
         click.echo(f"Liste {list_name} · transport {transport.name} · "
                    f"{len(plan.to_send) + len(plan.skipped)} inscrit(s)")
+        unknown = newsletter.unknown_published(journal, issue, date.today())
+        if unknown and not first_time:
+            if confirm:
+                raise CommsError(newsletter.unknown_published_message(issue))
+            click.secho(newsletter.unknown_published_message(issue), fg="yellow", err=True)
         if not confirm:
             _print_plan(plan)
             click.secho("Simulation\u00a0: rien n’a été envoyé. Ajoutez --confirm pour envoyer.",
@@ -207,7 +217,7 @@ _REASONS = {"unsubscribe": "désinscription", "bounce": "échec définitif"}
 
 
 @click.command()
-@click.argument("year", type=int, metavar="ANNÉE")
+@click.argument("year", type=YEAR, metavar="ANNÉE")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Fichier CSV (par défaut\u00a0: ROOT/build/rapport-ANNÉE.csv).")
 @root_option

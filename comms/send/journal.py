@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from comms.errors import ConfigError
+from comms.errors import CommsError, ConfigError
 
 JOURNAL_FILE = Path("var/comms.sqlite")
 
@@ -192,23 +192,117 @@ class Suppression:
     created_at: str
 
 
+class JournalError(CommsError):
+    """The journal cannot be used as it is (empty, corrupt, not ours, read-only, disk
+    full): nothing is sent, and the message says how to restore a backup."""
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"  # https://www.sqlite.org/fileformat.html §1.3
+# Written in the file header (offset 68) of every journal: "comm" in ASCII.
+APPLICATION_ID = 0x636F6D6D
+BACKUP_DIR = Path("var/backups")
+
+
+def restore_hint(path: Path) -> str:
+    """How to put a backup back (French), for every refusal of the journal."""
+    backups = path.parent / BACKUP_DIR.name
+    return (f"remettez la dernière sauvegarde à sa place\u00a0: copiez le fichier le plus "
+            f"récent de {backups}/ vers {path} (en supprimant {path.name}-wal et "
+            f"{path.name}-shm s’ils existent), puis relancez la commande. Sans sauvegarde, "
+            "ne supprimez pas le journal\u00a0: il contient les désinscriptions et ce qui a "
+            "déjà été envoyé (voir « Sauvegarder le journal » dans docs/redaction.md)")
+
+
+def journal_error(path: Path, exc: sqlite3.Error) -> JournalError:
+    """A French message for an SQLite failure on the journal at `path`."""
+    text = str(exc).lower()
+    if "readonly" in text or "read-only" in text:
+        what = ("le journal est en lecture seule\u00a0: donnez le droit d’écriture sur "
+                f"{path} et sur son dossier {path.parent}")
+    elif "disk is full" in text or "disk full" in text:
+        what = f"le disque est plein\u00a0: libérez de la place sur le disque de {path.parent}"
+    elif "unable to open" in text:
+        what = (f"impossible d’ouvrir ou de créer le journal\u00a0: vérifiez que le dossier "
+                f"{path.parent} existe et que vous avez le droit d’y écrire")
+    elif "locked" in text or "busy" in text:
+        what = "le journal est occupé par une autre commande comms\u00a0: attendez sa fin"
+    else:
+        what = (f"le journal est endommagé ({exc})\u00a0; " + restore_hint(path))
+    return JournalError(f"Journal d’envoi {path} inutilisable\u00a0: {what}. Rien n’a été "
+                        "envoyé.")
+
+
 class Journal:
     """One connection to the journal; every state change is committed at once, except a
-    `sent` held for the next change (see `mark_sent`)."""
+    `sent` held for the next change (see `mark_sent`).
+
+    An existing file must be a journal of comms: an empty, corrupt or foreign file raises
+    `JournalError` (never silently replaced by a new journal, which would forget who
+    unsubscribed and what was sent). A new journal is built beside its path and renamed
+    into place, so that an interrupted creation never leaves an empty file."""
 
     def __init__(self, path: Path, now: Callable[[], str] = utc_now,
                  migrations: list[Migration] | None = None):
         self.path = path
         self.now = now
         self._held = False  # a `sent` waits in an open transaction (see `mark_sent`)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        # FULL: a commit survives a power cut, so `sent` is never lost once recorded.
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self._migrate(MIGRATIONS if migrations is None else migrations)
+        migrations = MIGRATIONS if migrations is None else migrations
+        in_memory = str(path) == ":memory:"  # a simulation's empty journal
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise JournalError(
+                f"Impossible de créer le dossier du journal {path.parent} "
+                f"({exc.strerror or exc})\u00a0: vérifiez que vous avez le droit d’y écrire. "
+                "Rien n’a été envoyé.") from None
+        if not in_memory and not path.exists():
+            _create(path, migrations)
+        if not in_memory:
+            _check_header(path)
+        try:
+            self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self.db.row_factory = sqlite3.Row
+            if not in_memory:
+                self._check_ours(migrations)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a commit survives a power cut, so `sent` is never lost once recorded.
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error as exc:
+            self._close_quietly()
+            raise journal_error(path, exc) from None
+        except JournalError:
+            self._close_quietly()
+            raise
+        self._migrate(migrations)
+
+    def _close_quietly(self) -> None:
+        db = getattr(self, "db", None)
+        if db is not None:
+            db.close()
+
+    def _check_ours(self, migrations: list[Migration]) -> None:
+        """Refuse a database that is corrupt or was not made by comms."""
+        check = self.db.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise JournalError(
+                f"Le journal d’envoi {self.path} est endommagé ({check}). Rien n’a été "
+                f"envoyé. Pour continuer, {restore_hint(self.path)}.")
+        if self.db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID:
+            return
+        first = self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = "
+            "'schema_migrations'").fetchone()
+        row = self.db.execute("SELECT name FROM schema_migrations WHERE version = 1"
+                              ).fetchone() if first else None
+        if row is not None and row[0] == migrations[0].name:
+            # A journal written before comms marked its files: mark it now.
+            self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            return
+        raise JournalError(
+            f"Le fichier {self.path} n’est pas un journal d’envoi de comms (c’est une "
+            "autre base SQLite). Rien n’a été envoyé. Pour continuer, "
+            f"{restore_hint(self.path)}.")
 
     @classmethod
     def open(cls, root: Path) -> Journal:
@@ -247,7 +341,8 @@ class Journal:
                                 (version, step.name, self.now()))
             self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:  # SQLite may have rolled back already (disk full)
+                self.db.execute("ROLLBACK")
             raise
 
     def schema_version(self) -> int:
@@ -268,6 +363,11 @@ class Journal:
             "SET subject = excluded.subject",
             (campaign_id, kind, ref, scope, year, subject, self.now()))
 
+    def knows_campaign(self, campaign_id: str) -> bool:
+        """Whether a run of `campaign_id` was ever started with this journal."""
+        return self.db.execute("SELECT 1 FROM campaigns WHERE id = ?",
+                               (campaign_id,)).fetchone() is not None
+
     def add_messages(self, campaign: str, rows: Iterable[tuple[str, str]]) -> None:
         """Plan (recipient, message_id) pairs as pending; rows already known keep their state
         and their Message-ID."""
@@ -281,7 +381,8 @@ class Journal:
                 ((campaign, key, mid, now, now) for key, mid in rows))
             self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:  # SQLite may have rolled back already (disk full)
+                self.db.execute("ROLLBACK")
             raise
 
     def messages(self, campaign: str) -> dict[str, MessageRow]:
@@ -406,13 +507,57 @@ class Journal:
             self.db.execute("DELETE FROM suppressions WHERE email = ?", (key,))
             self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:  # SQLite may have rolled back already (disk full)
+                self.db.execute("ROLLBACK")
             raise
         return rows
 
     def suppressed(self) -> dict[str, Suppression]:
         return {r["email"]: Suppression(**dict(r))
                 for r in self.db.execute("SELECT * FROM suppressions")}
+
+
+def _check_header(path: Path) -> None:
+    """Refuse an existing file that is empty or not an SQLite database at all."""
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise JournalError(
+            f"Impossible de lire le journal d’envoi {path} ({exc.strerror or exc})\u00a0: "
+            "vérifiez ses droits. Rien n’a été envoyé.") from None
+    if not header:
+        raise JournalError(
+            f"Le journal d’envoi {path} est vide (0 octet)\u00a0: il a été tronqué ou "
+            "remplacé. comms ne le recrée pas, car il oublierait qui s’est désinscrit et ce "
+            f"qui a déjà été envoyé. Rien n’a été envoyé. Pour continuer, "
+            f"{restore_hint(path)}.")
+    if header != SQLITE_HEADER:
+        raise JournalError(
+            f"Le fichier {path} n’est pas un journal d’envoi de comms (ce n’est pas une base "
+            f"SQLite, ou son début est abîmé). Rien n’a été envoyé. Pour continuer, "
+            f"{restore_hint(path)}.")
+
+
+def _create(path: Path, migrations: list[Migration]) -> None:
+    """A new journal: migrated beside `path`, then renamed into place."""
+    staging = path.with_name(path.name + ".new")
+    for leftover in (staging, *_sidecars(staging)):
+        leftover.unlink(missing_ok=True)
+    try:
+        db = sqlite3.connect(staging, isolation_level=None)
+        try:
+            db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        finally:
+            db.close()
+        staging.replace(path)
+    except sqlite3.Error as exc:
+        staging.unlink(missing_ok=True)
+        raise journal_error(path, exc) from None
+
+
+def _sidecars(path: Path) -> tuple[Path, Path]:
+    return (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
 
 
 def _message(row: sqlite3.Row) -> MessageRow:
@@ -432,6 +577,52 @@ def _statements(sql: str) -> list[str]:
     if current.strip():
         out.append(current.strip())
     return out
+
+
+def backup(path: Path, dest: Path | None = None) -> Path:
+    """Copy the journal at `path` while it may be in use (SQLite online backup API,
+    https://www.sqlite.org/backup.html) to `dest`, by default
+    var/backups/comms-YYYYMMDD-HHMMSS.sqlite (UTC). Returns the copy's path; raises
+    JournalError when the journal is missing or unusable. The copy appears whole or not at
+    all (written beside, then renamed)."""
+    if not path.is_file():
+        raise JournalError(f"Pas de journal d’envoi à sauvegarder ({path} n’existe pas)\u00a0: "
+                           "rien n’a encore été envoyé depuis ce dossier.")
+    if dest is None:
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        dest = path.parent / BACKUP_DIR.name / f"comms-{stamp}.sqlite"
+    partial = dest.with_name(dest.name + ".part")
+    with Journal(path) as journal:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial.unlink(missing_ok=True)
+        target = sqlite3.connect(partial)
+        try:
+            journal.db.backup(target)
+            target.execute("PRAGMA journal_mode=DELETE")
+        except sqlite3.Error as exc:
+            target.close()
+            partial.unlink(missing_ok=True)
+            raise journal_error(dest, exc) from None
+        target.close()
+    partial.replace(dest)
+    return dest
+
+
+def restore(path: Path, source: Path) -> None:
+    """Put the backup `source` in place of the journal at `path` (whatever state that one is
+    in: empty, corrupt, missing). The backup is checked first; the replaced journal is kept
+    as `<path>.remplacé-<UTC time>`. Raises JournalError if `source` is not a usable
+    journal. The caller holds the send lock."""
+    with Journal(source):
+        pass  # refuses an empty, corrupt or foreign file, and brings it up to date
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    staging = path.with_name(path.name + ".new")
+    staging.write_bytes(source.read_bytes())
+    if path.exists():
+        path.replace(path.with_name(f"{path.name}.remplacé-{stamp}"))
+    for sidecar in _sidecars(path):
+        sidecar.unlink(missing_ok=True)
+    staging.replace(path)
 
 
 def sent_campaigns(root: Path) -> set[str]:

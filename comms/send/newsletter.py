@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from comms.directory import Directory, Partner, check_email
@@ -171,6 +172,23 @@ def refuse_on_content_errors(error: ContentError) -> ContentError:
     """The same problems, introduced as the reason nothing is sent."""
     return ContentError(error.problems, "Envoi refusé\u00a0: le contenu a des erreurs "
                         "(voir ci-dessus, ou « comms check »). Rien n’a été envoyé.")
+
+
+def unknown_published(journal: Journal, issue: Issue, today: date) -> bool:
+    """True when `issue` appeared before `today` (local date) but the journal has no record
+    of ever sending it: more likely a lost or replaced journal than an issue never sent, and
+    sending it could reach everyone a second time."""
+    return issue.publish_on < today and not journal.knows_campaign(campaign_id(issue.id))
+
+
+def unknown_published_message(issue: Issue) -> str:
+    """Why the send waits for `--first-time` (French)."""
+    return (f"La lettre {issue.id} est parue le {issue.publish_on:%d/%m/%Y}, mais le journal "
+            "d’envoi n’en garde aucune trace. Si le journal a été perdu ou remplacé, "
+            "restaurez d’abord sa sauvegarde (comms journal restore)\u00a0: sinon tous les "
+            "partenaires la recevraient une seconde fois. Si ce numéro n’a vraiment jamais "
+            f"été envoyé, confirmez avec «\u00a0comms send {issue.id} --confirm "
+            "--first-time\u00a0».")
 
 
 def send_issue(project: Project, directory: Directory, journal: Journal, issue: Issue,
