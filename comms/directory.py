@@ -42,7 +42,8 @@ COLUMNS = {
 }
 REQUIRED = ("email", "lists")
 LIST_SEPARATORS = re.compile(r"[,|]")
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters (C0, DEL, C1 with NEL) and the Unicode line and paragraph separators.
+CONTROL = re.compile("[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]")
 _TIME_SUFFIX = re.compile(r"[ T]\d{1,2}:\d{2}(:\d{2})?$")
 
 

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -186,6 +187,21 @@ class _Reader:
             return float(KNOWN[name])
         return number
 
+    def api_url(self, name: str) -> str:
+        """An HTTP API's base URL: https (http only towards this machine, for tests), a
+        host, nothing that would be read as a second address or hidden."""
+        value = self.raw(name)
+        parts = urlsplit(value)
+        loopback = (parts.hostname or "") in ("127.0.0.1", "localhost", "::1")
+        if (parts.scheme != "https" and not (parts.scheme == "http" and loopback)) \
+                or not parts.hostname or re.search(r"[\s<>\",\x00-\x1f\x7f]", value) \
+                or parts.query or parts.fragment:
+            self.bad(name, f"«\u00a0{value}\u00a0» n’est pas une adresse d’API valable",
+                     f"écrivez l’adresse complète, par exemple {KNOWN[name]} (ou retirez la "
+                     "ligne pour garder celle par défaut)")
+            return KNOWN[name]
+        return value.rstrip("/")
+
     def boolean(self, name: str) -> bool:
         value = self.raw(name).lower()
         if value in ("1", "true", "yes", "oui", "vrai", "on"):
@@ -246,7 +262,7 @@ def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Setti
         smtp_data_timeout=read.number("SMTP_DATA_TIMEOUT"),
         smtp_ca_file=(root / ca_file) if ca_file else None,
         brevo_api_key=read.raw("BREVO_API_KEY"),
-        brevo_api_url=read.raw("BREVO_API_URL").rstrip("/"),
+        brevo_api_url=read.api_url("BREVO_API_URL"),
         brevo_timeout=read.number("BREVO_TIMEOUT"),
         warnings=tuple(warnings),
     )

@@ -8,6 +8,7 @@ returns what could be read. The readers never chain ifs over field names.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -73,12 +74,28 @@ def text(raw: Any) -> str:
     return str(raw).strip()
 
 
+def invisible_character(value: str) -> str | None:
+    """The first control or line/paragraph separator character in `value` (Unicode
+    categories Cc, Zl, Zp, tab excepted), as « U+000B », or None. Such characters split or
+    hide parts of mail headers and calendar lines."""
+    for char in value:
+        if char != "\t" and unicodedata.category(char) in ("Cc", "Zl", "Zp"):
+            return f"U+{ord(char):04X}"
+    return None
+
+
 def line(raw: Any) -> str:
     """One-line text: titles, names (they go into mail headers and calendar fields)."""
     value = text(raw)
     if "\n" in value or "\r" in value:
         raise Invalid("ce champ doit tenir sur une seule ligne",
                       "supprimez les retours à la ligne")
+    hidden = invisible_character(value)
+    if hidden:
+        shown = "".join(c if c.isprintable() else "\ufffd" for c in value)
+        raise Invalid(f"caractère invisible {hidden} dans «\u00a0{shown}\u00a0»",
+                      "retapez ce texte au clavier (un copier-coller l’a sans doute "
+                      "apporté)")
     return value
 
 
@@ -164,12 +181,25 @@ def date_or_datetime(raw: Any) -> date | datetime:
     return naive_datetime(value)
 
 
+# Characters that end or split a URL where it is quoted: List-Unsubscribe (<url>, <url>,
+# RFC 2369 §2), HTML attributes, plain text.
+_URL_BREAKERS = re.compile(r"[\s<>\",]")
+
+
 def url(raw: Any) -> str:
     value = line(raw)
     parts = urlsplit(value)
     if parts.scheme not in ("https", "http") or not parts.netloc:
         raise Invalid(f"« {value} » n’est pas une adresse web complète",
                       "écrivez l’adresse entière, commençant par https://")
+    breaker = _URL_BREAKERS.search(value)
+    if breaker:
+        char = breaker.group()
+        shown = "une espace" if char.isspace() else f"«\u00a0{char}\u00a0»"
+        raise Invalid(f"l’adresse «\u00a0{value}\u00a0» contient {shown}, qui la couperait "
+                      "en deux dans les messages",
+                      "écrivez une seule adresse, sans espace ni virgule ni chevron "
+                      "(une espace s’écrit %20)")
     return value
 
 

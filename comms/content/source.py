@@ -52,9 +52,27 @@ def read_text(path: Path, report: Problems) -> str | None:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+# Coordinators' files never need more: deeper nesting or any alias (*name) is refused
+# before anything is built, so that a small hostile file cannot take time or memory
+# (a "billion laughs" alias bomb, thousands of nested brackets).
+MAX_DEPTH = 20
+MAX_YAML_CHARS = 1_000_000
+
+
+class _Refused(yaml.YAMLError):
+    """A YAML construct we do not accept, with its French explanation and hint."""
+
+    def __init__(self, problem: str, hint: str, mark: yaml.Mark | None) -> None:
+        super().__init__(problem)
+        self.problem, self.hint, self.problem_mark = problem, hint, mark
+
+
 def _yaml_error(exc: yaml.YAMLError, report: Problems, first_line: int) -> None:
     mark = getattr(exc, "problem_mark", None)
     line = mark.line + first_line if mark is not None else first_line
+    if isinstance(exc, _Refused):
+        report.error(line, None, exc.problem, exc.hint)
+        return
     problem = getattr(exc, "problem", None) or str(exc)
     report.error(
         line,
@@ -64,6 +82,28 @@ def _yaml_error(exc: yaml.YAMLError, report: Problems, first_line: int) -> None:
     )
 
 
+_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_KEY = re.compile(r"^\s*(?:-\s+)?([^\s:#][^:#]*?)\s*:")
+
+
+def _invisible_characters(text: str, report: Problems, first_line: int) -> bool:
+    """Report every line holding a control or separator character (NUL, VT, FF, 0x1C-0x1F,
+    NEL, U+2028, U+2029...), with its line and field; True if there was one. YAML would
+    either refuse the file without saying which field, or cut the line at that character."""
+    found = False
+    for number, text_line in enumerate(text.split("\n")):
+        match = _INVISIBLE.search(text_line)
+        if match is None:
+            continue
+        found = True
+        key = _KEY.match(text_line)
+        report.error(number + first_line, key.group(1) if key else None,
+                     f"caractère invisible U+{ord(match.group()):04X} dans la valeur",
+                     "retapez cette ligne au clavier (un copier-coller l’a sans doute "
+                     "apporté)")
+    return found
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader that leaves dates as text and reads only true/false as booleans.
 
@@ -71,6 +111,24 @@ class _Loader(yaml.SafeLoader):
     YAML 1.1 would otherwise turn a `repeat: {on: first thursday}` key into True.
     """
 
+
+def _compose_node(self: _Loader, parent: yaml.Node | None, index: object) -> yaml.Node:
+    if self.check_event(yaml.AliasEvent):
+        raise _Refused("les alias YAML («\u00a0*nom\u00a0») ne sont pas acceptés",
+                       "recopiez la valeur à chaque endroit où elle sert",
+                       self.peek_event().start_mark)
+    self.depth = getattr(self, "depth", 0) + 1
+    try:
+        if self.depth > MAX_DEPTH:
+            raise _Refused(f"imbrication trop profonde (plus de {MAX_DEPTH} niveaux)",
+                           "écrivez les champs à plat, comme dans les exemples du guide",
+                           self.peek_event().start_mark)
+        return yaml.SafeLoader.compose_node(self, parent, index)
+    finally:
+        self.depth -= 1
+
+
+_Loader.compose_node = _compose_node  # type: ignore[method-assign]
 
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers
@@ -102,6 +160,12 @@ def _positions(node: yaml.MappingNode, path: Path, data: dict, first_line: int) 
 
 def parse_yaml(text: str, path: Path, report: Problems, first_line: int = 1) -> Document | None:
     """A YAML mapping with key lines, or None after reporting the error."""
+    if len(text) > MAX_YAML_CHARS:
+        report.error(first_line, None, f"bloc YAML trop long ({len(text)} caractères)",
+                     "un fichier de réglages ou un en-tête tient en quelques lignes")
+        return None
+    if _invisible_characters(text, report, first_line):
+        return None
     try:
         loader = _Loader(text)
         try:

@@ -8,6 +8,8 @@ base URL comes from BREVO_API_URL, which tests point at a local server.
 from __future__ import annotations
 
 import base64
+import html
+import re
 import uuid
 from email.header import Header
 from typing import Any
@@ -55,6 +57,48 @@ def _error_text(response: requests.Response) -> str:
     return f"{response.status_code} {response.reason or ''}".strip()
 
 
+def _message_id(response: requests.Response) -> str:
+    """The `messageId` of Brevo's 201 answer (https://developers.brevo.com/reference/
+    sendtransacemail), or "" when the body is not that JSON."""
+    if "json" not in response.headers.get("Content-Type", ""):
+        return ""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    value = body.get("messageId")
+    if not value and isinstance(body.get("messageIds"), list) and body["messageIds"]:
+        value = body["messageIds"][0]
+    return value if isinstance(value, str) else ""
+
+
+def summarise(response: requests.Response) -> str:
+    """A French one-line account of an unexpected HTTP answer: status, where a redirect
+    leads, what kind of page came back (its HTML title) or the start of its text."""
+    parts = [f"réponse {response.status_code} {response.reason or ''}".strip()]
+    if response.is_redirect or 300 <= response.status_code < 400:
+        parts.append(f"redirection vers {response.headers.get('Location') or '(adresse absente)'}"
+                     " (non suivie)")
+        return ", ".join(parts)
+    kind = response.headers.get("Content-Type", "").split(";")[0].strip() or "sans type"
+    declared = "charset" in response.headers.get("Content-Type", "").lower()
+    body = response.content[:4000].decode(
+        (response.encoding if declared else None) or "utf-8", "replace")
+    title = re.search(r"<title[^>]*>(.*?)</title>", body, re.I | re.S)
+    if title:
+        shown = " ".join(html.unescape(title.group(1)).split())[:120]
+        parts.append(f"page {kind} intitulée «\u00a0{shown}\u00a0»")
+    elif body.strip():
+        parts.append(f"contenu {kind}\u00a0: «\u00a0{' '.join(body.split())[:120]}\u00a0»")
+    else:
+        parts.append(f"contenu {kind} vide")
+    if response.status_code == 201:
+        parts.append("sans l’identifiant messageId attendu")
+    return ", ".join(parts)
+
+
 class BrevoTransport(Transport):
     name = "brevo"
 
@@ -98,20 +142,26 @@ class BrevoTransport(Transport):
         return data
 
     def send(self, message: OutgoingMessage) -> SendResult:
+        """POST one message. Only Brevo's documented success, 201 with a JSON `messageId`,
+        counts as sent; a redirect is not followed. Raises TransientError (429, 5xx, no
+        answer), PermanentError (4xx: this message refused), ConfigError (refused key,
+        wrong URL: a redirect, a 2xx that is not Brevo's answer)."""
         self.open()
         assert self._session is not None
         try:
             response = self._session.post(self.url, json=self.payload(message),
-                                          timeout=self.settings.brevo_timeout)
+                                          timeout=self.settings.brevo_timeout,
+                                          allow_redirects=False)
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                requests.exceptions.InvalidSchema) as exc:
+            raise self._wrong_url(f"adresse inutilisable ({type(exc).__name__})") from None
         except requests.RequestException as exc:
             raise TransientError(f"Brevo injoignable ({type(exc).__name__})") from None
         status = response.status_code
-        if status in (200, 201, 202):
-            try:
-                provider_id = str(response.json().get("messageId", ""))
-            except (ValueError, AttributeError):
-                provider_id = ""
-            return SendResult(provider_id)
+        if status == 201:
+            provider_id = _message_id(response)
+            if provider_id:
+                return SendResult(provider_id)
         if status in (401, 403):
             raise ConfigError(
                 "Clé API Brevo refusée.",
@@ -124,7 +174,20 @@ class BrevoTransport(Transport):
             if wait is None:
                 wait = parse_retry_after(response.headers.get("x-sib-ratelimit-reset"))
             raise TransientError(f"Brevo\u00a0: {_error_text(response)}", retry_after=wait)
+        if status < 400:  # 2xx or 3xx that is not Brevo's answer: the URL leads elsewhere
+            raise self._wrong_url(summarise(response))
         raise PermanentError(f"Brevo a refusé le message\u00a0: {_error_text(response)}")
+
+    def _wrong_url(self, what: str) -> ConfigError:
+        return ConfigError(
+            f"Le service à l’adresse {self.url} ne répond pas comme l’API de Brevo\u00a0: "
+            f"{what}. Aucun message n’a été compté comme envoyé.",
+            [Problem(self.settings.env_file, None, "BREVO_API_URL",
+                     "l’adresse de l’API ne mène pas à Brevo (portail d’accès du réseau, "
+                     "proxy, adresse mal recopiée)",
+                     "retirez BREVO_API_URL de .env pour utiliser l’adresse officielle "
+                     "(https://api.brevo.com/v3), ou vérifiez l’accès à Internet de cette "
+                     "machine")])
 
     def close(self) -> None:
         session, self._session = self._session, None
