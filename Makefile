@@ -50,7 +50,8 @@ bench: $(STAMP) ## Time builds and sends beside their anchors (BENCH_FLAGS=--jso
 	$(BIN)/python bench/bench_send.py $(BENCH_FLAGS)
 
 .PHONY: daily
-daily: $(STAMP) ## Send what is due today (for a daily cron entry)
+daily: $(STAMP) ## Read the mailboxes, then send what is due today (for a daily cron entry)
+	-$(BIN)/comms inbox --if-configured --root $(ROOT)
 	$(BIN)/comms due --run --confirm --root $(ROOT)
 
 .PHONY: clean

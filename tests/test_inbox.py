@@ -457,3 +457,37 @@ def test_two_accounts_and_a_copy_in_both_counted_once(territory, mailbox, doveco
     assert result.exit_code == 0, result.output
     assert f"2027-03-copil{NBSP}: 1 accepté, 1 refusé" in result.output
     assert "1 message déjà traité sous un autre numéro" in result.output
+
+
+def test_make_daily_reads_the_mailbox_before_sending(territory, mailbox, smtp_server):
+    """`make daily`: the bounce read first, so the day's send already skips the address."""
+    import shutil
+    import subprocess
+
+    repo = Path(__file__).resolve().parent.parent
+    dead = list(PEOPLE)[5]
+    mailbox.deliver(mails.exchange_ndr(dead, copil_message_id(territory, dead)))
+    write(territory, "calendars/events/2027-05-copil.md",
+          "---\ninstance: copil\ntitle: Second COPIL\nstart: 2027-05-20 14:00\n"
+          "end: 2027-05-20 16:00\nlocation: Mairie\n---\nTexte.\n")
+    write(territory, ".env", "".join(f"{k}={v}\n" for k, v in
+                                     env_for(mailbox, smtp_server).items()))
+    smtp_server.handler.messages.clear()
+    child_env = {k: v for k, v in os.environ.items()
+                 if not k.startswith(("COMMS_", "SMTP_", "BREVO_", "IMAP_"))}
+    result = subprocess.run([shutil.which("make") or "make", "-s", "-C", str(repo), "daily",
+                             f"ROOT={territory}"], env=child_env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.index("Adresses en échec définitif") < result.stdout.index(
+        "Second COPIL")
+    to = {m.rcpt_tos[0] for m in smtp_server.handler.messages}
+    assert dead not in to and ANNE in to
+
+
+def test_inbox_if_configured_does_nothing_without_a_mailbox(territory):
+    result = cli("inbox", "--if-configured", "--root", str(territory),
+                 env={"COMMS_UNSUBSCRIBE_SECRET": SECRET})
+    assert result.exit_code == 0 and "rien à lire" in result.output
+    refused = cli("inbox", "--root", str(territory), env={"COMMS_UNSUBSCRIBE_SECRET": SECRET})
+    assert refused.exit_code == 1 and "IMAP_HOST" in refused.output

@@ -53,9 +53,12 @@ def events_of(project: Project, journal: Journal) -> Events:
 @click.command()
 @click.option("--dry-run", is_flag=True,
               help="Lit et classe les messages sans rien enregistrer ni marquer.")
+@click.option("--if-configured", is_flag=True,
+              help="Ne fait rien (sans erreur) si aucune boîte n’est réglée dans .env "
+                   "(utilisé par « make daily »).")
 @root_option
 @friendly
-def inbox(dry_run: bool, root: Path) -> None:
+def inbox(dry_run: bool, if_configured: bool, root: Path) -> None:
     """Lit les boîtes aux lettres (IMAP)\u00a0: réponses aux invitations d’agenda,
     demandes de désinscription, avis de non-remise. Les messages traités sont marqués
     (ou déplacés dans IMAP_DONE_FOLDER)\u00a0; les autres restent non lus pour vous.
@@ -64,10 +67,13 @@ def inbox(dry_run: bool, root: Path) -> None:
     le même message.
     """
     from comms.inbox.process import read_mailboxes
-    from comms.inbox.settings import load_inbox_settings
+    from comms.inbox.settings import is_configured, load_inbox_settings
     from comms.send.journal import Journal
     from comms.settings import load_settings
 
+    if if_configured and not is_configured(root):
+        click.echo("Aucune boîte aux lettres réglée (IMAP_HOST) : rien à lire.")
+        return
     settings = load_settings(root)
     if settings.warnings:
         print_problems(ConfigError("", settings.warnings), root)

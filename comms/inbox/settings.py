@@ -100,6 +100,13 @@ def _values(root: Path, environ: Mapping[str, str] | None) -> tuple[dict[str, st
     return values, env_file
 
 
+def is_configured(root: Path, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether .env or the environment names a mailbox at all."""
+    values, _ = _values(root, environ)
+    return bool((values.get("IMAP_HOST") or "").strip() or
+                (values.get("IMAP_ACCOUNTS") or "").strip())
+
+
 def load_inbox_settings(root: Path, environ: Mapping[str, str] | None = None
                         ) -> InboxSettings:
     """The accounts to read; ConfigError listing every missing or wrong value (the
