@@ -214,6 +214,22 @@ def test_a_day_of_mail_counted_per_meeting_then_nothing_twice(territory, mailbox
     assert len(unread) == 3  # the COUNTER, the question, the unknown meeting
     assert sum(HANDLED_KEYWORD.encode() in f for f in flags.values()) == 11
 
+    report = cli("report", "2027", "--root", str(territory), "--csv",
+                 str(territory / "rapport.csv"), env=env_for(mailbox))
+    assert report.exit_code == 0, report.output
+    rows = {r["indicateur"]: r["valeur"] for r in csv.DictReader(
+        io.StringIO((territory / "rapport.csv").read_text(encoding="utf-8-sig")),
+        delimiter=";")}
+    copil = "Comité de pilotage"
+    assert rows[f"Invitations envoyées (personnes) — {copil}"] == "7"
+    assert rows[f"Réponses — {copil}"] == "5"  # the delegate holds no invitation herself
+    assert rows[f"Acceptations — {copil}"] == "2"
+    assert rows[f"Refus — {copil}"] == "1"
+    assert rows[f"Réponses «{NBSP}peut-être{NBSP}» — {copil}"] == "1"
+    assert [v for k, v in rows.items() if k.startswith("Acceptations — Groupe")] == ["1"]
+    assert rows["Adresses en échec définitif — invitations"] == "1"
+    assert rows["Adresses en échec temporaire — invitations"] == "1"
+
     again = inbox(territory, mailbox)
     assert again.exit_code == 0, again.output
     assert f"Bilan{NBSP}: 0 message lu, 0 traité(s), 0 laissé(s)" in again.output

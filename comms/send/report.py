@@ -66,6 +66,11 @@ def yearly_report(root: Path, year: int, project: Project | None = None) -> list
                                  None, f"{r['campaigns']} envoi(s)"))
         if not invitations:
             out.append(Indicator("Invitations", "Invitations envoyées", 0))
+        if journal is not None:  # answers, bounces and unsubscribes read by `comms inbox`
+            from comms.inbox import report as inbox_report
+
+            out.extend(inbox_report.participation(journal, year, project))
+            out.extend(inbox_report.bounces_and_unsubscribes(journal, year))
         failures = _rows(journal, """
             SELECT COUNT(*) FROM messages m JOIN campaigns c ON c.id = m.campaign
             WHERE c.year = ? AND m.status = 'failed'""", year) if journal else [(0,)]
