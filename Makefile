@@ -47,6 +47,7 @@ lint: $(STAMP) ## Run ruff
 .PHONY: bench
 bench: $(STAMP) ## Time builds and sends beside their anchors (BENCH_FLAGS=--json for JSON lines)
 	$(BIN)/python bench/bench_build.py $(BENCH_FLAGS)
+	$(BIN)/python bench/bench_size.py $(BENCH_FLAGS)
 	$(BIN)/python bench/bench_send.py $(BENCH_FLAGS)
 
 .PHONY: daily

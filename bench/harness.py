@@ -89,10 +89,12 @@ def time_call(function: Callable[[], object], repeat: int) -> Stats:
     return Stats(tuple(values), "s")
 
 
-def run_command(argv: Sequence[str], **popen: Any) -> tuple[float, float]:
+def run_command(argv: Sequence[str], expect_failure: str = "",
+                **popen: Any) -> tuple[float, float]:
     """(wall seconds, peak RSS in MB) of one command run to completion; its output is
-    discarded. Raises SystemExit with the command's stderr when it fails."""
-    popen.setdefault("stdout", subprocess.DEVNULL)
+    discarded. Raises SystemExit with the command's stderr when it fails, or, with
+    `expect_failure`, unless it fails with that text in its output."""
+    popen.setdefault("stdout", subprocess.PIPE if expect_failure else subprocess.DEVNULL)
     popen.setdefault("stderr", subprocess.PIPE)
     start = time.perf_counter()
     process = subprocess.Popen(list(argv), **popen)
@@ -101,7 +103,13 @@ def run_command(argv: Sequence[str], **popen: Any) -> tuple[float, float]:
     wall = time.perf_counter() - start
     process.returncode = os.waitstatus_to_exitcode(status)
     stderr = process.stderr.read() if process.stderr else b""
-    if process.returncode != 0:
+    if expect_failure:
+        output = (process.stdout.read() if process.stdout else b"") + stderr
+        if process.returncode == 0 or expect_failure.encode() not in output:
+            raise SystemExit(f"benchmark command should have failed with « {expect_failure} »"
+                             f": {' '.join(map(str, argv))}\n"
+                             f"{output.decode(errors='replace')}")
+    elif process.returncode != 0:
         raise SystemExit(f"benchmark command failed ({process.returncode}): "
                          f"{' '.join(map(str, argv))}\n{stderr.decode(errors='replace')}")
     return wall, usage.ru_maxrss / 1024  # ru_maxrss is in KB on Linux
