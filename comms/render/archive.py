@@ -37,7 +37,10 @@ class IssueEntry:
 
 def render_archive_page(project: Project, rendered: RenderedIssue) -> str:
     """ISSUE/index.html: the issue as a web page."""
-    ctx = context(project, rendered.content, personal=None)
+    if rendered.context is not None:  # the email's context, without its greeting
+        ctx = {**rendered.context, "personal": None}
+    else:
+        ctx = context(project, rendered.content, personal=None)
     return render(project.site.root, "archive_issue.html.j2", **ctx)
 
 

@@ -146,6 +146,9 @@ class RenderedIssue:
     content: IssueContent
     project: Project = field(repr=False, compare=False)
     personal: Personal | None = field(default=None, repr=False)
+    # What the templates saw (`context`): the web archive and the size report reuse it
+    # rather than rendering every item's Markdown again.
+    context: dict | None = field(default=None, repr=False, compare=False)
 
     @property
     def html_size(self) -> int:
@@ -424,7 +427,7 @@ def _render(project: Project, content: IssueContent, personal: Personal | None) 
     html = mjml_to_html(mjml)
     text = tidy_text(render(site.root, "newsletter.txt.j2", **ctx))
     return RenderedIssue(ctx["subject"], ctx["preheader"], mjml, html, text, content,
-                         project, personal)
+                         project, personal, ctx)
 
 
 def tidy_text(text: str) -> str:
@@ -462,8 +465,9 @@ def size_report(rendered: RenderedIssue, content: IssueContent | None = None,
     content = content or rendered.content
     project = rendered.project
     site = project.site
-    ctx = context(project, content, rendered.personal or Personal("Bonjour,",
-                                                                  site.unsubscribe_url))
+    ctx = rendered.context if content is rendered.content and rendered.context else \
+        context(project, content, rendered.personal or Personal("Bonjour,",
+                                                                site.unsubscribe_url))
     macros = environment(site.root).get_template("newsletter.mjml.j2").make_module(ctx)
     item_block = getattr(macros, "item_block", None)
     agenda_entry = getattr(macros, "agenda_entry", None)
