@@ -10,12 +10,15 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import yaml
 from dotenv import dotenv_values
+from slugify import slugify
 
 from comms.errors import ConfigError, Problem, closest
 
@@ -27,6 +30,9 @@ DEFAULT_BREVO_URL = "https://api.brevo.com/v3"
 # message a second; raise it for a provider that allows more. 0 means no limit.
 DEFAULT_RATE_PER_MINUTE = 60
 MIN_SECRET_LENGTH = 16
+# Where the unsubscribe secret is generated on first need when neither the environment nor
+# .env gives one (mode 0600; keep it with the journal when moving a territory).
+SECRET_FILE = Path("var/unsubscribe-secret")
 
 # Every variable read here, with the default used when it is absent (None = no default).
 KNOWN = {
@@ -82,6 +88,7 @@ class Settings:
     brevo_api_url: str
     brevo_timeout: float
     warnings: tuple[Problem, ...] = ()
+    territory: str = ""  # comms.yaml `territory`, what unsubscribe tokens are bound to
 
     def __repr__(self) -> str:
         shown = []
@@ -107,14 +114,46 @@ class Settings:
         )
 
     def require_secret(self) -> str:
-        """The unsubscribe secret; links cannot be signed without it."""
-        if not self.unsubscribe_secret:
-            raise self.missing(
-                "COMMS_UNSUBSCRIBE_SECRET",
-                f"ajoutez « COMMS_UNSUBSCRIBE_SECRET=… » dans {self.env_file}, avec une valeur "
-                f"longue et aléatoire, par exemple générée par\u00a0: {GENERATE}",
-            )
-        return self.unsubscribe_secret
+        """The territory's secret for unsubscribe tokens and Message-IDs: the unsubscribe
+        secret (COMMS_UNSUBSCRIBE_SECRET from the environment or .env, else ROOT/var/
+        unsubscribe-secret, generated on first need with mode 0600), bound to the territory's
+        name so that a token of another territory is refused even under the same secret.
+        ConfigError when var/ cannot hold the generated secret or the file was tampered
+        with."""
+        raw = self.unsubscribe_secret or self._stored_secret()
+        label = slugify(self.territory) if self.territory else ""
+        return f"{raw}\x1f{label}" if label else raw
+
+    def _stored_secret(self) -> str:
+        path = self.root / SECRET_FILE
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w", encoding="ascii") as handle:
+                    handle.write(secrets.token_urlsafe(32) + "\n")
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            value = path.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                "Secret de désinscription illisible.",
+                [Problem(path, None, "COMMS_UNSUBSCRIBE_SECRET",
+                         f"fichier illisible ou impossible à créer ({exc.strerror or exc})",
+                         f"rendez {path.parent} accessible en écriture, ou mettez "
+                         f"« COMMS_UNSUBSCRIBE_SECRET=… » dans {self.env_file} (valeur "
+                         f"générée par\u00a0: {GENERATE})")]) from None
+        if len(value) < MIN_SECRET_LENGTH:
+            raise ConfigError(
+                "Secret de désinscription trop court.",
+                [Problem(path, 1, "COMMS_UNSUBSCRIBE_SECRET",
+                         "fichier vide ou tronqué", "restaurez ce fichier depuis une "
+                         "sauvegarde de var/ (les liens déjà envoyés en dépendent)\u00a0; "
+                         "avant tout premier envoi, supprimez-le simplement")])
+        return value
 
     @property
     def smtp_host_is_loopback(self) -> bool:
@@ -212,6 +251,22 @@ class _Reader:
         return False
 
 
+def _territory(root: Path) -> str:
+    """comms.yaml's top-level `territory`, or "" when it cannot be read here (content checks
+    report that). Only that one line is parsed."""
+    try:
+        text = (root / "comms.yaml").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+    line = re.search(r"^territory[ \t]*:.*$", text, re.MULTILINE)
+    try:
+        data = yaml.safe_load(line.group(0)) if line else None
+    except yaml.YAMLError:
+        return ""
+    value = data.get("territory") if isinstance(data, dict) else None
+    return value.strip() if isinstance(value, str) else ""
+
+
 def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Settings:
     """Settings for the content root; raises ConfigError listing every wrong value."""
     root = root.resolve()
@@ -265,6 +320,7 @@ def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Setti
         brevo_api_url=read.api_url("BREVO_API_URL"),
         brevo_timeout=read.number("BREVO_TIMEOUT"),
         warnings=tuple(warnings),
+        territory=_territory(root),
     )
     if read.problems:
         raise ConfigError(f"{len(read.problems)} réglage(s) invalide(s) dans {env_file}.",

@@ -89,11 +89,14 @@ def test_invite_refuses_an_organizer_who_is_not_a_coordinator(root):
     assert not (root / "var" / "outbox").exists()
 
 
-def test_invite_confirm_needs_the_secret(root):
+def test_invite_confirm_without_a_secret_generates_one_in_var(root):
+    (root / ".env").unlink(missing_ok=True)
     result = cli("invite", "--confirm", "--root", str(root), "--today", "2027-01-10",
                  env={"COMMS_UNSUBSCRIBE_SECRET": ""})
-    assert result.exit_code == 1 and "COMMS_UNSUBSCRIBE_SECRET" in result.output
-    assert not (root / "var" / "outbox").exists()
+    assert result.exit_code == 0, result.output
+    stored = root / "var" / "unsubscribe-secret"
+    assert stored.stat().st_mode & 0o777 == 0o600
+    assert stored.read_text().strip() not in result.output
 
 
 def test_due_checks_its_options(root):

@@ -22,6 +22,7 @@ from comms.inbox.classify import AUTO_REPLY, BOUNCE, COUNTER, OTHER, REPLY, UNSU
 from comms.inbox.mailbox import HANDLED_KEYWORD
 from comms.send.journal import Journal
 from comms.send.tokens import make_token
+from comms.settings import load_settings
 
 SECRET = "test-secret-0123456789abcdef"
 TODAY = "2027-01-10"
@@ -88,6 +89,11 @@ def journal_rows(root: Path, sql: str) -> list:
         return [tuple(r) for r in journal.db.execute(sql)]
 
 
+def bound_secret(root: Path) -> str:
+    """The territory-bound secret `comms inbox` reads tokens with."""
+    return load_settings(root, environ={"COMMS_UNSUBSCRIBE_SECRET": SECRET}).require_secret()
+
+
 def copil_message_id(root: Path, email: str) -> str:
     (row,) = journal_rows(root, "SELECT message_id FROM messages WHERE recipient = "
                           f"'{email}' AND campaign LIKE 'invite-2027-03-copil-%'")
@@ -115,7 +121,7 @@ def a_day_of_mail(root: Path) -> list[bytes]:
         mails.gmail_delayed(emails[6], copil_message_id(root, emails[6])),
         mails.out_of_office(emails[3]),
         mails.absence(emails[2]),
-        mails.unsubscribe_mail(emails[2], make_token(SECRET, emails[2])),
+        mails.unsubscribe_mail(emails[2], make_token(bound_secret(root), emails[2], "all")),
         mails.unrelated(emails[0]),
         mails.thunderbird(Reply("inconnu-123@autre.example.org", emails[0], "ACCEPTED")),
     ]
@@ -161,7 +167,7 @@ def test_the_returned_message_id_names_the_campaign():
 
 
 def test_unsubscribe_token_from_subject_or_body():
-    token = make_token(SECRET, "a@b.example.org")
+    token = make_token(SECRET, "a@b.example.org", "newsletter")
     for mail in (mails.unsubscribe_mail("a@b.example.org", token),
                  mails.unsubscribe_mail("a@b.example.org", token, in_body=True)):
         item = classify(mail)
@@ -254,7 +260,7 @@ def test_soft_bounces_in_a_row_suppress_after_the_limit(territory, mailbox):
     mailbox.deliver(mails.gmail_delayed(email, mid))
     assert inbox(territory, mailbox, BOUNCE_SOFT_LIMIT="2").exit_code == 0
     with Journal.open(territory) as journal:
-        assert not journal.is_suppressed(email)
+        assert not journal.is_suppressed(email, "newsletter")
     mailbox.deliver(mails.gmail_delayed(email, "<unknown-campaign@sante.example.org>"))
     result = inbox(territory, mailbox, BOUNCE_SOFT_LIMIT="2")
     assert "Écartées après plusieurs échecs temporaires" in result.output
@@ -435,7 +441,7 @@ def test_unreadable_replies_and_vanished_events_are_reported_and_left_unread(
 
 def test_a_forged_unsubscribe_token_changes_nothing(territory, mailbox):
     anne = ANNE
-    forged = make_token("another-secret-0123456789", anne)
+    forged = make_token("another-secret-0123456789", anne, "all")
     mailbox.deliver(mails.unsubscribe_mail(anne, forged))
     result = inbox(territory, mailbox)
     assert "jeton invalide" in result.output

@@ -122,8 +122,42 @@ def test_suppression_survives_and_keeps_the_first_reason(tmp_path):
     with Journal(path) as j:
         s = j.suppression("ANNE@example.org")
         assert (s.email, s.reason, s.source) == ("anne@example.org", "unsubscribe", "lien")
-        assert j.is_suppressed("anne@example.org")
-        assert not j.is_suppressed("paul@example.org")
+        assert s.scope == "all"
+        assert j.is_suppressed("anne@example.org", "newsletter")
+        assert not j.is_suppressed("paul@example.org", "newsletter")
+
+
+def test_a_scoped_suppression_stops_only_its_scope(tmp_path):
+    with Journal(tmp_path / "j.sqlite") as j:
+        assert j.suppress("anne@example.org", UNSUBSCRIBE, "lien", scope="newsletter")
+        assert j.suppress("anne@example.org", UNSUBSCRIBE, "lien", scope="instance:copil")
+        assert not j.suppress("anne@example.org", UNSUBSCRIBE, "lien", scope="newsletter")
+        assert j.is_suppressed("anne@example.org", "newsletter")
+        assert j.is_suppressed("anne@example.org", "instance:copil")
+        assert not j.is_suppressed("anne@example.org", "instance:gt-logement")
+        assert not j.is_suppressed("anne@example.org", "all")
+        assert set(j.suppressed("newsletter")) == {"anne@example.org"}
+        assert j.suppressed("instance:gt-logement") == {}
+        # Everything ("all", or a bounce) covers every scope, and wins over the scoped record.
+        j.suppress("anne@example.org", BOUNCE, "smtp", "550 5.1.1")
+        assert j.is_suppressed("anne@example.org", "instance:gt-logement")
+        assert j.suppression("anne@example.org", "newsletter").reason == BOUNCE
+        assert j.suppressed("newsletter")["anne@example.org"].reason == BOUNCE
+        assert [s.scope for s in j.suppressions("ANNE@example.org")] == [
+            "newsletter", "instance:copil", "all"]
+
+
+def test_suppressions_of_an_older_journal_become_suppressions_of_everything(tmp_path):
+    path = tmp_path / "j.sqlite"
+    with Journal(path, migrations=MIGRATIONS[:2]) as old:
+        old.db.execute(
+            "INSERT INTO suppressions VALUES ('anne@example.org', 'unsubscribe', 'lien', '', "
+            "'2026-05-01T10:00:00+00:00')")
+    with Journal(path) as j:
+        s = j.suppression("anne@example.org", "instance:copil")
+        assert (s.scope, s.reason, s.source, s.created_at) == (
+            "all", UNSUBSCRIBE, "lien", "2026-05-01T10:00:00+00:00")
+        assert j.schema_version() == len(MIGRATIONS)
 
 
 def test_plan_classifies_without_writing(journal):

@@ -85,6 +85,7 @@ def send(issue_id: str, list_name: str, transport_name: str | None, test_address
     from comms.send import campaign as campaigns
     from comms.send import newsletter
     from comms.send.journal import Journal
+    from comms.send.tokens import NEWSLETTER as NEWSLETTER_SCOPE
     from comms.send.transports import get_transport
 
     settings = _settings(root)
@@ -104,7 +105,7 @@ def send(issue_id: str, list_name: str, transport_name: str | None, test_address
         except ContentError:
             directory = None  # a proof copy does not need a valid directory
         with Journal.open(root) as journal:
-            if journal.is_suppressed(address):
+            if journal.is_suppressed(address, NEWSLETTER_SCOPE):
                 raise CommsError(f"{address} est dans la liste des désinscrits\u00a0: aucun "
                                  "message ne lui est envoyé, même de test.")
         message = newsletter.proof_message(project.site, template, secret, address, directory)
@@ -159,30 +160,62 @@ def _print_plan(plan: Plan) -> None:
 @click.command()
 @click.argument("email", required=False, metavar="ADRESSE")
 @click.option("--token", default=None, metavar="JETON",
-              help="Jeton d’un lien de désinscription (ce qui suit « t= »).")
+              help="Lien de désinscription entier, ou son jeton (ce qui suit « t= »), ou "
+                   "l’objet du message « desinscription … » reçu.")
 @root_option
 @friendly
 def unsubscribe(email: str | None, token: str | None, root: Path) -> None:
-    """Désinscrit une adresse, à la main ou d’après un lien de désinscription\u00a0: elle ne
-    recevra plus aucun message, quoi que dise l’annuaire ensuite."""
+    """Désinscrit une adresse, à la main (de tout) ou d’après un lien de désinscription (de
+    ce que le lien désigne : la lettre, les invitations d’une instance, ou tout) ;
+    c’est définitif, quoi que dise l’annuaire ensuite."""
+    from comms import content
+    from comms.directory import load_partners
     from comms.send import newsletter
     from comms.send.journal import UNSUBSCRIBE, Journal
-    from comms.send.tokens import read_token
+    from comms.send.tokens import ALL, read_token
+    from comms.send.unsubscribe import (
+        SOURCE_COMMAND,
+        SOURCE_LINK,
+        apply_unsubscribe,
+        scope_label,
+    )
 
     if bool(email) == bool(token):
         raise click.UsageError("indiquez soit une adresse, soit --token JETON.")
+    project, _problems = content.inspect(root)
+    names = {i.id: i.name for i in project.instances.values()} if project else {}
     if token:
-        address, source = read_token(_settings(root).require_secret(), token), "lien"
-    else:
-        address, source = newsletter.check_address(email or ""), "commande"
-    with Journal.open(root) as journal:
-        previous = journal.suppression(address)
+        secret = _settings(root).require_secret()
+        read = read_token(secret, token)
+        address, scope = read.email, read.scope
+        with Journal.open(root) as journal:
+            previous = journal.suppression(address, scope)
+            apply_unsubscribe(journal, secret, token, SOURCE_LINK)
         if previous is not None:
-            click.echo(f"{address} était déjà désinscrit (depuis le {previous.created_at[:10]}).")
+            click.echo(f"{address} était déjà écarté de {scope_label(scope, names)} (depuis "
+                       f"le {previous.created_at[:10]}).")
             return
-        journal.suppress(address, UNSUBSCRIBE, source)
-    click.secho(f"{address} est désinscrit\u00a0: aucun message ne lui sera plus envoyé.",
-                fg="green")
+    else:
+        address, scope = newsletter.check_address(email or ""), ALL
+        directory = None
+        if project is not None:
+            try:
+                directory = load_partners(project, _settings(root).partners)
+            except CommsError:
+                directory = None
+        if directory is not None and directory.find(address) is None:
+            click.secho(f"Attention{NBSP}: {address} n’est pas dans l’annuaire "
+                        f"{directory.path}{NBSP}; vérifiez l’orthographe. L’adresse est "
+                        "tout de même désinscrite.", fg="yellow", err=True)
+        with Journal.open(root) as journal:
+            previous = journal.suppression(address, ALL)
+            if previous is not None and previous.scope == ALL:
+                click.echo(f"{address} était déjà désinscrit (depuis le "
+                           f"{previous.created_at[:10]}).")
+                return
+            journal.suppress(address, UNSUBSCRIBE, SOURCE_COMMAND, scope=ALL)
+    click.secho(f"{address} est désinscrit de {scope_label(scope, names)} : "
+                "plus rien de cela ne lui sera envoyé.", fg="green")
 
 
 @click.command()

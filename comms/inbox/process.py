@@ -31,7 +31,7 @@ from comms.inbox.classify import Classified, classify
 from comms.inbox.itip import ANSWERS, DELEGATED, ItipAnswer
 from comms.inbox.mailbox import Mailbox
 from comms.inbox.settings import ImapAccount, InboxSettings
-from comms.send.journal import BOUNCE, UNSUBSCRIBE, Journal
+from comms.send.journal import BOUNCE, Journal
 
 HANDLED, LEFT = "handled", "left"
 SOURCE = "imap"  # suppressions.source and bounces.source
@@ -266,9 +266,10 @@ class InboxProcessor:
 
     def _unsubscribe(self, item: Classified) -> _Outcome:
         from comms.send.tokens import read_token
+        from comms.send.unsubscribe import SOURCE_MAILTO, apply_unsubscribe
 
         try:
-            address = read_token(self.secret, item.token_text)
+            address = read_token(self.secret, item.token_text).email
         except CommsError as exc:
             text = (f"{item.sender or '?'}{NBSP}: demande de désinscription avec un jeton "
                     f"invalide ({exc.message})\u00a0; message laissé non lu")
@@ -276,8 +277,8 @@ class InboxProcessor:
                             report=[lambda: self.summary.problems.append(text)])
         return _Outcome(
             HANDLED, address,
-            effects=[lambda: self.journal.suppress(address, UNSUBSCRIBE, "courriel",
-                                                   item.message_id)],
+            effects=[lambda: apply_unsubscribe(self.journal, self.secret, item.token_text,
+                                               SOURCE_MAILTO, item.message_id)],
             report=[lambda: self.summary.unsubscribed.append(address)])
 
 

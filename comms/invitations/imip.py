@@ -39,8 +39,13 @@ from comms.send.headers import (
     unsubscribe_url,
 )
 from comms.send.message import Attachment, OutgoingMessage
-from comms.send.personalize import GREETING_MARK, UNSUBSCRIBE_MARK, greeting
-from comms.send.tokens import make_token
+from comms.send.personalize import (
+    GREETING_MARK,
+    UNSUBSCRIBE_ALL_MARK,
+    UNSUBSCRIBE_MARK,
+    greeting,
+)
+from comms.send.tokens import ALL, make_token
 
 REQUEST, CANCEL = "REQUEST", "CANCEL"
 # What a recipient receives: a first invitation, an update of one already received, the
@@ -261,6 +266,7 @@ def context(project: Project, event: Event, instance: Instance, **extra: Any) ->
         "organizer": contact_view(organizer_of(site, instance)),
         "greeting": GREETING_MARK,
         "unsubscribe_url": UNSUBSCRIBE_MARK,
+        "unsubscribe_all_url": UNSUBSCRIBE_ALL_MARK,
         **extra,
     }
 
@@ -307,23 +313,27 @@ class Personal:
 
     to: Address
     greeting: str
-    unsubscribe_url: str
+    unsubscribe_url: str  # stops `scope` (the instance's invitations)
     list_unsubscribe: str
+    unsubscribe_all_url: str  # stops everything
 
 
 def personal_values(site: Site, secret: str, email: str, name: str, first_name: str = "",
-                    last_name: str = "") -> Personal:
-    """Greeting and signed unsubscribe link of one recipient, as the newsletter makes them."""
-    token = make_token(secret, email)
+                    last_name: str = "", *, scope: str) -> Personal:
+    """Greeting and the two signed unsubscribe links of one recipient: one for `scope`
+    ("instance:<id>": also the List-Unsubscribe one-click target), one for everything."""
+    token = make_token(secret, email, scope)
     url = unsubscribe_url(site.unsubscribe_url, token)
+    every = unsubscribe_url(site.unsubscribe_url, make_token(secret, email, ALL))
     return Personal(Address(name, email), greeting(first_name, last_name), url,
-                    list_unsubscribe(url, site.unsubscribe_mailto, token))
+                    list_unsubscribe(url, site.unsubscribe_mailto, token), every)
 
 
 def _fill(body: str, personal: Personal, escape: bool) -> str:
     quote = (lambda s: html.escape(s, quote=True)) if escape else (lambda s: s)
     return body.replace(GREETING_MARK, quote(personal.greeting)).replace(
-        UNSUBSCRIBE_MARK, quote(personal.unsubscribe_url))
+        UNSUBSCRIBE_MARK, quote(personal.unsubscribe_url)).replace(
+        UNSUBSCRIBE_ALL_MARK, quote(personal.unsubscribe_all_url))
 
 
 def imip_message(*, sender: Address, personal: Personal, rendered: Rendered, subject_line: str,

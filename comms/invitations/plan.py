@@ -58,6 +58,7 @@ from comms.model import Address, Event, Instance, Project
 from comms.send.campaign import Campaign, Recipient, Summary
 from comms.send.journal import BOUNCE, Journal
 from comms.send.message import OutgoingMessage
+from comms.send.tokens import instance_scope
 from comms.send.transports.base import Transport
 from comms.settings import Settings
 
@@ -454,11 +455,17 @@ def plan_invitations(project: Project, directory: Directory, journal: Journal, t
     revisions = Revisions.load(project.site.root) if revisions is None else revisions
     recorded = recorded_versions(journal)
     held = held_versions(journal)
-    suppressed = {email: SKIP_BOUNCED if s.reason == BOUNCE else SKIP_UNSUBSCRIBED
-                  for email, s in journal.suppressed().items()}
     chosen = list(project.events if events is None else events)
     return [plan_event(project, e, directory, today, recorded.get(e.id, []),
-                       held.get(e.id, {}), suppressed, revisions) for e in chosen]
+                       held.get(e.id, {}), _suppressed(journal, instance_of(project, e).id),
+                       revisions) for e in chosen]
+
+
+def _suppressed(journal: Journal, instance_id: str) -> dict[str, str]:
+    """address -> why it gets nothing from this instance (bounced, unsubscribed from the
+    instance's invitations or from everything)."""
+    return {email: SKIP_BOUNCED if s.reason == BOUNCE else SKIP_UNSUBSCRIBED
+            for email, s in journal.suppressed(instance_scope(instance_id)).items()}
 
 
 def forgotten_events(project: Project, journal: Journal) -> list[str]:
@@ -518,7 +525,8 @@ class InvitationFactory:
         partner = delivery.attendee.partner
         personal = personal_values(site, self.secret, recipient.email, recipient.name,
                                    partner.first_name if partner else "",
-                                   partner.last_name if partner else "")
+                                   partner.last_name if partner else "",
+                                   scope=instance_scope(self.instance.id))
         rendered = self.rendered(delivery.kind, delivery.previous)
         version = self.version
         ics = invitation_ics(self.event, site, self.instance, method=version.method,

@@ -37,6 +37,7 @@ from comms.send.campaign import Campaign, Plan, Recipient, plan
 from comms.send.journal import Journal
 from comms.send.message import OutgoingMessage
 from comms.send.personalize import MessageTemplate
+from comms.send.tokens import instance_scope
 
 KIND = "sequence"  # campaigns.kind
 INVITATION_STEP = "invitation"
@@ -149,16 +150,19 @@ class StepFactory:
         self.project = project
         self.template = render_step(project, step)
         self.secret = secret
+        self.instance_id = step.instance.id
 
     def __call__(self, recipient: Recipient, message_id: str) -> OutgoingMessage:
         person: Attendee = recipient.data
         partner = person.partner
         personal = personal_values(self.project.site, self.secret, recipient.email,
                                    recipient.name, partner.first_name if partner else "",
-                                   partner.last_name if partner else "")
+                                   partner.last_name if partner else "",
+                                   scope=instance_scope(self.instance_id))
         return self.template.personalize(
             to=personal.to, greeting=personal.greeting,
             unsubscribe_url=personal.unsubscribe_url,
+            unsubscribe_all_url=personal.unsubscribe_all_url,
             list_unsubscribe=personal.list_unsubscribe, message_id=message_id)
 
 

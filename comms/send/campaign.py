@@ -23,6 +23,7 @@ from comms.send.headers import message_id
 from comms.send.journal import BOUNCE, FAILED, SENDING, SENT, Journal
 from comms.send.message import OutgoingMessage
 from comms.send.pacing import RateLimiter, RetryPolicy
+from comms.send.tokens import NEWSLETTER, instance_scope
 from comms.send.transports.base import (
     MaybeDeliveredError,
     PermanentError,
@@ -60,6 +61,14 @@ class Campaign:
     year: int
     subject: str
     domain: str  # right-hand side of Message-IDs
+
+    @property
+    def unsubscribe_scope(self) -> str:
+        """The suppression scope that stops this campaign (besides "all"): "newsletter"
+        for an issue, "instance:<id>" for invitations and the steps of a journée."""
+        if self.kind == NEWSLETTER:
+            return NEWSLETTER
+        return instance_scope(self.scope)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +144,7 @@ def plan(journal: Journal, campaign: Campaign, recipients: Iterable[Recipient],
     A message maybe delivered (final reply lost) is skipped unless
     `resend_maybe_delivered`."""
     states = journal.states(campaign.id)
-    suppressed = journal.suppressed()
+    suppressed = journal.suppressed(campaign.unsubscribe_scope)
     uncertain = journal.maybe_delivered(campaign.id)
     result = Plan(campaign, [], list(skipped))
     seen: set[str] = set()
@@ -353,7 +362,8 @@ def _send_all(loop: _Loop, to_send: list[Recipient], states: dict[str, tuple[str
         summary.remaining = total - done + 1
         key = recipient.key
         status_before, mid = states[key]
-        suppression = journal.suppression(key)  # may have come in during a long run
+        # may have come in during a long run
+        suppression = journal.suppression(key, loop.campaign.unsubscribe_scope)
         if suppression is not None:
             reason = SKIP_BOUNCED if suppression.reason == BOUNCE else SKIP_UNSUBSCRIBED
             journal.mark_skipped(campaign, key, reason)

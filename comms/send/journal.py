@@ -26,6 +26,7 @@ JOURNAL_FILE = Path("var/comms.sqlite")
 
 PENDING, SENDING, SENT, FAILED, SKIPPED = "pending", "sending", "sent", "failed", "skipped"
 UNSUBSCRIBE, BOUNCE = "unsubscribe", "bounce"
+ALL_SCOPES = "all"  # a suppression of this scope stops every mailing
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,22 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE invitation_versions_v2 RENAME TO invitation_versions;
         CREATE INDEX invitation_versions_by_event ON invitation_versions (event_id, sequence);
     """),
+    Migration("suppressions carry a scope: newsletter, instance:<id> or all", """
+        CREATE TABLE suppressions_scoped (
+            email TEXT NOT NULL,         -- lower-case address
+            scope TEXT NOT NULL DEFAULT 'all',  -- 'newsletter', 'instance:<id>', 'all'
+            reason TEXT NOT NULL CHECK (reason IN ('unsubscribe', 'bounce')),
+            source TEXT NOT NULL,        -- 'lien', 'commande', 'annuaire', 'smtp', 'brevo'
+            detail TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (email, scope)
+        );
+        INSERT INTO suppressions_scoped (email, scope, reason, source, detail, created_at)
+            SELECT email, 'all', reason, source, detail, created_at FROM suppressions;
+        DROP TABLE suppressions;
+        ALTER TABLE suppressions_scoped RENAME TO suppressions;
+        ALTER TABLE suppression_lifts ADD COLUMN scope TEXT NOT NULL DEFAULT 'all';
+    """),
 ]
 
 
@@ -186,6 +203,7 @@ class MessageRow:
 @dataclass(frozen=True)
 class Suppression:
     email: str
+    scope: str  # "newsletter", "instance:<id>" or "all"
     reason: str
     source: str
     detail: str
@@ -471,22 +489,34 @@ class Journal:
     # --- suppression list -----------------------------------------------------------------
 
     def suppress(self, email: str, reason: str, source: str, detail: str = "",
-                 at: str | None = None) -> bool:
-        """Record an address that must never receive anything again; False if it was
-        already there (the first record is kept). `at`: when it happened, if not now."""
+                 scope: str = ALL_SCOPES, at: str | None = None) -> bool:
+        """Record that `email` must never again receive what `scope` covers ("newsletter",
+        "instance:<id>", or "all" for everything); False if that address and scope were
+        already there (the first record is kept). `at`: when it happened (UTC ISO 8601), if
+        not now."""
         cursor = self.db.execute(
-            "INSERT OR IGNORE INTO suppressions VALUES (?, ?, ?, ?, ?)",
-            (email.strip().lower(), reason, source, detail, at or self.now()))
+            "INSERT OR IGNORE INTO suppressions (email, scope, reason, source, detail, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (email.strip().lower(), scope, reason, source, detail, at or self.now()))
         self.commit()
         return cursor.rowcount == 1
 
-    def suppression(self, email: str) -> Suppression | None:
-        row = self.db.execute("SELECT * FROM suppressions WHERE email = ?",
-                              (email.strip().lower(),)).fetchone()
-        return Suppression(**dict(row)) if row else None
+    def suppression(self, email: str, scope: str | None = None) -> Suppression | None:
+        """The record that stops `scope` for `email` (its own scope's, else the "all" one,
+        a bounce first), or None. Without `scope`: any record of the address, whatever it
+        stops."""
+        where = "email = ?" if scope is None else "email = ? AND scope IN (?, 'all')"
+        args = (email.strip().lower(),) if scope is None else (email.strip().lower(), scope)
+        row = self.db.execute(
+            f"SELECT * FROM suppressions WHERE {where} "
+            "ORDER BY reason = 'bounce' DESC, scope = 'all' DESC, created_at LIMIT 1",
+            args).fetchone()
+        return _suppression(row) if row else None
 
-    def is_suppressed(self, email: str) -> bool:
-        return self.suppression(email) is not None
+    def is_suppressed(self, email: str, scope: str | None = None) -> bool:
+        """True if `email` unsubscribed from `scope` or from everything ("all"), or
+        bounced. Without `scope`: true if anything at all is suppressed for it."""
+        return self.suppression(email, scope) is not None
 
     def lift_suppression(self, email: str, why: str) -> list[Suppression]:
         """Remove every suppression of `email`, keeping each one and `why` (the
@@ -497,12 +527,12 @@ class Journal:
         self.commit()
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            rows = [Suppression(r["email"], r["reason"], r["source"], r["detail"],
-                                r["created_at"]) for r in self.db.execute(
+            rows = [_suppression(r) for r in self.db.execute(
                 "SELECT * FROM suppressions WHERE email = ?", (key,))]
             self.db.executemany(
-                "INSERT INTO suppression_lifts VALUES (?, ?, ?, ?, ?, ?, ?)",
-                ((r.email, r.reason, r.source, r.detail, r.created_at, why, now)
+                "INSERT INTO suppression_lifts (email, reason, source, detail, "
+                "suppressed_at, why, lifted_at, scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                ((r.email, r.reason, r.source, r.detail, r.created_at, why, now, r.scope)
                  for r in rows))
             self.db.execute("DELETE FROM suppressions WHERE email = ?", (key,))
             self.db.execute("COMMIT")
@@ -512,9 +542,30 @@ class Journal:
             raise
         return rows
 
-    def suppressed(self) -> dict[str, Suppression]:
-        return {r["email"]: Suppression(**dict(r))
-                for r in self.db.execute("SELECT * FROM suppressions")}
+    def suppressed(self, scope: str | None = None) -> dict[str, Suppression]:
+        """address -> the record that stops `scope` for it (see `suppression`); without
+        `scope`, every suppressed address, whatever its records stop."""
+        where, args = ("", ()) if scope is None else ("WHERE scope IN (?, 'all') ", (scope,))
+        out: dict[str, Suppression] = {}
+        for row in self.db.execute(
+                f"SELECT * FROM suppressions {where}"
+                "ORDER BY reason = 'bounce', scope = 'all', created_at DESC", args):
+            out[row["email"]] = _suppression(row)  # the last one written wins
+        return out
+
+    def suppressions(self, email: str | None = None) -> list[Suppression]:
+        """Every record (of one address), oldest first."""
+        if email is None:
+            rows = self.db.execute("SELECT * FROM suppressions ORDER BY created_at, rowid")
+        else:
+            rows = self.db.execute("SELECT * FROM suppressions WHERE email = ? "
+                                   "ORDER BY created_at, rowid", (email.strip().lower(),))
+        return [_suppression(r) for r in rows]
+
+
+def _suppression(row: sqlite3.Row) -> Suppression:
+    return Suppression(row["email"], row["scope"], row["reason"], row["source"],
+                       row["detail"], row["created_at"])
 
 
 def _check_header(path: Path) -> None:

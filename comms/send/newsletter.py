@@ -20,6 +20,7 @@ from comms.send.headers import check_line, list_id, list_unsubscribe, unsubscrib
 from comms.send.journal import UNSUBSCRIBE, Journal
 from comms.send.message import OutgoingMessage
 from comms.send.personalize import GREETING_MARK, UNSUBSCRIBE_MARK, MessageTemplate, greeting
+from comms.send.tokens import NEWSLETTER as NEWSLETTER_SCOPE
 from comms.send.tokens import make_token
 from comms.send.transports.base import Transport
 from comms.settings import Settings
@@ -70,7 +71,7 @@ class NewsletterFactory:
     def __call__(self, recipient: Recipient, message_id: str,
                  subject_prefix: str = "") -> OutgoingMessage:
         partner: Partner | None = recipient.data
-        token = make_token(self.secret, recipient.email)
+        token = make_token(self.secret, recipient.email, NEWSLETTER_SCOPE)
         url = unsubscribe_url(self.site.unsubscribe_url, token)
         return self.template.personalize(
             to=Address(recipient.name, recipient.email),

@@ -24,6 +24,9 @@ from comms.send.message import OutgoingMessage
 GREETING_MARK = "ZZGREETINGZZ"
 UNSUBSCRIBE_MARK = "https://u.example.invalid/ZZUNSUBZZ"
 MARKERS = (GREETING_MARK, UNSUBSCRIBE_MARK)
+# Invitations offer a second link, to stop everything and not only the instance's mailings.
+UNSUBSCRIBE_ALL_MARK = "https://u.example.invalid/ZZUNSUBALLZZ"
+BODY_MARKERS = (*MARKERS, UNSUBSCRIBE_ALL_MARK)
 CRLF = b"\r\n"
 SOFT = b"=\r\n"  # quoted-printable soft line break
 
@@ -108,8 +111,8 @@ class MessageTemplate:
         self.reply_to = reply_to
         self.list_id = list_id
         self.zone = zone
-        self._html_qp = QuotedPrintableBody(html_body, MARKERS)
-        self._text_qp = QuotedPrintableBody(text_body, MARKERS)
+        self._html_qp = QuotedPrintableBody(html_body, BODY_MARKERS)
+        self._text_qp = QuotedPrintableBody(text_body, BODY_MARKERS)
         boundary = f"=_comms_{secrets.token_hex(12)}".encode()
         self._static_head = b"".join([
             b"From: ", format_address(sender.name, sender.email).encode("ascii"), CRLF,
@@ -140,11 +143,17 @@ class MessageTemplate:
 
     def personalize(self, *, to: Address, greeting: str, unsubscribe_url: str,
                     list_unsubscribe: str, message_id: str,
-                    subject_prefix: str = "") -> OutgoingMessage:
-        """One recipient's message; its bytes are assembled only when a transport asks."""
-        text_values = {GREETING_MARK: greeting, UNSUBSCRIBE_MARK: unsubscribe_url}
+                    subject_prefix: str = "", unsubscribe_all_url: str = "",
+                    ) -> OutgoingMessage:
+        """One recipient's message; its bytes are assembled only when a transport asks.
+        `unsubscribe_all_url`: the link that stops everything, where the body offers one
+        besides `unsubscribe_url` (default: the same link)."""
+        every = unsubscribe_all_url or unsubscribe_url
+        text_values = {GREETING_MARK: greeting, UNSUBSCRIBE_MARK: unsubscribe_url,
+                       UNSUBSCRIBE_ALL_MARK: every}
         html_values = {GREETING_MARK: html.escape(greeting, quote=False),
-                       UNSUBSCRIBE_MARK: html.escape(unsubscribe_url)}
+                       UNSUBSCRIBE_MARK: html.escape(unsubscribe_url),
+                       UNSUBSCRIBE_ALL_MARK: html.escape(every)}
         headers = {"List-Id": self.list_id, "List-Unsubscribe": list_unsubscribe,
                    "List-Unsubscribe-Post": ONE_CLICK}
         # The personal values are checked here (no line breaks), the constant ones were

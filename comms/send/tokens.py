@@ -1,52 +1,165 @@
-"""Unsubscribe tokens: the address and an HMAC of it, so a link can be neither guessed nor
-forged, and `comms unsubscribe --token` can tell whose it is without any lookup."""
+"""Unsubscribe tokens: the address and the scope of an unsubscribe link, encrypted and
+authenticated, so a link shows nothing of the address (in URLs, web server logs, forwarded
+mails), cannot be guessed or forged, and `comms unsubscribe --token` can tell whose it is
+without any lookup.
+
+A token is `base64url(AES-SIV(key, scope NUL email, padded))` (RFC 5297, deterministic
+authenticated encryption: the same address and scope always give the same token). The key is
+derived from the territory's secret with HKDF-SHA256 (RFC 5869); `Settings.require_secret()`
+already binds that secret to the territory, so a token of another territory is refused.
+
+Tokens are strict: one encoding only (RFC 4648 §5 alphabet, no padding, no other last
+character), nothing before or after, and a token is accepted only if making it again from
+what it holds gives exactly the same text.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from comms.errors import CommsError, Problem
 
-MAC_BYTES = 16  # 128 bits
+NEWSLETTER = "newsletter"
+ALL = "all"
+INSTANCE_PREFIX = "instance:"
+KEY_INFO = b"comms unsubscribe token v1"
+PAD = 16  # plaintexts are padded to a multiple of this, so lengths tell little
+MAX_TOKEN_CHARS = 1024  # far above any real token; longer text is refused unread
+SUBJECT_WORD = re.compile(r"d[eé]sinscription", re.IGNORECASE)
+REPLY_PREFIX = re.compile(r"^(?:(?:re|tr|fwd?|réf?)\s*:\s*)+", re.IGNORECASE)
+TOKEN_CHARS = re.compile(r"[A-Za-z0-9_-]+")
+INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 class InvalidToken(CommsError):
-    """A token that was not made with our secret (mistyped, truncated or forged)."""
+    """A token that was not made with our secret (mistyped, truncated, forged, or made by
+    another territory)."""
 
 
-def _b64(data: bytes) -> str:
+@dataclass(frozen=True)
+class UnsubscribeToken:
+    """What a valid token says: whose address (lower-case) and what to stop
+    (`"newsletter"`, `"instance:<id>"` or `"all"`)."""
+
+    email: str
+    scope: str
+
+
+def instance_scope(instance_id: str) -> str:
+    """The scope of the invitations of one instance (a council, a working group)."""
+    return f"{INSTANCE_PREFIX}{instance_id}"
+
+
+def check_scope(scope: str) -> str:
+    """`scope` unchanged; ValueError when it is not one of the three forms."""
+    if scope in (NEWSLETTER, ALL):
+        return scope
+    if scope.startswith(INSTANCE_PREFIX) and INSTANCE_ID.fullmatch(
+            scope[len(INSTANCE_PREFIX):]):
+        return scope
+    raise ValueError(f"unknown unsubscribe scope {scope!r}")
+
+
+@lru_cache(maxsize=8)
+def _cipher(secret: str) -> AESSIV:
+    key = HKDF(algorithm=hashes.SHA256(), length=64, salt=None,
+               info=KEY_INFO).derive(secret.encode("utf-8"))
+    return AESSIV(key)
+
+
+def _encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+def make_token(secret: str, email: str, scope: str) -> str:
+    """URL-safe token (about 70–110 characters of `[A-Za-z0-9_-]`) for one address
+    (case-insensitive) and one scope. ValueError for an unknown scope or an empty secret."""
+    if not secret:
+        raise ValueError("empty secret")
+    plain = f"{check_scope(scope)}\0{email.strip().lower()}".encode()
+    plain += b"\0" * (-len(plain) % PAD)
+    return _encode(_cipher(secret).encrypt(plain, None))
 
 
-def _mac(secret: str, email: str) -> bytes:
-    return hmac.new(secret.encode(), b"unsubscribe\0" + email.encode(),
-                    hashlib.sha256).digest()[:MAC_BYTES]
+def _invalid(detail: str) -> InvalidToken:
+    return InvalidToken("Jeton de désinscription invalide.", [Problem(
+        None, None, "token", detail, "copiez le lien de désinscription en entier (tout ce qui "
+        "suit « t= »), ou l’objet entier du message « desinscription … » reçu\u00a0; un lien "
+        "émis par une autre coordination se traite chez elle")])
 
 
-def make_token(secret: str, email: str) -> str:
-    """URL-safe token for one address (case-insensitive)."""
-    key = email.strip().lower()
-    return f"{_b64(key.encode())}.{_b64(_mac(secret, key))}"
+def _candidate(text: str) -> str:
+    """The bare token inside a token, an unsubscribe URL (`…?t=TOKEN`), a mailto URI, or the
+    subject of the mailto message (`desinscription TOKEN`, possibly after « Re: »)."""
+    text = text.strip()
+    if text.lower().startswith(("http://", "https://", "mailto:")):
+        parts = urlsplit(text)
+        query = parse_qs(parts.query, keep_blank_values=True)
+        if "t" in query:
+            values = query["t"]
+        elif "subject" in query:
+            return _candidate(query["subject"][0])
+        else:
+            values = []
+        if len(values) != 1:
+            raise _invalid("ce lien ne contient pas de jeton (paramètre « t= »)")
+        return values[0]
+    words = REPLY_PREFIX.sub("", unquote(text) if "%20" in text else text).split()
+    if len(words) == 2 and SUBJECT_WORD.fullmatch(words[0]):
+        return words[1]
+    if len(words) == 1:
+        return words[0]
+    raise _invalid("le texte ne ressemble ni à un jeton, ni à un lien de désinscription, ni "
+                   "à l’objet « desinscription … »")
 
 
-def read_token(secret: str, token: str) -> str:
-    """The address a token was made for; InvalidToken otherwise."""
+def _read_one(secret: str, text: str) -> UnsubscribeToken:
+    token = _candidate(text)
+    if (len(token) > MAX_TOKEN_CHARS or not TOKEN_CHARS.fullmatch(token)
+            or len(token) % 4 == 1):
+        raise _invalid("le jeton contient des caractères qu’aucun lien de désinscription ne "
+                       "contient, ou il est tronqué")
     try:
-        encoded, _, mac = token.strip().partition(".")
-        email = _unb64(encoded).decode("utf-8")
-        given = _unb64(mac)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        email, given = "", b""
-    if not email or not hmac.compare_digest(given, _mac(secret, email)):
-        raise InvalidToken("Jeton de désinscription invalide.", [Problem(
-            None, None, "token", "ce jeton n’a pas été émis par cette coordination, ou il "
-            "est incomplet", "copiez le lien de désinscription en entier (tout ce qui suit "
-            "« t= »)")])
-    return email
+        data = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        plain = _cipher(secret).decrypt(data, None)
+        scope, email = plain.rstrip(b"\0").decode("utf-8").split("\0")
+        check_scope(scope)
+    except (binascii.Error, ValueError, InvalidTag, UnicodeDecodeError):
+        raise _invalid("ce jeton n’a pas été émis par cette coordination, ou il est incomplet "
+                       "ou modifié") from None
+    # One encoding only: what we would write for this address and scope, character for
+    # character (no other last base64 character, no other padding).
+    if not email or not hmac.compare_digest(make_token(secret, email, scope), token):
+        raise _invalid("ce jeton a été modifié")
+    return UnsubscribeToken(email, scope)
+
+
+def read_token(secret: str, text: str) -> UnsubscribeToken:
+    """What a token says. `text` is a bare token, a whole unsubscribe URL, a mailto URI, or
+    the subject or body of the message the mailto link writes (the first line that holds a
+    valid token wins). Raises InvalidToken (French) otherwise; never returns a partial
+    result."""
+    if len(text) > MAX_TOKEN_CHARS * 8:
+        raise _invalid("le texte est bien trop long pour contenir un seul jeton")
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise _invalid("aucun jeton indiqué")
+    first: InvalidToken | None = None
+    for line in lines:
+        try:
+            return _read_one(secret, line)
+        except InvalidToken as exc:
+            first = first or exc
+    assert first is not None
+    raise first

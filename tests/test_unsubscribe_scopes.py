@@ -1,0 +1,126 @@
+"""Scoped unsubscribes end to end, through the real token round trip: links taken from the
+messages a real SMTP server (aiosmtpd on 127.0.0.1) received, fed to `comms unsubscribe
+--token`, then the next newsletter and invitations."""
+
+from __future__ import annotations
+
+import email
+import os
+import re
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+from click.testing import CliRunner
+from conftest import write
+from smtp_servers import smtp_env
+
+from comms.cli import main
+from comms.send.journal import Journal
+
+ANNE = "anne.durand@mairie.example.org"
+PAUL = "paul.roche@ars.example.org"
+TODAY = "2027-01-10"
+
+
+def cli(*args: str, env: dict[str, str] | None = None):
+    clean: dict[str, str | None] = {k: None for k in os.environ
+                                    if k.startswith(("COMMS_", "SMTP_", "BREVO_"))}
+    clean.update(env or {})
+    return CliRunner().invoke(main, list(args), env=clean, catch_exceptions=False)
+
+
+def take(server) -> list[email.message.EmailMessage]:
+    handler = server.handler
+    with handler.lock:
+        batch, handler.messages = handler.messages, []
+    return [m.message for m in batch]
+
+
+def to_of(msg) -> str:
+    return msg["To"].addresses[0].addr_spec
+
+
+def text_of(msg) -> str:
+    part = next(p for p in msg.walk() if p.get_content_type() == "text/plain")
+    return part.get_content()
+
+
+def list_unsubscribe(msg) -> tuple[str, str]:
+    https, mailto = re.findall(r"<([^>]+)>", str(msg["List-Unsubscribe"]))
+    return https, mailto
+
+
+@pytest.fixture
+def territory(root: Path, smtp_server):
+    env = smtp_env(smtp_server)
+    write(root, ".env", "")
+    return root, smtp_server, env
+
+
+def send(root, env, issue):
+    result = cli("send", issue, "--confirm", "--root", str(root), env=env)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def invite(root, env, *args):
+    result = cli("invite", *args, "--confirm", "--root", str(root), "--today", TODAY, env=env)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def unsubscribe(root, env, text):
+    result = cli("unsubscribe", "--token", text, "--root", str(root), env=env)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_the_newsletter_link_stops_the_newsletter_not_the_council(territory):
+    root, server, env = territory
+    send(root, env, "2027-1")
+    anne = next(m for m in take(server) if to_of(m) == ANNE)
+    https, mailto = list_unsubscribe(anne)
+    assert ANNE not in https and "anne" not in https.lower()
+    assert https in text_of(anne)  # the body's « se désinscrire » is the same link
+    out = unsubscribe(root, env, https)
+    assert "de la lettre d’information" in out
+    # The mailto subject of the same message says the same thing: nothing new recorded.
+    subject = unquote(mailto.split("subject=", 1)[1])
+    assert "déjà écarté" in unsubscribe(root, env, subject)
+
+    invite(root, env, "2027-03-copil")
+    assert ANNE in {to_of(m) for m in take(server)}  # still invited to the COPIL
+    send(root, env, "2027-2")
+    assert {to_of(m) for m in take(server)} == {PAUL}
+
+
+def test_invitation_footer_offers_the_instance_or_everything(territory):
+    root, server, env = territory
+    invite(root, env, "2027-03-copil")
+    messages = {to_of(m): m for m in take(server)}
+    anne_text, paul_text = text_of(messages[ANNE]), text_of(messages[PAUL])
+    instance_link = re.search(r"Ne plus recevoir les invitations de «\u00a0Comité de pilotage"
+                              r"\u00a0»\u00a0: (\S+)", anne_text).group(1)
+    all_link = re.search(r"Ne plus recevoir aucun message de la coordination\u00a0: (\S+)",
+                         paul_text).group(1)
+    # One-click (List-Unsubscribe) stops the instance, like the first footer link.
+    assert list_unsubscribe(messages[ANNE])[0] == instance_link
+
+    assert "les invitations de «\u00a0Comité de pilotage\u00a0»" in unsubscribe(
+        root, env, instance_link)
+    assert "tous les messages" in unsubscribe(root, env, all_link)
+    with Journal.open(root) as journal:
+        assert journal.is_suppressed(ANNE, "instance:copil")
+        assert not journal.is_suppressed(ANNE, "instance:gt-logement")
+        assert not journal.is_suppressed(ANNE, "newsletter")
+        assert journal.is_suppressed(PAUL, "newsletter")
+
+    # The COPIL moves: Anne (left the COPIL) and Paul (left everything) hear nothing.
+    event = root / "calendars" / "events" / "2027-03-copil.md"
+    event.write_text(event.read_text(encoding="utf-8").replace("14:00", "15:00"),
+                     encoding="utf-8")
+    invite(root, env, "2027-03-copil")
+    assert {to_of(m) for m in take(server)} & {ANNE, PAUL} == set()
+    send(root, env, "2027-1")
+    assert {to_of(m) for m in take(server)} == {ANNE}
