@@ -8,11 +8,12 @@ publish date (four months when there is none); cancelled events stay, marked as 
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from comms.calendar.recurrence import Occurrence, occurrences
-from comms.model import COMMON, DISPOSITIFS, SECTIONS, Issue, NewsItem, Project
+from comms.model import COMMON, DISPOSITIFS, SECTIONS, Event, Issue, NewsItem, Project
 
 AGENDA_WITHOUT_NEXT = timedelta(days=122)  # about four months
 
@@ -30,8 +31,70 @@ class IssueContent:
     agenda_until: date  # inclusive
 
 
+class _Index:
+    """What every issue's selection needs, computed in one pass over the project: each
+    issue's position, its news, and the events by start day (so that an issue's agenda
+    looks only at the events near its window). `check` and `build --all` select every
+    issue: this keeps them linear in the size of the content."""
+
+    def __init__(self, project: Project):
+        self.project = project
+        issues = project.issues
+        self.position = {id(issue): n for n, issue in enumerate(issues)}
+        by_id = {issue.id: issue for issue in issues}
+        dates = [issue.publish_on for issue in issues]
+        first_after = scheduled_before(project, issues[0].publish_on) if issues else None
+        news: dict[str, list[NewsItem]] = {issue.id: [] for issue in issues}
+        for item in project.news:  # sorted by date and id: each list stays sorted
+            if item.draft:
+                continue
+            if item.issue is not None:
+                if item.issue in by_id:
+                    news[item.issue].append(item)
+                continue
+            k = bisect_left(dates, item.date)  # the first issue published on or after it
+            if k < len(issues) and (k > 0 or first_after < item.date):
+                news[issues[k].id].append(item)
+        self.news = {key: tuple(items) for key, items in news.items()}
+        self.single: list[tuple[date, Event]] = []  # one-off events by start day
+        self.longest = timedelta(0)
+        self.repeating: list[Event] = []
+        for event in project.events:
+            if event.repeat is None:
+                start, end = _day(event.start), _day(event.end)
+                self.single.append((start, event))
+                self.longest = max(self.longest, end - start)
+            else:
+                self.repeating.append(event)
+        self.single.sort(key=lambda pair: pair[0])
+        self.single_days = [day for day, _ in self.single]
+
+    def events_near(self, since: date, until: date) -> list[Event]:
+        """Events that may have an occurrence in [since, until] (the agenda sorts them)."""
+        low = bisect_left(self.single_days, since - self.longest - timedelta(days=1))
+        high = bisect_right(self.single_days, until + timedelta(days=1))
+        return [e for _, e in self.single[low:high]] + self.repeating
+
+
+_last: _Index | None = None
+
+
+def _index(project: Project) -> _Index:
+    """The index of `project`, kept for the last project seen (a run reads one project)."""
+    global _last
+    if _last is None or _last.project is not project:
+        _last = _Index(project)
+    return _last
+
+
+def _day(moment: date | datetime) -> date:
+    return moment.date() if isinstance(moment, datetime) else moment
+
+
 def neighbours(project: Project, issue: Issue) -> tuple[Issue | None, Issue | None]:
-    index = project.issues.index(issue)
+    index = _index(project).position.get(id(issue))
+    if index is None:
+        index = project.issues.index(issue)
     previous = project.issues[index - 1] if index > 0 else None
     following = project.issues[index + 1] if index + 1 < len(project.issues) else None
     return previous, following
@@ -46,17 +109,10 @@ def scheduled_before(project: Project, day: date) -> date:
 
 
 def news_of(project: Project, issue: Issue) -> tuple[NewsItem, ...]:
-    previous, _ = neighbours(project, issue)
-    # The first issue of a root starts where the schedule's previous issue would have ended.
-    after = previous.publish_on if previous else scheduled_before(project, issue.publish_on)
-    picked = [
-        n for n in project.news
-        if not n.draft and (
-            n.issue == issue.id
-            or (n.issue is None and after < n.date <= issue.publish_on)
-        )
-    ]
-    return tuple(sorted(picked, key=lambda n: (n.date, n.id)))
+    """The issue's items, by date: those pinned to it (`issue:`) and the unpinned, non-draft
+    items dated after the previous issue's publish date and up to its own (the first issue
+    of a root starts where the schedule's previous issue would have ended)."""
+    return _index(project).news.get(issue.id, ())
 
 
 def progress_group(item: NewsItem) -> str:
@@ -92,7 +148,8 @@ def select(project: Project, issue_id: str) -> IssueContent:
     }
     since, until = agenda_window(project, issue)
     agenda = sorted(
-        (occ for event in project.events for occ in occurrences(event, since, until)),
+        (occ for event in _index(project).events_near(since, until)
+         for occ in occurrences(event, since, until)),
         key=_chronological,
     )
     return IssueContent(issue, previous, following, items, sections, progress, tuple(agenda),

@@ -44,24 +44,35 @@ class Feed:
 
 def feeds(project: Project) -> list[Feed]:
     """Every feed of the project: agenda, the three schemes, then one per instance (empty when
-    it has no events, so that subscribers see removed events go)."""
+    it has no events, so that subscribers see removed events go). One pass over the events."""
     territory = project.site.territory
     events = project.events
+    by_instance: dict[str, list[Event]] = {i: [] for i in project.instances}
+    by_scheme: dict[str, list[Event]] = {s: [] for s in DISPOSITIFS}
+    for event in events:
+        instance = project.instances.get(event.instance)
+        if instance is None:
+            continue
+        by_instance[instance.id].append(event)
+        for scheme in DISPOSITIFS:
+            if scheme in instance.dispositifs or COMMON in instance.dispositifs:
+                by_scheme[scheme].append(event)
     out = [Feed(AGENDA, f"Agenda santé de {territory}", events)]
     for scheme in DISPOSITIFS:
         out.append(Feed(scheme.lower(), f"{SCHEME_NAMES[scheme]} — {territory}",
-                        tuple(e for e in events if _concerns(project, e, scheme))))
+                        tuple(by_scheme[scheme])))
     for instance in project.instances.values():
-        own = tuple(e for e in events if e.instance == instance.id)
-        out.append(Feed(instance.id, f"{instance.name} — {territory}", own))
+        out.append(Feed(instance.id, f"{instance.name} — {territory}",
+                        tuple(by_instance[instance.id])))
     return out
 
 
-def _concerns(project: Project, event: Event, scheme: str) -> bool:
-    instance = project.instances.get(event.instance)
-    if instance is None:
-        return False
-    return scheme in instance.dispositifs or COMMON in instance.dispositifs
+def _feed_names(project: Project) -> list[tuple[str, str]]:
+    """(file stem, name) of every feed, in the order of `feeds`, without their events."""
+    territory = project.site.territory
+    return [(AGENDA, f"Agenda santé de {territory}"),
+            *((s.lower(), f"{SCHEME_NAMES[s]} — {territory}") for s in DISPOSITIFS),
+            *((i.id, f"{i.name} — {territory}") for i in project.instances.values())]
 
 
 GOOGLE_ADD_BY_URL = "https://calendar.google.com/calendar/render?cid="
@@ -81,7 +92,8 @@ def google_subscribe_url(url: str) -> str:
 
 def feed_urls(project: Project) -> dict[str, str]:
     """Feed name -> its public address, in the order of `feeds`, for the newsletter's links."""
-    return {f.name: project.site.url(f"{FEEDS_DIR}/{f.filename}") for f in feeds(project)}
+    return {name: project.site.url(f"{FEEDS_DIR}/{slug}.ics")
+            for slug, name in _feed_names(project)}
 
 
 def feed_bytes(feed: Feed, project: Project, revisions: Revisions) -> bytes:
