@@ -513,3 +513,76 @@ def test_inbox_if_configured_does_nothing_without_a_mailbox(territory):
     assert result.exit_code == 0 and "rien à lire" in result.output
     refused = cli("inbox", "--root", str(territory), env={"COMMS_UNSUBSCRIBE_SECRET": SECRET})
     assert refused.exit_code == 1 and "IMAP_HOST" in refused.output
+
+
+# --------------------------------------------------------------------------- émargement
+
+
+def sheet_rows(html: str) -> list[list[str]]:
+    """The table body's rows as cell texts, read with the standard HTML parser."""
+    from html.parser import HTMLParser
+
+    class Rows(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rows: list[list[str]] = []
+            self.cell: list[str] | None = None
+            self.body = False
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "tbody":
+                self.body = True
+            elif tag == "tr" and self.body:
+                self.rows.append([])
+            elif tag == "td" and self.body:
+                self.cell = []
+
+        def handle_endtag(self, tag):
+            if tag == "td" and self.cell is not None:
+                self.rows[-1].append(" ".join("".join(self.cell).split()))
+                self.cell = None
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell.append(data + " ")
+
+    parser = Rows()
+    parser.feed(html)
+    return parser.rows
+
+
+def test_emargement_lists_who_is_expected_accepted_first(territory, mailbox):
+    emails = list(PEOPLE)
+    mailbox.deliver(
+        mails.outlook(Reply(COPIL_UID, emails[3], "ACCEPTED")),       # Nina
+        mails.gmail(Reply(COPIL_UID, emails[0], "ACCEPTED")),         # Anne
+        mails.zimbra(Reply(COPIL_UID, emails[1], "DECLINED")),        # Paul: not expected
+        mails.apple(Reply(COPIL_UID, emails[2], "TENTATIVE")),        # Karim
+        mails.outlook(Reply(COPIL_UID, emails[4], "DELEGATED",        # Lucie -> her deputy
+                            delegated_to="adjointe@ccas.example.org",
+                            delegate="adjointe@ccas.example.org")))
+    assert inbox(territory, mailbox).exit_code == 0
+    result = cli("emargement", "2027-03-copil", "--root", str(territory), env=env_for(mailbox))
+    assert result.exit_code == 0, result.output
+    path = territory / "build/emargement/2027-03-copil.html"
+    assert str(path) in result.output
+    html = path.read_text(encoding="utf-8")
+    assert f"Jeudi 18 mars 2027 de 14{NBSP}h à 16{NBSP}h{NBSP}30" in html and "Mairie" in html
+    rows = sheet_rows(html)
+    named = [r for r in rows if r[1]]
+    assert [r[1].split(" a répondu")[0].split(" n’a pas")[0] for r in named] == [
+        "adjointe@ccas.example.org", "Anne Durand", "Nina Petit", "Karim Haddad",
+        "Inès Vert", "Marc Noir"]
+    assert named[1][2] == "Mairie de Lisière" and all(r[3] == "" for r in rows)
+    assert "peut-être" in named[3][1] and "n’a pas répondu" in named[4][1]
+    assert len(rows) == len(named) + 5  # blank rows for people who come unannounced
+    assert not any("Paul" in r[1] or "Lucie" in r[1] for r in rows)
+
+
+def test_emargement_refuses_an_event_never_sent(territory, mailbox):
+    write(territory, "calendars/events/2027-06-copil.md",
+          "---\ninstance: copil\nstart: 2027-06-10 14:00\nend: 2027-06-10 16:00\n"
+          "location: Mairie\n---\nTexte.\n")
+    result = cli("emargement", "2027-06-copil", "--root", str(territory), env=env_for(mailbox))
+    assert result.exit_code == 1
+    assert "Aucune invitation n’a été envoyée" in result.output

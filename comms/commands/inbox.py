@@ -231,4 +231,43 @@ def _day(value) -> str:
     return _as_day(value).isoformat()
 
 
-COMMANDS = [inbox, rsvp]
+@click.command()
+@click.argument("event_id", metavar="ÉVÈNEMENT")
+@click.option("--date", "day_text", default=None, metavar="AAAA-MM-JJ",
+              help="Pour une réunion répétée : la date de la séance (par défaut : la "
+                   "prochaine).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Fichier HTML à écrire (par défaut : ROOT/build/emargement/…).")
+@root_option
+@friendly
+def emargement(event_id: str, day_text: str | None, out: Path | None, root: Path) -> None:
+    """Feuille d’émargement d’une réunion, à imprimer : titre, date, lieu, puis une
+    ligne par participant attendu (nom, organisation, signature), ceux qui ont accepté
+    d’abord. Les réponses sont celles lues par « comms inbox »."""
+    from comms.inbox.emargement import render_sheet, sheet_path
+    from comms.write import atomic_write
+
+    day = None
+    if day_text:
+        from comms.content.fields import Invalid
+        from comms.content.fields import day as read_day
+
+        try:
+            day = read_day(day_text)
+        except Invalid as exc:
+            raise click.BadParameter(f"{exc.message} — {exc.hint}",
+                                     param_hint="--date") from None
+    project = _project(root)
+    event = _select(project, event_id)
+    directory = _directory(project, root)
+    with _journal_for_reading(root) as journal:
+        html, table = render_sheet(project, journal, event, directory, day)
+    path = out or sheet_path(root.resolve(), event, table)
+    atomic_write(path, html)
+    rows = html.count('<td class="who">') - html.count('<td class="who"></td>')
+    expected = plural(rows, "personne attendue", "personnes attendues")
+    click.secho(f"Feuille d’émargement écrite ({expected}){NBSP}: {path}", fg="green")
+    click.echo("Ouvrez-la dans un navigateur et imprimez-la (ou « Enregistrer en PDF »).")
+
+
+COMMANDS = [inbox, rsvp, emargement]
