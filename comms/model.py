@@ -120,6 +120,9 @@ class Instance:
     reminder: timedelta | None  # VALARM before the start; None = no alarm
     sequence: dict[str, int] = field(default_factory=dict)  # step -> day offset
     source: Path | None = None
+    # Who gets the journée's « merci » step: "accepted" (those whose answer to the
+    # invitation, read by `comms inbox`, is ACCEPTED) or "all" (the whole audience).
+    thanks_to: str = "accepted"
 
 
 @dataclass(frozen=True)

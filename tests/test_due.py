@@ -44,6 +44,7 @@ journee:
     invitation: -30
     reminder: -7
     thanks: 1
+  thanks_to: all  # no mailbox is read here: thank the whole audience
 """
 JOURNEE_EVENT = """\
 ---

@@ -586,3 +586,107 @@ def test_emargement_refuses_an_event_never_sent(territory, mailbox):
     result = cli("emargement", "2027-06-copil", "--root", str(territory), env=env_for(mailbox))
     assert result.exit_code == 1
     assert "Aucune invitation n’a été envoyée" in result.output
+
+
+# --------------------------------------------------------------------------- Brevo events
+
+
+BREVO_KEY = "xkeysib-test-0123456789"
+
+
+class BrevoEvents:
+    """Brevo's GET /v3/smtp/statistics/events as far as we rely on it: the api-key header,
+    `event` filter, `limit`/`offset` paging, {"events": [...]}."""
+
+    def __init__(self, events: list[dict]) -> None:
+        self.events = events
+        self.requests: list[dict] = []
+
+    def __call__(self, request):
+        import json
+
+        from werkzeug import Response
+
+        if request.headers.get("api-key") != BREVO_KEY:
+            return Response(json.dumps({"code": "unauthorized", "message": "Key not found"}),
+                            status=401, content_type="application/json")
+        args = request.args
+        self.requests.append(dict(args))
+        chosen = [e for e in self.events if e["event"] == args["event"]]
+        offset, limit = int(args.get("offset", 0)), int(args.get("limit", 2500))
+        return Response(json.dumps({"events": chosen[offset:offset + limit]}),
+                        content_type="application/json")
+
+
+def test_brevo_hard_bounces_and_unsubscribes_join_the_suppression_list(territory, httpserver,
+                                                                       monkeypatch):
+    from comms.inbox import brevo_events
+
+    monkeypatch.setattr(brevo_events, "PAGE", 2)  # three hard bounces: two pages
+    emails = list(PEOPLE)
+    mid = copil_message_id(territory, emails[5])
+    events = [{"email": emails[5], "date": "2027-01-11T09:00:00.000Z", "messageId": mid,
+               "event": "hardBounces", "reason": "550 5.1.1 user unknown"},
+              {"email": emails[6], "date": "2027-01-11T09:01:00.000Z", "messageId": "<x@y>",
+               "event": "hardBounces", "reason": "550 no such user"},
+              {"email": "ancien@example.org", "date": "2027-01-11T09:02:00.000Z",
+               "messageId": "", "event": "hardBounces", "reason": "550"},
+              {"email": emails[3], "date": "2027-01-12T10:00:00.000Z", "messageId": "<z@y>",
+               "event": "unsubscribed"}]
+    api = BrevoEvents(events)
+    httpserver.expect_request("/v3/smtp/statistics/events", method="GET") \
+        .respond_with_handler(api)
+    env = {"COMMS_TRANSPORT": "brevo", "BREVO_API_KEY": BREVO_KEY,
+           "BREVO_API_URL": httpserver.url_for("/v3"), "COMMS_UNSUBSCRIBE_SECRET": SECRET}
+    result = cli("inbox", "--root", str(territory), env=env)
+    assert result.exit_code == 0, result.output
+    assert "Brevo" in result.output and "4 évènements lus" in result.output
+    assert [r["offset"] for r in api.requests if r["event"] == "hardBounces"] == ["0", "2"]
+    with Journal.open(territory) as journal:
+        for email in (emails[5], emails[6], "ancien@example.org"):
+            assert journal.suppression(email).reason == "bounce"
+        assert journal.suppression(emails[3]).reason == "unsubscribe"
+        (campaign,) = [r[0] for r in journal.db.execute(
+            "SELECT campaign FROM bounces WHERE email = ?", (emails[5],))]
+        assert campaign.startswith("invite-2027-03-copil-")
+    again = cli("inbox", "--root", str(territory), env=env)
+    assert again.exit_code == 0 and "écartées" not in again.output
+    assert journal_rows(territory, "SELECT COUNT(*) FROM bounces") == [(3,)]
+    refused = cli("inbox", "--root", str(territory), env={**env, "BREVO_API_KEY": "faux"})
+    assert refused.exit_code == 1 and "Clé API Brevo refusée" in refused.output
+    assert "faux" not in refused.output
+
+
+# --------------------------------------------------------------------------- journée
+
+
+def test_the_journee_thanks_go_to_those_who_accepted(root, mailbox, smtp_server):
+    from test_due import JOURNEE_EVENT, JOURNEE_INSTANCE
+    from test_due import PARTNERS as JOURNEE_PARTNERS
+
+    write(root, "content/partners.csv", JOURNEE_PARTNERS)
+    write(root, "calendars/instances.yaml",
+          (root / "calendars/instances.yaml").read_text(encoding="utf-8")
+          + JOURNEE_INSTANCE.replace("  thanks_to: all  # no mailbox is read here: thank the "
+                                     "whole audience\n", ""))
+    write(root, "calendars/events/2027-06-journee.md", JOURNEE_EVENT)
+    env = env_for(mailbox, smtp_server)
+    assert cli("due", "--date", "2027-05-11", "--run", "--confirm", "--root", str(root),
+               env=env).exit_code == 0
+    uid = "2027-06-journee@sante.example.org"
+    mailbox.deliver(
+        mails.outlook(Reply(uid, "anne.durand@mairie.example.org", "ACCEPTED",
+                            organizer="karim.benali@sante.example.org")),
+        mails.gmail(Reply(uid, "paul.roche@ars.example.org", "DECLINED",
+                          organizer="karim.benali@sante.example.org")))
+    assert cli("inbox", "--root", str(root), env=env).exit_code == 0
+    listing = cli("due", "--date", "2027-06-11", "--root", str(root), env=env)
+    assert "remerciements" in listing.output
+    smtp_server.handler.messages.clear()
+    sent = cli("due", "--date", "2027-06-11", "--run", "--confirm", "--root", str(root), env=env)
+    assert sent.exit_code == 0, sent.output
+    thanks = [m for m in smtp_server.handler.messages
+              if "step-2027-06-journee-thanks" in m.message_id]
+    assert [m.rcpt_tos for m in thanks] == [["anne.durand@mairie.example.org"]]
+    assert "https://sante.example.org/journee/evaluation" in \
+        thanks[0].message.get_body(("plain",)).get_content()

@@ -71,13 +71,15 @@ def inbox(dry_run: bool, if_configured: bool, root: Path) -> None:
     from comms.send.journal import Journal
     from comms.settings import load_settings
 
-    if if_configured and not is_configured(root):
-        click.echo("Aucune boîte aux lettres réglée (IMAP_HOST) : rien à lire.")
-        return
     settings = load_settings(root)
+    brevo = settings.transport == "brevo"
+    if if_configured and not is_configured(root) and not brevo:
+        click.echo("Aucune boîte aux lettres réglée (IMAP_HOST)\u00a0: rien à lire.")
+        return
     if settings.warnings:
         print_problems(ConfigError("", settings.warnings), root)
-    inbox_settings = load_inbox_settings(root)
+    imap = not brevo or is_configured(root)
+    inbox_settings = load_inbox_settings(root) if imap else None
     secret = settings.require_secret()
     project = _project(root)
 
@@ -86,6 +88,20 @@ def inbox(dry_run: bool, if_configured: bool, root: Path) -> None:
                    f"{plural(count, 'nouveau message', 'nouveaux messages')}")
 
     with Journal.open(root) as journal:
+        if brevo:
+            from comms.inbox.brevo_events import pull_brevo_events
+
+            pulled = pull_brevo_events(settings, journal, dry_run=dry_run)
+            click.echo(f"Brevo{NBSP}: {plural(pulled.events, 'évènement lu', 'évènements lus')}"
+                       " (échecs définitifs et désinscriptions des 30 derniers jours)")
+            if pulled.hard_bounces:
+                click.echo(f"  Adresses en échec définitif chez Brevo, écartées{NBSP}: "
+                           + ", ".join(pulled.hard_bounces))
+            if pulled.unsubscribed:
+                click.echo(f"  Désinscriptions enregistrées par Brevo{NBSP}: "
+                           + ", ".join(pulled.unsubscribed))
+        if inbox_settings is None:
+            return
         summary = read_mailboxes(inbox_settings, journal, events_of(project, journal), secret,
                                  dry_run=dry_run, on_account=announce)
     print_inbox_summary(summary)

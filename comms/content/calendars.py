@@ -49,6 +49,7 @@ INSTANCE_FIELDS = {
     "organizer": Field(email, required=True, default=""),
     "reminder": Field(duration, default=timedelta(days=1)),
     "sequence": Field(mapping, default={}),
+    "thanks_to": Field(one_of("accepted", "all", label="un choix"), default="accepted"),
 }
 
 EVENT_FIELDS = {
@@ -123,7 +124,7 @@ def _instance(key: str, doc: Document, site: Site | None, report: Problems) -> I
                          "négatif avant (-30) et positif après (1)")
     # Returned even when invalid, so that its events don't also report it as unknown.
     return Instance(key, f["name"], tuple(f["dispositif"]), tuple(f["audience"]), f["organizer"],
-                    f["reminder"], sequence, doc.path)
+                    f["reminder"], sequence, doc.path, f["thanks_to"])
 
 
 def read_event(path: Path, site: Site, instances: dict[str, Instance],

@@ -191,6 +191,32 @@ def campaign_of(project: Project, step: Step) -> Campaign:
                     subject=subject(step, project), domain=project.site.domain)
 
 
+SKIP_NOT_ACCEPTED = "n’a pas accepté l’invitation"
+
+
+def accepted(journal: Journal, event_id: str) -> set[str]:
+    """Attendees whose answer to the invitation they hold is ACCEPTED (RSVPs recorded by
+    `comms inbox`; an answer to a version older than the one held does not count)."""
+    if not journal.has_table("rsvp_answers"):
+        return set()
+    held: dict[str, tuple[int, str]] = {}
+    for row in journal.db.execute("""
+            SELECT v.sequence, v.method, m.recipient FROM messages m
+            JOIN invitation_versions v ON v.campaign = m.campaign
+            WHERE m.status = 'sent' AND v.event_id = ? ORDER BY v.sequence, v.rowid""",
+                                  (event_id,)):
+        held[row["recipient"]] = (row["sequence"], row["method"])
+    out = set()
+    for row in journal.db.execute("SELECT email, partstat, sequence, delegated_from FROM "
+                                  "rsvp_answers WHERE event_id = ? AND recurrence_id = ''",
+                                  (event_id,)):
+        holder = row["email"] if row["email"] in held else row["delegated_from"].split(",")[0]
+        sequence, method = held.get(holder, (None, ""))
+        if method == "REQUEST" and row["partstat"] == "ACCEPTED" and row["sequence"] >= sequence:
+            out.add(row["email"])
+    return out
+
+
 def plan_steps(project: Project, directory: Directory, journal: Journal, today: date,
                horizon: int = HORIZON_DAYS) -> list[StepPlan]:
     """Steps due today or late, and, for the listing, those missed or coming within
@@ -204,10 +230,21 @@ def plan_steps(project: Project, directory: Directory, journal: Journal, today: 
         if when in (MISSED, CANCELLED) and step.deadline < today - window:
             continue
         attendees, skipped = audience(project, step.event, directory)
-        recipients = [Recipient(a.email, a.name, a) for a in attendees]
         skipped_r = [(Recipient(a.email, a.name, a), reason) for a, reason in skipped]
+        warnings = []
+        if step.name == "thanks" and step.instance.thanks_to == "accepted":
+            came = accepted(journal, step.event.id)
+            skipped_r += [(Recipient(a.email, a.name, a), SKIP_NOT_ACCEPTED)
+                          for a in attendees if a.key not in came]
+            attendees = [a for a in attendees if a.key in came]
+            if not came:
+                warnings.append("personne n’a accepté l’invitation d’après les réponses lues "
+                                "par «\u00a0comms inbox\u00a0»\u00a0: le remerciement ne part à "
+                                "personne (écrivez «\u00a0thanks_to: all\u00a0» dans "
+                                "l’instance pour l’envoyer à toute l’audience)")
+        recipients = [Recipient(a.email, a.name, a) for a in attendees]
         campaign = campaign_of(project, step)
-        item = StepPlan(step, when, campaign, recipients, skipped_r)
+        item = StepPlan(step, when, campaign, recipients, skipped_r, warnings=warnings)
         if when in (TODAY, LATE):
             item.plan = plan(journal, campaign, recipients, skipped_r)
             if not item.plan.to_send:
