@@ -690,3 +690,11 @@ def test_the_journee_thanks_go_to_those_who_accepted(root, mailbox, smtp_server)
     assert [m.rcpt_tos for m in thanks] == [["anne.durand@mairie.example.org"]]
     assert "https://sante.example.org/journee/evaluation" in \
         thanks[0].message.get_body(("plain",)).get_content()
+
+
+def test_help_of_each_command_is_french_and_documented():
+    guide = (Path(__file__).parent.parent / "docs" / "redaction.md").read_text(encoding="utf-8")
+    for command in ("inbox", "rsvp", "emargement"):
+        result = cli(command, "--help")
+        assert result.exit_code == 0 and "Utilisation" in result.output
+        assert f"comms {command}" in guide
