@@ -698,3 +698,29 @@ def test_help_of_each_command_is_french_and_documented():
         result = cli(command, "--help")
         assert result.exit_code == 0 and "Utilisation" in result.output
         assert f"comms {command}" in guide
+
+
+def test_a_series_is_answered_per_occurrence(territory, mailbox, smtp_server):
+    """A monthly meeting: Anne accepts the series and declines the March session only;
+    `comms rsvp` shows each session with its own counts."""
+    write(territory, "calendars/events/2027-mensuelle.md",
+          "---\ninstance: copil\ntitle: Réunion mensuelle\nstart: 2027-02-04 09:00\n"
+          "end: 2027-02-04 11:00\nlocation: Centre social\nrepeat:\n  every: month\n"
+          "  on: first thursday\n  until: 2027-04-30\n---\nTour de table.\n")
+    sent = cli("invite", "2027-mensuelle", "--confirm", "--root", str(territory), "--today",
+               TODAY, env=smtp_env(smtp_server))
+    assert sent.exit_code == 0, sent.output
+    uid = "2027-mensuelle@sante.example.org"
+    mailbox.deliver(mails.outlook(Reply(uid, ANNE, "ACCEPTED")),
+                    mails.gmail(Reply(uid, ANNE, "DECLINED", recurrence_id="20270304T080000Z",
+                                      dtstamp="20270113T090000Z")))
+    assert inbox(territory, mailbox).exit_code == 0
+    listing = cli("rsvp", "2027-mensuelle", "--root", str(territory), env=env_for(mailbox))
+    assert listing.exit_code == 0, listing.output
+    blocks = listing.output.split("Réunion mensuelle — ")[1:]
+    assert [b.split(" (")[0] for b in blocks] == [
+        "jeudi 4 février 2027", "jeudi 4 mars 2027", "jeudi 1er avril 2027"]
+    anne_line = [next(line for line in b.splitlines() if ANNE in line) for b in blocks]
+    assert [line.split()[0] for line in anne_line] == ["accepté", "refusé", "accepté"]
+    assert f"accepté{NBSP}: 1" in blocks[0] and f"refusé{NBSP}: 1" in blocks[1]
+    assert f"pas encore répondu{NBSP}: {len(PEOPLE) - 1}" in blocks[2]
