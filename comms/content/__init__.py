@@ -12,6 +12,7 @@ from pathlib import Path
 
 from comms.content.calendars import read_event, read_instances
 from comms.content.config import read_site
+from comms.content.fields import invisible_character
 from comms.content.newsletter import read_issue, read_news
 from comms.content.source import key_line
 from comms.errors import ContentError, Problem, Problems
@@ -24,8 +25,29 @@ EVENTS_DIR = Path("calendars/events")
 STALE_AFTER = timedelta(days=183)
 
 
-def _markdown_files(folder: Path) -> list[Path]:
-    return sorted(folder.glob("*.md")) if folder.is_dir() else []
+def _markdown_files(folder: Path, root: Path, sink: list[Problem]) -> list[Path]:
+    """The folder's `.md` files, except those refused here: a name holding a line break or
+    another invisible character, a file (or symbolic link) leading outside `root`."""
+    if not folder.is_dir():
+        return []
+    kept = []
+    for path in sorted(folder.glob("*.md")):
+        if invisible_character(path.name) or "\n" in path.name or "\r" in path.name:
+            shown = "".join(c if c.isprintable() else "\ufffd" for c in path.name)
+            sink.append(Problem(folder, None, None,
+                                f"nom de fichier «\u00a0{shown}\u00a0» avec un retour à la "
+                                "ligne ou un caractère invisible",
+                                "renommez le fichier sur une seule ligne, par exemple "
+                                "2027-03-12-titre.md"))
+        elif not path.resolve().is_relative_to(root):
+            sink.append(Problem(path, None, None,
+                                f"le fichier mène hors du dossier du territoire "
+                                f"({path.resolve()})",
+                                "copiez le fichier lui-même dans ce dossier au lieu d’un lien "
+                                "symbolique"))
+        else:
+            kept.append(path)
+    return kept
 
 
 def _event_order(event: Event) -> tuple:
@@ -41,10 +63,12 @@ def inspect(root: Path) -> tuple[Project | None, list[Problem]]:
     site, _lists = read_site(root, sink)
     if site is None:
         return None, sink
-    issues = [i for p in _markdown_files(root / ISSUES_DIR) if (i := read_issue(p, sink))]
-    news = [n for p in _markdown_files(root / NEWS_DIR) if (n := read_news(p, root, sink))]
+    issues = [i for p in _markdown_files(root / ISSUES_DIR, root, sink)
+              if (i := read_issue(p, sink))]
+    news = [n for p in _markdown_files(root / NEWS_DIR, root, sink)
+            if (n := read_news(p, root, sink))]
     instances = read_instances(root / INSTANCES_FILE, site, sink)
-    events = [e for p in _markdown_files(root / EVENTS_DIR)
+    events = [e for p in _markdown_files(root / EVENTS_DIR, root, sink)
               if (e := read_event(p, site, instances, sink))]
     project = Project(
         site=site,

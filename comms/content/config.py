@@ -106,7 +106,13 @@ def read_site(root: Path, sink: list) -> tuple[Site | None, tuple[str, ...]]:
     logo = None
     if brand["logo"]:
         logo = (root / brand["logo"]).resolve()
-        if not logo.is_file():
+        if not logo.is_relative_to(root.resolve()):
+            report.error(_child(doc, "brand").line_of("logo"), "brand.logo",
+                         f"l’image « {brand['logo']} » est hors du dossier du territoire",
+                         "copiez le logo dans content/images/ et indiquez ce chemin (un lien "
+                         "symbolique vers l’extérieur n’est pas suivi)")
+            logo = None
+        elif not logo.is_file():
             report.error(_child(doc, "brand").line_of("logo"), "brand.logo",
                          f"l’image « {brand['logo']} » est introuvable",
                          "indiquez un chemin relatif au dossier du territoire, "

@@ -96,7 +96,12 @@ def read_news(path: Path, root: Path, sink: list) -> NewsItem | None:
     image = None
     if f["image"]:
         image = (root / f["image"]).resolve()
-        if not image.is_file():
+        if not image.is_relative_to(root.resolve()):
+            report.error(doc.line_of("image"), "image",
+                         f"l’image « {f['image']} » est hors du dossier du territoire",
+                         "copiez l’image dans content/images/ et indiquez ce chemin (un lien "
+                         "symbolique vers l’extérieur n’est pas suivi)")
+        elif not image.is_file():
             report.error(doc.line_of("image"), "image", f"l’image « {f['image']} » est introuvable",
                          "indiquez un chemin relatif au dossier du territoire, par exemple "
                          "content/images/photo.png")

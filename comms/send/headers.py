@@ -9,6 +9,7 @@ import re
 import unicodedata
 from datetime import datetime
 from email import policy
+from email.header import Header
 from email.utils import format_datetime, formataddr
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 from comms.errors import CommsError, Problem
 
 _BREAKS = re.compile(r"[\r\n\x00]")
+MAX_LINE = 78  # RFC 5322 §2.1.1: lines SHOULD NOT be longer (CRLF excluded)
 CAMPAIGN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 ONE_CLICK = "List-Unsubscribe=One-Click"
 
@@ -38,10 +40,18 @@ def check_line(value: str, what: str) -> str:
 
 
 def format_address(name: str, email: str) -> str:
-    """`Name <email>` with the name RFC 2047-encoded when it is not plain ASCII."""
+    """`Name <email>` as the value of a To/From header: the name quoted as RFC 5322 asks,
+    RFC 2047-encoded when not plain ASCII (encoded words of at most 75 characters), and the
+    whole folded (CRLF + space) so that no line passes 78 characters, however long the
+    name."""
     check_line(name, "le nom du destinataire ou de l’expéditeur")
     check_line(email, "l’adresse électronique")
-    return formataddr((name, email), charset="utf-8")
+    short = formataddr((name, email), charset="utf-8")
+    if len(short) <= MAX_LINE - len("From: ") and "=?" not in name:
+        return short
+    # Encoded words can be cut anywhere, unlike a long word of plain text.
+    encoded = Header(name, "utf-8", maxlinelen=MAX_LINE, header_name="From")
+    return encoded.encode(linesep="\r\n") + f"\r\n <{email}>"
 
 
 def fold(name: str, value: str) -> bytes:

@@ -18,6 +18,27 @@ from comms.model import Address
 from comms.send.headers import check_line, format_address
 
 
+class _Prefolded(str):
+    """A header value we folded ourselves (a very long display name as RFC 2047 encoded
+    words): the email policy keeps an object with `name` and `fold` as it is."""
+
+    name: str
+    folded: str
+
+    def __new__(cls, name: str, folded: str) -> _Prefolded:
+        value = super().__new__(cls, folded.replace("\r\n", ""))
+        value.name, value.folded = name, folded
+        return value
+
+    def fold(self, *, policy: object) -> str:
+        return f"{self.name}: {self.folded}\r\n"
+
+
+def _address_header(name: str, address: Address) -> str:
+    value = format_address(address.name, address.email)
+    return _Prefolded(name, value) if "\r\n" in value else value
+
+
 @dataclass(frozen=True)
 class Attachment:
     filename: str
@@ -115,8 +136,8 @@ class OutgoingMessage:
     def as_email(self) -> EmailMessage:
         """The generic (slower) construction, for one-off messages."""
         msg = EmailMessage(policy=SMTP)
-        msg["From"] = format_address(self.sender.name, self.sender.email)
-        msg["To"] = format_address(self.to.name, self.to.email)
+        msg["From"] = _address_header("From", self.sender)
+        msg["To"] = _address_header("To", self.to)
         if self.reply_to:
             msg["Reply-To"] = self.reply_to
         msg["Subject"] = self.subject

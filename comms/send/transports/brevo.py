@@ -42,7 +42,7 @@ def _contact(name: str, email: str) -> dict[str, str]:
     # Brevo drops a display name that is both non-ASCII and holds a special character, and
     # sends non-ASCII header values as raw 8-bit: encode such names ourselves (RFC 2047).
     if name and not name.isascii() and _SPECIALS & set(name):
-        name = Header(name, "utf-8").encode()
+        name = Header(name, "utf-8").encode(linesep=" ")  # one line, however long
     return {"email": email, "name": name} if name else {"email": email}
 
 

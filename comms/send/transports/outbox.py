@@ -7,6 +7,7 @@ from __future__ import annotations
 import mailbox
 from pathlib import Path
 
+from comms.errors import ConfigError
 from comms.send.message import OutgoingMessage
 from comms.send.transports.base import SendResult, Transport
 
@@ -22,8 +23,17 @@ class OutboxTransport(Transport):
         self._box: mailbox.Maildir | None = None
 
     def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._box = mailbox.Maildir(self.path, create=True)
+        """The Maildir, with its tmp/, new/ and cur/ folders put back if one is missing;
+        ConfigError if one of them is in the way as a file."""
+        for sub in ("tmp", "new", "cur"):
+            folder = self.path / sub
+            if folder.exists() and not folder.is_dir():
+                raise ConfigError(
+                    f"La boîte d’envoi locale {self.path} est abîmée\u00a0: {folder} est un "
+                    "fichier, pas un dossier. Déplacez ce fichier ailleurs, puis relancez la "
+                    "commande (comms recrée le dossier).")
+            folder.mkdir(parents=True, exist_ok=True)
+        self._box = mailbox.Maildir(self.path, create=False)
 
     def send(self, message: OutgoingMessage) -> SendResult:
         if self._box is None:

@@ -12,6 +12,7 @@ bounce, a policy refusal (5.7.x, relay denied) a configuration problem.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import re
 import smtplib
@@ -153,7 +154,7 @@ class SmtpTransport(Transport):
                 conn.starttls(context=self._tls_context())
                 conn.ehlo()
             if s.smtp_user:
-                conn.login(s.smtp_user, s.smtp_password)
+                _login(conn, s.smtp_user, s.smtp_password)
             return conn
         except ConfigError:
             _close_quietly(conn)
@@ -291,6 +292,20 @@ class SmtpTransport(Transport):
                 conn.quit()
             except (OSError, smtplib.SMTPException):
                 conn.close()
+
+
+def _login(conn: smtplib.SMTP, user: str, password: str) -> None:
+    """AUTH as smtplib does, except that a user name or password outside ASCII is sent in
+    UTF-8 with PLAIN (RFC 4616 §2), where smtplib would fail to encode it."""
+    if (user + password).isascii():
+        conn.login(user, password)
+        return
+    if "plain" not in conn.esmtp_features.get("auth", "").lower().split():
+        raise smtplib.SMTPNotSupportedError("AUTH PLAIN")
+    token = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode()
+    code, text = conn.docmd("AUTH", "PLAIN " + token)
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, text)
 
 
 def _timeout(conn: smtplib.SMTP, seconds: float) -> None:
