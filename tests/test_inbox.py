@@ -408,6 +408,11 @@ def test_starttls_with_the_servers_certificate_then_a_tls_failure(territory, mai
                IMAP_CA_FILE=str(dovecot.tls.cert))
     assert ok.exit_code == 0, ok.output
     assert answers(territory)
+    mailbox.deliver(mails.gmail(Reply(COPIL_UID, list(PEOPLE)[1], "DECLINED")))
+    imaps = inbox(territory, mailbox, IMAP_SECURITY="tls", IMAP_PORT=str(dovecot.tls_port),
+                  IMAP_ALLOW_PLAIN_LOOPBACK="false", IMAP_CA_FILE=str(dovecot.tls.cert))
+    assert imaps.exit_code == 0, imaps.output
+    assert len(answers(territory)) == 2
     refused = inbox(territory, mailbox, IMAP_SECURITY="tls", IMAP_PORT=str(dovecot.tls_port),
                     IMAP_ALLOW_PLAIN_LOOPBACK="false")  # self-signed, no IMAP_CA_FILE
     assert refused.exit_code == 1
@@ -724,3 +729,16 @@ def test_a_series_is_answered_per_occurrence(territory, mailbox, smtp_server):
     assert [line.split()[0] for line in anne_line] == ["accepté", "refusé", "accepté"]
     assert f"accepté{NBSP}: 1" in blocks[0] and f"refusé{NBSP}: 1" in blocks[1]
     assert f"pas encore répondu{NBSP}: {len(PEOPLE) - 1}" in blocks[2]
+
+
+def test_an_attendee_we_did_not_invite_is_reported_not_guessed(territory, mailbox):
+    mailbox.deliver(mails.gmail(Reply(COPIL_UID, "inconnue@ailleurs.example.org", "ACCEPTED")),
+                    mails.outlook(Reply(GT_UID, ANNE, "ACCEPTED",  # Anne is not in the GT
+                                        organizer="karim.benali@sante.example.org")))
+    result = inbox(territory, mailbox)
+    assert result.exit_code == 0, result.output
+    assert "inconnue@ailleurs.example.org" in result.output
+    assert f"{ANNE}{NBSP}: a répondu pour «{NBSP}2027-04-gt{NBSP}» sans y avoir été invité" \
+        in result.output
+    assert answers(territory) == {}
+    assert "0 traité(s), 2 laissé(s) non lu(s)" in result.output
