@@ -5,6 +5,7 @@ resume; then `comms rsvp`."""
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import os
 from pathlib import Path
@@ -121,7 +122,8 @@ def a_day_of_mail(root: Path) -> list[bytes]:
         mails.gmail_delayed(emails[6], copil_message_id(root, emails[6])),
         mails.out_of_office(emails[3]),
         mails.absence(emails[2]),
-        mails.unsubscribe_mail(emails[2], make_token(bound_secret(root), emails[2], "all")),
+        mails.unsubscribe_mail(emails[2], make_token(bound_secret(root), emails[2],
+                                                              "instance:copil")),
         mails.unrelated(emails[0]),
         mails.thunderbird(Reply("inconnu-123@autre.example.org", emails[0], "ACCEPTED")),
     ]
@@ -235,6 +237,13 @@ def test_a_day_of_mail_counted_per_meeting_then_nothing_twice(territory, mailbox
     assert [v for k, v in rows.items() if k.startswith("Acceptations — Groupe")] == ["1"]
     assert rows["Adresses en échec définitif — invitations"] == "1"
     assert rows["Adresses en échec temporaire — invitations"] == "1"
+    this_year = str(datetime.date.today().year)  # unsubscribes count the year they came
+    assert cli("report", this_year, "--root", str(territory), "--csv",
+               str(territory / "rapport-now.csv"), env=env_for(mailbox)).exit_code == 0
+    now_rows = {r["indicateur"]: r["valeur"] for r in csv.DictReader(
+        io.StringIO((territory / "rapport-now.csv").read_text(encoding="utf-8-sig")),
+        delimiter=";")}
+    assert now_rows[f"Désinscriptions — les invitations de «{NBSP}{copil}{NBSP}»"] == "1"
 
     again = inbox(territory, mailbox)
     assert again.exit_code == 0, again.output

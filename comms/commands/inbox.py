@@ -44,7 +44,8 @@ def events_of(project: Project, journal: Journal) -> Events:
     by_uid = journal_uids(journal)
     for event in project.events:
         by_uid.setdefault(event_uid(event, project.site.domain), event.id)
-    return Events(by_uid, frozenset(e.id for e in project.events))
+    return Events(by_uid, frozenset(e.id for e in project.events),
+                  {i.id: i.name for i in project.instances.values()})
 
 
 # --------------------------------------------------------------------------- inbox

@@ -68,6 +68,7 @@ class Events:
 
     by_uid: dict[str, str]  # iCalendar UID -> event id (journal versions, then content)
     existing: frozenset[str]  # event ids present in the content now
+    instance_names: dict[str, str] = field(default_factory=dict)  # id -> name, for messages
 
 
 @dataclass
@@ -266,20 +267,21 @@ class InboxProcessor:
 
     def _unsubscribe(self, item: Classified) -> _Outcome:
         from comms.send.tokens import read_token
-        from comms.send.unsubscribe import SOURCE_MAILTO, apply_unsubscribe
+        from comms.send.unsubscribe import SOURCE_MAILTO, apply_unsubscribe, scope_label
 
         try:
-            address = read_token(self.secret, item.token_text).email
+            token = read_token(self.secret, item.token_text)
         except CommsError as exc:
             text = (f"{item.sender or '?'}{NBSP}: demande de désinscription avec un jeton "
                     f"invalide ({exc.message})\u00a0; message laissé non lu")
             return _Outcome(LEFT, "jeton invalide",
                             report=[lambda: self.summary.problems.append(text)])
+        shown = f"{token.email} ({scope_label(token.scope, self.events.instance_names)})"
         return _Outcome(
-            HANDLED, address,
+            HANDLED, f"{token.email} {token.scope}",
             effects=[lambda: apply_unsubscribe(self.journal, self.secret, item.token_text,
                                                SOURCE_MAILTO, item.message_id)],
-            report=[lambda: self.summary.unsubscribed.append(address)])
+            report=[lambda: self.summary.unsubscribed.append(shown)])
 
 
 # --------------------------------------------------------------------------- journal

@@ -80,7 +80,8 @@ def participation(journal: Journal, year: int, project: Project | None) -> list[
     return out
 
 
-def bounces_and_unsubscribes(journal: Journal, year: int) -> list[Indicator]:
+def bounces_and_unsubscribes(journal: Journal, year: int,
+                             project: Project | None = None) -> list[Indicator]:
     """Hard and soft bounces by kind of mailing, counted in the year of the campaign that
     bounced (else the year the notification came), and unsubscribes of `year` by scope."""
     out: list[Indicator] = []
@@ -102,6 +103,9 @@ def bounces_and_unsubscribes(journal: Journal, year: int) -> list[Indicator]:
                 SELECT scope, COUNT(*) AS n FROM suppressions WHERE reason = 'unsubscribe'
                 AND substr(created_at, 1, 4) = ? GROUP BY scope ORDER BY scope""",
                                     (str(year),)):
-            out.append(Indicator("Désinscriptions", f"Désinscriptions — {r['scope']}",
-                                 r["n"]))
+            from comms.send.unsubscribe import scope_label
+
+            names = {i.id: i.name for i in project.instances.values()} if project else {}
+            out.append(Indicator("Désinscriptions",
+                                 f"Désinscriptions — {scope_label(r['scope'], names)}", r["n"]))
     return out

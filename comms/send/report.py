@@ -70,7 +70,7 @@ def yearly_report(root: Path, year: int, project: Project | None = None) -> list
             from comms.inbox import report as inbox_report
 
             out.extend(inbox_report.participation(journal, year, project))
-            out.extend(inbox_report.bounces_and_unsubscribes(journal, year))
+            out.extend(inbox_report.bounces_and_unsubscribes(journal, year, project))
         failures = _rows(journal, """
             SELECT COUNT(*) FROM messages m JOIN campaigns c ON c.id = m.campaign
             WHERE c.year = ? AND m.status = 'failed'""", year) if journal else [(0,)]
