@@ -13,8 +13,8 @@ from comms.calendar.revisions import Revisions
 from comms.errors import ContentError, Problem
 from comms.model import Event, Issue, Project
 from comms.render.archive import render_archive_index, render_archive_page
-from comms.render.message import preview_message
 from comms.render.newsletter import RenderedIssue, assets, render_issue, size_problem
+from comms.send.newsletter import preview_message
 from comms.write import atomic_directory, atomic_write
 
 
@@ -70,12 +70,12 @@ def _agenda_file(event: Event, project: Project, revisions: Revisions) -> bytes:
     return event_ics(event, project.site, sequence=revision.sequence, modified=revision.modified)
 
 
-def _prepare(project: Project, issue_id: str, revisions: Revisions) -> _Prepared:
+def _prepare(project: Project, issue_id: str, revisions: Revisions, secret: str) -> _Prepared:
     rendered = render_checked(project, issue_id)
     return _Prepared(
         rendered=rendered,
         archive=render_archive_page(project, rendered),
-        eml=preview_message(project, rendered),
+        eml=preview_message(project, rendered, secret),
         calendars={occ.event.id: _agenda_file(occ.event, project, revisions)
                    for occ in rendered.content.agenda},
         copies=list(assets(project, rendered.content)),
@@ -103,20 +103,20 @@ def _write(prepared: _Prepared, out: Path) -> Built:
     return Built(issue, final, len(rendered.html.encode("utf-8")), files)
 
 
-def build_issue(project: Project, issue_id: str, out: Path) -> Built:
+def build_issue(project: Project, issue_id: str, out: Path, secret: str = "") -> Built:
     """Render everything first, then write OUT/<issue>/ in one swap, and the agenda feeds;
     the events' revisions (calendars/revisions.json) are saved last."""
     revisions = Revisions.load(project.site.root)
-    built = _write(_prepare(project, issue_id, revisions), out)
+    built = _write(_prepare(project, issue_id, revisions, secret), out)
     write_feeds(project, out, revisions=revisions)
     revisions.save()
     return built
 
 
-def build_all(project: Project, out: Path) -> list[Built]:
+def build_all(project: Project, out: Path, secret: str = "") -> list[Built]:
     """Every issue, then the feeds and the archive index that lists them."""
     revisions = Revisions.load(project.site.root)
-    prepared = [_prepare(project, issue.id, revisions) for issue in project.issues]
+    prepared = [_prepare(project, issue.id, revisions, secret) for issue in project.issues]
     built = [_write(p, out) for p in prepared]
     write_feeds(project, out, revisions=revisions)
     revisions.save()

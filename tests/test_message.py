@@ -11,8 +11,8 @@ import pytest
 from factories import PARIS, make_site
 from test_newsletter import project
 
-from comms.render.message import preview_message
 from comms.render.newsletter import render_issue
+from comms.send.newsletter import preview_message
 
 NOW = datetime(2027, 2, 15, 8, 30, tzinfo=PARIS)
 

@@ -12,7 +12,7 @@ from comms import review, scaffold
 from comms.build import build_all, build_issue, upcoming_issue
 from comms.commands.common import YEAR, fail, friendly, print_problems, root_option
 from comms.content.fields import Invalid, day
-from comms.errors import ContentError
+from comms.errors import CommsError, ContentError
 
 ROADMAP_ISSUES_PER_YEAR = 3
 
@@ -60,10 +60,18 @@ def build(issue_id: str | None, all_issues: bool, out: Path | None, root: Path,
           today: str | None) -> None:
     """Construit une lettre (par défaut, la prochaine à paraître) : e-mail, texte, archive web,
     aperçu .eml et fichiers d’agenda."""
+    from comms.settings import load_settings
+
     project = reader.load_project(root)
     out = out or project.site.root / "build"
+    # The preview .eml carries a signed unsubscribe link like partners' copies when the
+    # secret is set (.env); a build never needs it.
+    try:
+        secret = load_settings(root).unsubscribe_secret
+    except CommsError:
+        secret = ""  # a wrong setting is for `send` to report; the build does not need it
     if all_issues:
-        built = build_all(project, out)
+        built = build_all(project, out, secret)
         for b in built:
             click.echo(f"Lettre {b.issue.id}\u00a0: {b.folder}")
         click.secho(f"{len(built)} lettre(s) construite(s), index\u00a0: {out / 'index.html'}",
@@ -74,7 +82,7 @@ def build(issue_id: str | None, all_issues: bool, out: Path | None, root: Path,
     elif project.issue(issue_id) is None:
         known = ", ".join(i.id for i in project.issues) or "aucune"
         fail(f"La lettre « {issue_id} » n’existe pas (lettres prévues\u00a0: {known}).")
-    built = build_issue(project, issue_id, out)
+    built = build_issue(project, issue_id, out, secret)
     click.secho(f"Lettre {issue_id} construite dans {built.folder}", fg="green")
     for name in ("newsletter.html", "newsletter.txt", "index.html", "newsletter.eml"):
         click.echo(f"  {built.folder / name}")

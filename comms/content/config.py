@@ -10,6 +10,7 @@ from comms.content.fields import (
     Field,
     Invalid,
     email,
+    https_url,
     line,
     list_of,
     mapping,
@@ -71,7 +72,7 @@ COORDINATOR = {"name": Field(line, required=True, default=""),
                "phone": Field(line, default="")}
 BRAND = {"color": Field(colour, default="#1f5f7a"), "logo": Field(text, default="")}
 UNSUBSCRIBE = {"mailto": Field(email, required=True, default=""),
-               "url": Field(url, required=True, default="")}
+               "url": Field(https_url, required=True, default="")}
 
 
 def _child(doc: Document, key: str) -> Document:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from comms.content.source import Document
 from comms.errors import Problems, closest
+from comms.uri import InvalidIRI, to_uri
 
 
 class Invalid(ValueError):
@@ -200,6 +201,23 @@ def url(raw: Any) -> str:
                       "en deux dans les messages",
                       "écrivez une seule adresse, sans espace ni virgule ni chevron "
                       "(une espace s’écrit %20)")
+    try:
+        return to_uri(value)  # RFC 3987 3.1: IDNA host, percent-encoded UTF-8
+    except InvalidIRI:
+        raise Invalid(f"le nom de domaine de «\u00a0{value}\u00a0» n’est pas valide",
+                      "vérifiez l’orthographe du site (partie entre https:// et la "
+                      "première barre /)") from None
+
+
+def https_url(raw: Any) -> str:
+    """A URL that must be https (RFC 8058 one-click unsubscribe: clients POST only there, and
+    the token must not travel in clear)."""
+    value = url(raw)
+    if urlsplit(value).scheme != "https":
+        raise Invalid(f"«\u00a0{value}\u00a0» n’est pas une adresse https",
+                      "écrivez l’adresse en https://…\u00a0: le désabonnement en un clic "
+                      "(RFC 8058) n’est proposé par les messageries que sur https, et le "
+                      "jeton de désinscription ne doit pas circuler en clair")
     return value
 
 

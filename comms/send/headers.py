@@ -15,6 +15,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from comms.errors import CommsError, Problem
+from comms.uri import to_uri
 
 _BREAKS = re.compile(r"[\r\n\x00]")
 MAX_LINE = 78  # RFC 5322 §2.1.1: lines SHOULD NOT be longer (CRLF excluded)
@@ -85,14 +86,21 @@ def list_id(title: str, list_name: str, domain: str) -> str:
 
 
 def list_unsubscribe(url: str, mailto: str, token: str) -> str:
-    """`<https://…>, <mailto:…?subject=…>`: the https link first, for one-click (RFC 8058)."""
+    """`<https://…>, <mailto:…?subject=…>`: the https link first, for one-click (RFC 8058).
+
+    Both items are URIs (RFC 2369 section 2), whatever the configuration holds: IRIs are
+    converted (`comms.uri.to_uri`), so that the header is plain ASCII and never needs an
+    RFC 2047 encoded-word, which RFC 2047 section 5 forbids there.
+    """
     check_line(url, "le lien de désinscription")
     check_line(mailto, "l’adresse de désinscription")
     subject = quote(f"desinscription {token}")
-    return f"<{url}>, <mailto:{mailto}?subject={subject}>"
+    return f"<{to_uri(url)}>, <{to_uri(f'mailto:{mailto}')}?subject={subject}>"
 
 
 def unsubscribe_url(base: str, token: str) -> str:
+    """The personal unsubscribe link: `base` (made a URI) with the token as `t`."""
+    base = to_uri(base)
     return f"{base}{'&' if '?' in base else '?'}t={token}"
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from comms.directory import Directory, Partner, check_email
 from comms.errors import CommsError, ContentError, Problem, closest
@@ -24,10 +25,15 @@ from comms.send.tokens import NEWSLETTER as NEWSLETTER_SCOPE
 from comms.send.tokens import make_token
 from comms.send.transports.base import Transport
 from comms.settings import Settings
+from comms.uri import to_uri
+
+if TYPE_CHECKING:
+    from comms.render.newsletter import RenderedIssue
 
 KIND = "newsletter"
 SKIP_DIRECTORY_UNSUBSCRIBED = "désinscrit (annuaire)"
 TEST_PREFIX = "[TEST] "
+LIST = "newsletter"  # the directory list an issue goes to unless `send --list` says
 SOURCES = ("comms.yaml", "content", "calendars", "templates")
 
 
@@ -144,6 +150,35 @@ def proof_message(site: Site, template: MessageTemplate, secret: str, address: s
     recipient = Recipient(address, partner.name if partner else "", partner)
     message_id = f"<test.{uuid.uuid4().hex}@{site.domain}>"
     return NewsletterFactory(site, template, secret)(recipient, message_id, TEST_PREFIX)
+
+
+def preview_message(project: Project, rendered: RenderedIssue, secret: str = "", *,
+                    list_name: str = LIST, now: datetime | None = None) -> bytes:
+    """The preview `newsletter.eml` of a built issue: built like every partner's copy
+    (`MessageTemplate`), with the same List-Id, List-Unsubscribe and List-Unsubscribe-Post
+    headers, addressed to the sender's own address.
+
+    With the unsubscribe `secret`, List-Unsubscribe carries a token for that address as a
+    partner's carries hers; without one (a build on a machine without .env) it names the
+    unsubscribe page and address without a token. `now` fixes the Date header.
+    """
+    site = project.site
+    template = MessageTemplate(
+        subject=rendered.subject, html_body=rendered.html, text_body=rendered.text,
+        sender=site.sender, reply_to=site.reply_to,
+        list_id=list_id(site.newsletter_title, list_name, site.domain), zone=site.timezone,
+        personal=False, date=now)
+    if secret:
+        token = make_token(secret, site.sender.email)
+        header = list_unsubscribe(unsubscribe_url(site.unsubscribe_url, token),
+                                  site.unsubscribe_mailto, token)
+    else:
+        mailto = to_uri(f"mailto:{site.unsubscribe_mailto}")
+        header = f"<{to_uri(site.unsubscribe_url)}>, <{mailto}>"
+    message = template.personalize(
+        to=site.sender, greeting="", unsubscribe_url="", list_unsubscribe=header,
+        message_id=f"<lettre-{rendered.content.issue.id}.{uuid.uuid4().hex[:16]}@{site.domain}>")
+    return message.as_bytes()
 
 
 def _newest_source(root: Path) -> float:

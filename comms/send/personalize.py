@@ -14,6 +14,7 @@ import re
 import secrets
 import time
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from comms.errors import CommsError
@@ -96,9 +97,12 @@ class MessageTemplate:
     """One message (subject, HTML and text with markers) ready to be personalised."""
 
     def __init__(self, *, subject: str, html_body: str, text_body: str, sender: Address,
-                 reply_to: str, list_id: str, zone: ZoneInfo):
+                 reply_to: str, list_id: str, zone: ZoneInfo, personal: bool = True,
+                 date: datetime | None = None):
+        """`personal=False`: bodies already written for one reader (the preview), without
+        the greeting and unsubscribe markers; `date` fixes the Date header."""
         for label, body in (("HTML", html_body), ("texte", text_body)):
-            for marker in MARKERS:
+            for marker in MARKERS if personal else ():
                 if marker not in body:
                     raise CommsError(
                         f"La version {label} de la lettre ne contient pas l’emplacement "
@@ -114,16 +118,8 @@ class MessageTemplate:
         self._html_qp = QuotedPrintableBody(html_body, BODY_MARKERS)
         self._text_qp = QuotedPrintableBody(text_body, BODY_MARKERS)
         boundary = f"=_comms_{secrets.token_hex(12)}".encode()
-        self._static_head = b"".join([
-            b"From: ", format_address(sender.name, sender.email).encode("ascii"), CRLF,
-            fold("Reply-To", reply_to) if reply_to else b"",
-            fold("Subject", subject),
-            fold("List-Id", list_id),
-            b"List-Unsubscribe-Post: ", ONE_CLICK.encode(), CRLF,
-            b"MIME-Version: 1.0", CRLF,
-            b'Content-Type: multipart/alternative;\r\n boundary="', boundary, b'"', CRLF,
-            CRLF,
-        ])
+        self._boundary = boundary
+        self._static_head = self._head_for(subject)
         part = b'Content-Type: text/%s; charset="utf-8"\r\n' \
                b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
         # The CRLF before a boundary belongs to the boundary: each body keeps its last line
@@ -133,8 +129,24 @@ class MessageTemplate:
         self._close = CRLF + b"--" + boundary + b"--" + CRLF
         self._date_second = -1
         self._date = b""
+        self._fixed_date = date_header(zone, date).encode("ascii") if date else b""
+
+    def _head_for(self, subject: str) -> bytes:
+        """The header lines every recipient shares, for this subject."""
+        return b"".join([
+            _address_line("From", self.sender),
+            fold("Reply-To", self.reply_to) if self.reply_to else b"",
+            fold("Subject", subject),
+            fold("List-Id", self.list_id),
+            b"List-Unsubscribe-Post: ", ONE_CLICK.encode(), CRLF,
+            b"MIME-Version: 1.0", CRLF,
+            b'Content-Type: multipart/alternative;\r\n boundary="', self._boundary, b'"',
+            CRLF, CRLF,
+        ])
 
     def _date_line(self) -> bytes:
+        if self._fixed_date:
+            return self._fixed_date
         second = int(time.time())
         if second != self._date_second:
             self._date_second = second
@@ -147,7 +159,11 @@ class MessageTemplate:
                     ) -> OutgoingMessage:
         """One recipient's message; its bytes are assembled only when a transport asks.
         `unsubscribe_all_url`: the link that stops everything, where the body offers one
-        besides `unsubscribe_url` (default: the same link)."""
+        besides `unsubscribe_url` (default: the same link).
+
+        A `subject_prefix` (« [TEST] », for `send --test`) changes the subject only: the
+        copy is built the same way, with the same List-* headers as partners get.
+        """
         every = unsubscribe_all_url or unsubscribe_url
         text_values = {GREETING_MARK: greeting, UNSUBSCRIBE_MARK: unsubscribe_url,
                        UNSUBSCRIBE_ALL_MARK: every}
@@ -158,19 +174,21 @@ class MessageTemplate:
                    "List-Unsubscribe-Post": ONE_CLICK}
         # The personal values are checked here (no line breaks), the constant ones were
         # when the template was made: the message need not check them all again.
-        to_header = format_address(to.name, to.email).encode("ascii")
+        to_line = _address_line("To", to)
         check_line(message_id, "le Message-ID")
         check_line(list_unsubscribe, "l’en-tête List-Unsubscribe")
+        static_head = (self._head_for(subject_prefix + self.subject) if subject_prefix
+                       else self._static_head)
 
         def head() -> bytes:
             # No header line starts with a dot: the head needs no dot-stuffing.
             unsubscribe = list_unsubscribe.replace(">, <", ">,\r\n <").encode("ascii")
             return b"".join([
-                b"To: ", to_header, CRLF,
+                to_line,
                 b"Date: ", self._date_line(), CRLF,
                 b"Message-ID: ", message_id.encode("ascii"), CRLF,
                 b"List-Unsubscribe: ", unsubscribe, CRLF,
-                self._static_head,
+                static_head,
             ])
 
         def raw() -> bytes:
@@ -189,17 +207,20 @@ class MessageTemplate:
                 self._close,
             ])
 
-        if subject_prefix:  # a one-off copy (--test): the generic construction
-            return OutgoingMessage(
-                sender=self.sender, to=to, subject=subject_prefix + self.subject,
-                text=_replace(self.text, text_values), html=_replace(self.html, html_values),
-                reply_to=self.reply_to, message_id=message_id, headers=headers)
         return OutgoingMessage(
-            sender=self.sender, to=to, subject=self.subject,
+            sender=self.sender, to=to, subject=subject_prefix + self.subject,
             text=lambda: _replace(self.text, text_values),
             html=lambda: _replace(self.html, html_values),
             reply_to=self.reply_to, message_id=message_id, headers=headers,
             raw=raw, stuffed=stuffed, checked=True)
+
+
+def _address_line(name: str, address: Address) -> bytes:
+    """`Name: "Display" <email>` CRLF, folded (RFC 5322 2.1.1) only when longer than 78."""
+    line = f"{name}: {format_address(address.name, address.email)}".encode("ascii") + CRLF
+    if len(line) <= 80:
+        return line
+    return fold(name, format_address(address.name, address.email))
 
 
 def _replace(body: str, values: Mapping[str, str]) -> str:
