@@ -169,7 +169,7 @@ def preview_message(project: Project, rendered: RenderedIssue, secret: str = "",
         list_id=list_id(site.newsletter_title, list_name, site.domain), zone=site.timezone,
         personal=False, date=now)
     if secret:
-        token = make_token(secret, site.sender.email)
+        token = make_token(secret, site.sender.email, NEWSLETTER_SCOPE)
         header = list_unsubscribe(unsubscribe_url(site.unsubscribe_url, token),
                                   site.unsubscribe_mailto, token)
     else:
