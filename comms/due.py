@@ -57,41 +57,49 @@ class Due:
         return self.issue is None and not self.invitations_to_send and not self.steps_to_send
 
 
-def _counts(journal: Journal, campaign: str) -> dict[str, int]:
+def _counts(journal: Journal, campaign: str, delivers: bool = True) -> dict[str, int]:
+    """status -> messages; with `delivers`, what the outbox only deposited is pending."""
+    status = "CASE WHEN status = 'sent' AND transport = 'outbox' THEN 'pending' ELSE status END" \
+        if delivers else "status"
     return {row[0]: row[1] for row in journal.db.execute(
-        "SELECT status, COUNT(*) FROM messages WHERE campaign = ? GROUP BY status",
+        f"SELECT {status} AS s, COUNT(*) FROM messages WHERE campaign = ? GROUP BY s",
         (campaign,))}
 
 
 def issue_due(project: Project, directory: Directory, journal: Journal,
-              day: date) -> IssueDue | None:
-    """The latest issue published on `day` or before, unless its send is done."""
+              day: date, delivers: bool = True) -> IssueDue | None:
+    """The latest issue published on `day` or before, unless its send is done (`delivers`:
+    False when the transport is the outbox, whose deposits then count as done)."""
     from comms.send import newsletter
 
     published = [i for i in project.issues if i.publish_on <= day]
     if not published:
         return None
     issue = published[-1]
-    counts = _counts(journal, newsletter.campaign_id(issue.id))
+    counts = _counts(journal, newsletter.campaign_id(issue.id), delivers)
     started = counts.get(SENT, 0) > 0
     interrupted = counts.get(PENDING, 0) + counts.get(SENDING, 0) > 0
     if started and not interrupted:
         return None
     audience = newsletter.audience(project, issue, NEWSLETTER, directory, subject="")
-    the_plan = plan_campaign(journal, audience.campaign, audience.recipients, audience.skipped)
+    the_plan = plan_campaign(journal, audience.campaign, audience.recipients, audience.skipped,
+                             delivers=delivers)
     if not the_plan.to_send:
         return None
     return IssueDue(issue, issue.publish_on < day, started, the_plan)
 
 
-def what_is_due(project: Project, directory: Directory, journal: Journal, day: date) -> Due:
-    """Everything due on `day`; writes nothing."""
+def what_is_due(project: Project, directory: Directory, journal: Journal, day: date,
+                delivers: bool = True) -> Due:
+    """Everything due on `day`; writes nothing. `delivers`: False when the transport is the
+    outbox (a trial): what an earlier trial deposited counts as done for it, and as still
+    to send for a real transport."""
     from comms.invitations.plan import forgotten_events, forgotten_warning
     from comms.send import newsletter
 
-    due = Due(day, issue_due(project, directory, journal, day),
-              plan_invitations(project, directory, journal, day),
-              plan_steps(project, directory, journal, day))
+    due = Due(day, issue_due(project, directory, journal, day, delivers),
+              plan_invitations(project, directory, journal, day, delivers=delivers),
+              plan_steps(project, directory, journal, day, delivers=delivers))
     if due.issue is not None and newsletter.unknown_published(journal, due.issue.issue, day):
         due.warnings.append(newsletter.unknown_published_message(due.issue.issue))
         due.issue = None  # never mailed again to everyone from a lost journal

@@ -521,13 +521,15 @@ def test_dry_run_counts_and_sends_nothing(territory):
     assert "3 destinataire(s) la recevraient" in result.output
     assert "1 écarté(s)\u00a0: 1 désinscrit (annuaire)" in result.output
     assert "rien n’a été envoyé" in result.output
+    assert "déposés dans var/outbox\u00a0: rien ne partirait" in result.output
     assert outbox(territory) == []
 
 
 def test_confirm_sends_personalised_copies_once(territory):
     result = cli("send", "2027-1", "--confirm", "--root", str(territory))
     assert result.exit_code == 0, result.output
-    assert "envoyés\u00a0: 3" in result.output
+    assert "déposés dans var/outbox\u00a0: 3" in result.output
+    assert "déposés dans var/outbox\u00a0: rien n’est parti" in result.output
     messages = {m["Delivered-To"]: m for m in outbox(territory)}
     assert sorted(messages) == ["anne.durand@mairie.example.org", "paul.roche@ars.example.org",
                                 "sans.nom@unafam.example.org"]
@@ -541,8 +543,44 @@ def test_confirm_sends_personalised_copies_once(territory):
     assert (territory / "build" / "2027-1" / "newsletter.html").is_file()
 
     again = cli("send", "2027-1", "--confirm", "--root", str(territory))
-    assert again.exit_code == 0 and "envoyés\u00a0: 0" in again.output
+    assert again.exit_code == 0 and "déposés dans var/outbox\u00a0: 0" in again.output
+    assert "3 déjà déposé dans var/outbox" in again.output
     assert len(outbox(territory)) == 3
+
+
+def test_an_outbox_trial_is_no_delivery(territory, smtp_server):
+    """Trial through the default outbox, then the real thing over SMTP: every subscribed
+    partner gets the issue once, with the Message-ID of the trial; status and report count
+    only the real delivery."""
+    assert cli("send", "2027-1", "--confirm", "--root", str(territory)).exit_code == 0
+    trial = {m["Delivered-To"]: m["Message-ID"] for m in outbox(territory)}
+    assert len(trial) == 3
+    cli("report", "2027", "--root", str(territory))
+    assert report_values(territory)["Lettres envoyées"] == ("0", "3")
+
+    dry = cli("send", "2027-1", "--root", str(territory), env=smtp_env(smtp_server))
+    assert "3 destinataire(s) la recevraient" in dry.output
+    assert "3 d’entre eux n’ont reçu qu’un essai" in dry.output
+    result = cli("send", "2027-1", "--confirm", "--root", str(territory),
+                 env=smtp_env(smtp_server))
+    assert result.exit_code == 0, result.output
+    assert "envoyés\u00a0: 3" in result.output and "outbox" not in result.output
+    got = [m.message for m in smtp_server.handler.messages]
+    assert sorted(m["To"].addresses[0].addr_spec for m in got) == sorted(trial)
+    assert {m["To"].addresses[0].addr_spec: m["Message-ID"] for m in got} == trial
+    again = cli("send", "2027-1", "--confirm", "--root", str(territory),
+                env=smtp_env(smtp_server))
+    assert "envoyés\u00a0: 0" in again.output and len(smtp_server.handler.messages) == 3
+    cli("report", "2027", "--root", str(territory))
+    values = report_values(territory)
+    assert values["Lettres envoyées"] == ("1", "3")
+    assert values["Destinataires de la lettre 2027-1"] == ("3", "")
+
+
+def report_values(root: Path) -> dict[str, tuple[str, str]]:
+    rows = list(csv.reader((root / "build" / "rapport-2027.csv")
+                           .read_text(encoding="utf-8-sig").splitlines(), delimiter=";"))
+    return {r[1]: (r[2], r[3]) for r in rows[1:]}
 
 
 def test_unsubscribed_stay_unsubscribed_after_a_reimport(territory):
@@ -637,14 +675,16 @@ def test_failures_give_a_non_zero_exit_and_a_summary(territory):
     assert "anne.durand@mairie.example.org\u00a0: adresse refusée\u00a0: 550" in result.output
 
 
-def test_report_counts_and_csv(territory):
-    assert cli("send", "2027-1", "--confirm", "--root", str(territory)).exit_code == 0
+def test_report_counts_and_csv(territory, smtp_server):
+    assert cli("send", "2027-1", "--confirm", "--root", str(territory),
+               env=smtp_env(smtp_server)).exit_code == 0
     cli("unsubscribe", "paul.roche@ars.example.org", "--root", str(territory))
     with Journal.open(territory) as journal:
         journal.record_campaign("invitation-copil-1", kind="invitation", ref="2027-03-copil",
                                 scope="copil", year=2027, subject="Invitation")
         journal.add_messages("invitation-copil-1", [("a@example.org", "<i1@d>"),
                                                     ("b@example.org", "<i2@d>")])
+        journal.mark_sending("invitation-copil-1", "a@example.org", "smtp")
         journal.mark_sent("invitation-copil-1", "a@example.org", "")
         journal.mark_failed("invitation-copil-1", "b@example.org", "550", permanent=True)
     result = cli("report", "2027", "--root", str(territory))

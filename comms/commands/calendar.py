@@ -17,6 +17,7 @@ import click
 from comms.commands.common import (
     NBSP,
     friendly,
+    print_outbox_note,
     print_problems,
     print_summary,
     reasons,
@@ -222,7 +223,9 @@ def invite(event_ids: tuple[str, ...], transport_name: str | None, confirm: bool
     if confirm:
         settings.require_secret()
     with _journal(root, confirm) as journal:
-        plans = invitations.plan_invitations(project, directory, journal, day, events)
+        plans = invitations.plan_invitations(
+            project, directory, journal, day, events,
+            delivers=not _deposits_only(transport_name, settings))
         for event_id in invitations.forgotten_events(project, journal):
             click.secho(f"Attention{NBSP}: {invitations.forgotten_warning(event_id)}.",
                         fg="yellow", err=True)
@@ -232,6 +235,8 @@ def invite(event_ids: tuple[str, ...], transport_name: str | None, confirm: bool
             count = sum(len(p.deliveries) for p in plans)
             click.secho(f"Simulation\u00a0: rien n’a été envoyé ({count} message(s) à "
                         "envoyer). Ajoutez --confirm pour envoyer.", fg="yellow")
+            if _deposits_only(transport_name, settings):
+                print_outbox_note(done=False)
             return
         for plan in plans:
             _print_event_plan(project, plan, names=False)
@@ -345,7 +350,8 @@ def due(day_text: str | None, run_it: bool, confirm: bool, transport_name: str |
     if send:
         settings.require_secret()
     with _journal(root, send) as journal:
-        agenda = planner.what_is_due(project, directory, journal, day)
+        agenda = planner.what_is_due(project, directory, journal, day,
+                                     delivers=not _deposits_only(transport_name, settings))
         _print_due(project, agenda)
         if not run_it:
             return
@@ -353,6 +359,8 @@ def due(day_text: str | None, run_it: bool, confirm: bool, transport_name: str |
             if not agenda.empty:
                 click.secho("Simulation\u00a0: rien n’a été envoyé. Ajoutez --confirm pour "
                             "envoyer.", fg="yellow")
+                if _deposits_only(transport_name, settings):
+                    print_outbox_note(done=False)
             return
         if agenda.empty:
             return
@@ -362,6 +370,13 @@ def due(day_text: str | None, run_it: bool, confirm: bool, transport_name: str |
                                         settings, print_summary)
     if any(not s.ok for s in summaries):
         raise SystemExit(1)
+
+
+def _deposits_only(transport_name: str | None, settings: Settings) -> bool:
+    """Whether the chosen transport is the outbox (nothing leaves the machine)."""
+    from comms.send.transports.outbox import OutboxTransport
+
+    return (transport_name or settings.transport).strip().lower() == OutboxTransport.name
 
 
 COMMANDS = [calendar_command, invite, due]

@@ -92,13 +92,33 @@ def reasons(counts: Counter[str]) -> str:
     return ", ".join(f"{n} {reason}" for reason, n in counts.most_common())
 
 
+OUTBOX_NOTE = (f"déposés dans var/outbox{NBSP}: rien n’est parti. Ce n’était qu’un essai "
+               "(transport outbox)\u00a0: pour envoyer vraiment, réglez COMMS_TRANSPORT "
+               "(smtp ou brevo) dans .env ou ajoutez --transport smtp\u00a0; les destinataires "
+               "de l’essai recevront alors le message.")
+
+
+def print_outbox_note(done: bool) -> None:
+    """Say plainly that the outbox transport sends nothing (`done`: after a run, else in a
+    dry run)."""
+    if done:
+        click.secho(f"  Messages {OUTBOX_NOTE}", fg="yellow")
+    else:
+        click.secho(f"  Transport outbox{NBSP}: même avec --confirm, les messages seraient "
+                    f"{OUTBOX_NOTE.replace('rien n’est parti', 'rien ne partirait')}",
+                    fg="yellow")
+
+
 def print_summary(label: str, summary: Summary) -> None:
     """The end of a campaign: what was sent, skipped, failed, and what to do next."""
     skipped = sum(summary.skipped.values())
-    parts = [f"envoyés{NBSP}: {summary.sent}",
+    parts = [f"envoyés{NBSP}: {summary.sent}" if summary.delivers else
+             f"déposés dans var/outbox{NBSP}: {summary.sent}",
              f"écartés{NBSP}: {skipped}" + (f" ({reasons(summary.skipped)})" if skipped else ""),
              f"en échec{NBSP}: {len(summary.failed)}"]
     click.secho(f"{label} — " + " · ".join(parts), fg="green" if summary.ok else "red")
+    if not summary.delivers:
+        print_outbox_note(done=True)
     if summary.resent_in_flight:
         click.echo(f"  {summary.resent_in_flight} message(s) interrompu(s) lors d’un envoi "
                    "précédent ont été renvoyés (même Message-ID).")

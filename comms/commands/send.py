@@ -14,6 +14,7 @@ from comms.commands.common import (
     NBSP,
     YEAR,
     friendly,
+    print_outbox_note,
     print_problems,
     print_summary,
     reasons,
@@ -110,6 +111,10 @@ def send(issue_id: str, list_name: str, transport_name: str | None, test_address
                                  "message ne lui est envoyé, même de test.")
         message = newsletter.proof_message(project.site, template, secret, address, directory)
         campaigns.send_one(transport, message, settings)
+        if not transport.delivers:
+            click.secho(f"Exemplaire de test déposé dans var/outbox{NBSP}: rien n’est parti "
+                        f"vers {address} (transport outbox).", fg="yellow")
+            return
         click.secho(f"Exemplaire de test envoyé à {address} ({transport.name}), objet{NBSP}: "
                     f"{message.subject}", fg="green")
         return
@@ -120,6 +125,7 @@ def send(issue_id: str, list_name: str, transport_name: str | None, test_address
     audience = newsletter.audience(project, issue, list_name, directory, template.subject)
     with Journal.open(root) as journal:
         plan = campaigns.plan(journal, audience.campaign, audience.recipients, audience.skipped,
+                              delivers=transport.delivers,
                               resend_maybe_delivered=resend_maybe)
         click.echo(f"Lettre {issue.id}{NBSP}: « {template.subject} »")
         click.echo(f"Liste {list_name} · transport {transport.name} · "
@@ -133,6 +139,8 @@ def send(issue_id: str, list_name: str, transport_name: str | None, test_address
             _print_plan(plan)
             click.secho("Simulation\u00a0: rien n’a été envoyé. Ajoutez --confirm pour envoyer.",
                         fg="yellow")
+            if not transport.delivers:
+                print_outbox_note(done=False)
             return
         with sigterm_as_interrupt(), _progress(len(plan.to_send)) as progress:
             summary = newsletter.send_issue(project, directory, journal, issue, list_name,
@@ -147,6 +155,9 @@ def _print_plan(plan: Plan) -> None:
     click.echo(f"  {len(plan.to_send)} destinataire(s) la recevraient.")
     if plan.skipped:
         click.echo(f"  {len(plan.skipped)} écarté(s){NBSP}: {reasons(plan.skip_counts())}.")
+    if plan.deposited_before:
+        click.echo(f"  {plan.deposited_before} d’entre eux n’ont reçu qu’un essai déposé dans "
+                   f"var/outbox{NBSP}: ils recevront cette fois le vrai message.")
     if plan.in_flight:
         click.echo(f"  {plan.in_flight} message(s) étaient en cours d’envoi lors d’une "
                    "interruption\u00a0: ils seront renvoyés avec le même Message-ID.")

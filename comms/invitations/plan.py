@@ -274,14 +274,18 @@ def recorded_versions(journal: Journal) -> dict[str, list[Version]]:
     return out
 
 
-def held_versions(journal: Journal) -> dict[str, dict[str, Held]]:
-    """event id -> attendee -> the latest version a message to them was marked sent for.
-    Read from `messages` itself, so that nothing can lag behind a crash."""
+def held_versions(journal: Journal, delivered_only: bool = True) -> dict[str, dict[str, Held]]:
+    """event id -> attendee -> the latest version a message to them was marked sent for:
+    really delivered, or, when not `delivered_only` (planning another outbox trial), also
+    deposited in var/outbox. Read from `messages` itself, so that nothing can lag behind a
+    crash."""
     out: dict[str, dict[str, Held]] = {}
-    for row in journal.db.execute("""
+    delivered = "AND m.transport != 'outbox'" if delivered_only else ""
+    for row in journal.db.execute(f"""
             SELECT v.*, m.recipient, m.sent_at FROM messages m
             JOIN invitation_versions v ON v.campaign = m.campaign
-            WHERE m.status = 'sent' ORDER BY v.sequence, v.rowid"""):
+            WHERE m.status = 'sent' {delivered}
+            ORDER BY v.sequence, v.rowid"""):
         out.setdefault(row["event_id"], {})[row["recipient"]] = Held(_version(row),
                                                                      row["sent_at"] or "")
     return out
@@ -449,12 +453,13 @@ def plan_event(project: Project, event: Event, directory: Directory, today: date
 
 def plan_invitations(project: Project, directory: Directory, journal: Journal, today: date,
                      events: Iterable[Event] | None = None,
-                     revisions: Revisions | None = None) -> list[EventPlan]:
+                     revisions: Revisions | None = None,
+                     delivers: bool = True) -> list[EventPlan]:
     """The plan of every event (or of `events`), in the agenda's order. Writes nothing: the
     revisions it notes are saved by `send_plans`."""
     revisions = Revisions.load(project.site.root) if revisions is None else revisions
     recorded = recorded_versions(journal)
-    held = held_versions(journal)
+    held = held_versions(journal, delivered_only=delivers)
     chosen = list(project.events if events is None else events)
     return [plan_event(project, e, directory, today, recorded.get(e.id, []),
                        held.get(e.id, {}), _suppressed(journal, instance_of(project, e).id),

@@ -218,9 +218,9 @@ def accepted(journal: Journal, event_id: str) -> set[str]:
 
 
 def plan_steps(project: Project, directory: Directory, journal: Journal, today: date,
-               horizon: int = HORIZON_DAYS) -> list[StepPlan]:
+               horizon: int = HORIZON_DAYS, delivers: bool = True) -> list[StepPlan]:
     """Steps due today or late, and, for the listing, those missed or coming within
-    `horizon` days. Writes nothing."""
+    `horizon` days. Writes nothing. `delivers`: False when the transport is the outbox."""
     out = []
     window = timedelta(days=horizon)
     for step in steps(project):
@@ -246,7 +246,7 @@ def plan_steps(project: Project, directory: Directory, journal: Journal, today: 
         campaign = campaign_of(project, step)
         item = StepPlan(step, when, campaign, recipients, skipped_r, warnings=warnings)
         if when in (TODAY, LATE):
-            item.plan = plan(journal, campaign, recipients, skipped_r)
+            item.plan = plan(journal, campaign, recipients, skipped_r, delivers=delivers)
             if not item.plan.to_send:
                 item.timing = DONE
         elif when == MISSED and journal.states(campaign.id):

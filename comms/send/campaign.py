@@ -37,6 +37,7 @@ from comms.settings import Settings
 SKIP_UNSUBSCRIBED = "désinscrit"
 SKIP_BOUNCED = "adresse en échec définitif"
 SKIP_ALREADY_SENT = "déjà envoyé"
+SKIP_ALREADY_DEPOSITED = "déjà déposé dans var/outbox"
 SKIP_DUPLICATE = "adresse en double"
 SKIP_MAYBE_DELIVERED = "peut-être déjà remis"
 # After this many recipients in a row whose every attempt failed temporarily (or whose
@@ -93,6 +94,8 @@ class Plan:
     skipped: list[tuple[Recipient, str]]
     in_flight: int = 0  # left `sending` by an interrupted run: may be sent a second time
     resend_maybe_delivered: int = 0  # maybe delivered before, sent again on request
+    deposited_before: int = 0  # deposited in var/outbox by a trial, now really sent
+    delivers: bool = True  # False: the transport only deposits (outbox)
 
     def skip_counts(self) -> Counter[str]:
         return Counter(reason for _, reason in self.skipped)
@@ -110,6 +113,7 @@ class Summary:
     check: str = ""  # what to verify when the stop is a configuration problem (French)
     # (address, reason): the whole message left but its final reply was lost
     maybe_delivered: list[tuple[str, str]] = field(default_factory=list)
+    delivers: bool = True  # False: `sent` messages were only deposited in var/outbox
 
     @property
     def ok(self) -> bool:
@@ -139,14 +143,17 @@ def send_lock(journal_path: Path) -> Iterator[None]:
 
 def plan(journal: Journal, campaign: Campaign, recipients: Iterable[Recipient],
          skipped: Iterable[tuple[Recipient, str]] = (), *,
-         resend_maybe_delivered: bool = False) -> Plan:
+         resend_maybe_delivered: bool = False, delivers: bool = True) -> Plan:
     """Who would receive the campaign now, and who is skipped and why. Writes nothing.
     A message maybe delivered (final reply lost) is skipped unless
-    `resend_maybe_delivered`."""
+    `resend_maybe_delivered`. `delivers`: whether the transport really sends (False for
+    outbox); a message a trial only deposited in var/outbox is sent by a real transport,
+    never deposited twice."""
     states = journal.states(campaign.id)
+    deposited = journal.deposited(campaign.id)
     suppressed = journal.suppressed(campaign.unsubscribe_scope)
     uncertain = journal.maybe_delivered(campaign.id)
-    result = Plan(campaign, [], list(skipped))
+    result = Plan(campaign, [], list(skipped), delivers=delivers)
     seen: set[str] = set()
     for recipient in recipients:
         key = recipient.key
@@ -156,8 +163,12 @@ def plan(journal: Journal, campaign: Campaign, recipients: Iterable[Recipient],
         elif key in suppressed:
             reason = SKIP_BOUNCED if suppressed[key].reason == BOUNCE else SKIP_UNSUBSCRIBED
             result.skipped.append((recipient, reason))
+        elif status == SENT and key in deposited and delivers:
+            result.to_send.append(recipient)
+            result.deposited_before += 1
         elif status == SENT:
-            result.skipped.append((recipient, SKIP_ALREADY_SENT))
+            result.skipped.append((recipient, SKIP_ALREADY_DEPOSITED if key in deposited
+                                   else SKIP_ALREADY_SENT))
         elif key in uncertain and not resend_maybe_delivered:
             result.skipped.append((recipient, SKIP_MAYBE_DELIVERED))
         else:
@@ -298,8 +309,10 @@ def run(journal: Journal, campaign: Campaign, recipients: Sequence[Recipient],
                                 scope=campaign.scope, year=campaign.year,
                                 subject=campaign.subject)
         the_plan = plan(journal, campaign, recipients, skipped,
-                        resend_maybe_delivered=resend_maybe_delivered)
-        summary = Summary(campaign, skipped=the_plan.skip_counts())
+                        resend_maybe_delivered=resend_maybe_delivered,
+                        delivers=transport.delivers)
+        summary = Summary(campaign, skipped=the_plan.skip_counts(),
+                          delivers=transport.delivers)
         if not the_plan.to_send:
             return summary
         journal.add_messages(campaign.id, (

@@ -27,6 +27,10 @@ JOURNAL_FILE = Path("var/comms.sqlite")
 PENDING, SENDING, SENT, FAILED, SKIPPED = "pending", "sending", "sent", "failed", "skipped"
 UNSUBSCRIBE, BOUNCE = "unsubscribe", "bounce"
 ALL_SCOPES = "all"  # a suppression of this scope stops every mailing
+# A message the `outbox` transport wrote is 'sent' with this transport: deposited in
+# var/outbox, never delivered. Counts and plans of real deliveries leave it out.
+OUTBOX_TRANSPORT = "outbox"
+DELIVERED = "status = 'sent' AND transport != 'outbox'"  # SQL: really delivered
 
 
 @dataclass(frozen=True)
@@ -454,6 +458,13 @@ class Journal:
             "SELECT recipient FROM messages WHERE campaign = ? AND status = 'failed' "
             "AND maybe_delivered_at IS NOT NULL", (campaign,))}
 
+    def deposited(self, campaign: str) -> set[str]:
+        """Recipients of `campaign` whose message was only deposited in var/outbox (a trial,
+        nothing left the machine): a real transport sends to them."""
+        return {r[0] for r in self.db.execute(
+            "SELECT recipient FROM messages WHERE campaign = ? AND status = 'sent' "
+            "AND transport = ?", (campaign, OUTBOX_TRANSPORT))}
+
     def commit(self) -> None:
         """Commit a change held by `mark_sent(hold=True)`, if any (a transaction opened by
         a caller around several changes is left to that caller)."""
@@ -684,4 +695,4 @@ def sent_campaigns(root: Path) -> set[str]:
         return set()
     with Journal(path) as journal:
         return {r[0] for r in journal.db.execute(
-            "SELECT DISTINCT campaign FROM messages WHERE status = 'sent'")}
+            f"SELECT DISTINCT campaign FROM messages WHERE {DELIVERED}")}

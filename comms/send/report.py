@@ -36,7 +36,8 @@ def yearly_report(root: Path, year: int, project: Project | None = None) -> list
     try:
         newsletters = _rows(journal, """
             SELECT c.ref, c.scope,
-                   SUM(m.status = 'sent') AS sent, SUM(m.status = 'failed') AS failed,
+                   SUM(m.status = 'sent' AND m.transport != 'outbox') AS sent,
+                   SUM(m.status = 'failed') AS failed,
                    MIN(m.sent_at) AS first_sent
             FROM campaigns c LEFT JOIN messages m ON m.campaign = c.id
             WHERE c.kind = 'newsletter' AND c.year = ?
@@ -55,7 +56,7 @@ def yearly_report(root: Path, year: int, project: Project | None = None) -> list
                                                           else ", pas encore envoyée")))
         invitations = _rows(journal, """
             SELECT c.scope, COUNT(DISTINCT c.id) AS campaigns,
-                   SUM(m.status = 'sent') AS sent
+                   SUM(m.status = 'sent' AND m.transport != 'outbox') AS sent
             FROM campaigns c LEFT JOIN messages m ON m.campaign = c.id
             WHERE c.kind = 'invitation' AND c.year = ?
             GROUP BY c.scope ORDER BY c.scope""", year) if journal else []

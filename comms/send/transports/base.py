@@ -72,6 +72,9 @@ class Transport(ABC):
     name: str = ""
     # Whether COMMS_RATE_PER_MINUTE applies (a local Maildir needs no pacing).
     rate_limited: bool = True
+    # False for a transport that keeps messages on this machine (outbox): what it takes is
+    # recorded as deposited, never as delivered, and a real transport sends it later.
+    delivers: bool = True
 
     @abstractmethod
     def open(self) -> None: ...

@@ -17,6 +17,7 @@ OUTBOX_DIR = Path("var/outbox")
 class OutboxTransport(Transport):
     name = "outbox"
     rate_limited = False
+    delivers = False
 
     def __init__(self, path: Path):
         self.path = path

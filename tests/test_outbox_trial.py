@@ -1,0 +1,59 @@
+"""A trial through the default outbox is never a delivery: invitations deposited in
+var/outbox are sent for real by the next run through SMTP (a real aiosmtpd server), once."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+
+import icalendar
+from click.testing import CliRunner
+from smtp_servers import smtp_env
+
+from comms.cli import main
+
+TODAY = "2027-01-10"
+
+
+def cli(*args: str, env: dict[str, str] | None = None):
+    clean: dict[str, str | None] = {k: None for k in os.environ
+                                    if k.startswith(("COMMS_", "SMTP_", "BREVO_"))}
+    clean.update(env or {})
+    return CliRunner().invoke(main, list(args), env=clean, catch_exceptions=False)
+
+
+def deposited(root):
+    folder = root / "var" / "outbox" / "new"
+    return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+            for p in sorted(folder.iterdir())] if folder.is_dir() else []
+
+
+def sequence_of(msg) -> tuple[str, int]:
+    part = next(p for p in msg.walk() if p.get_content_type() == "text/calendar")
+    (event,) = icalendar.Calendar.from_ical(part.get_payload(decode=True)).walk("VEVENT")
+    return str(event["UID"]), int(event["SEQUENCE"])
+
+
+def test_invitations_tried_in_the_outbox_then_sent_over_smtp_once(root, smtp_server):
+    args = ("invite", "2027-03-copil", "--root", str(root), "--today", TODAY)
+    dry = cli(*args)
+    assert "déposés dans var/outbox\u00a0: rien ne partirait" in dry.output
+    trial = cli(*args, "--confirm")
+    assert trial.exit_code == 0, trial.output
+    assert "déposés dans var/outbox\u00a0: rien n’est parti" in trial.output
+    tried = {m["To"].addresses[0].addr_spec: sequence_of(m) for m in deposited(root)}
+    assert len(tried) >= 2
+    # A second trial deposits nothing more.
+    assert cli(*args, "--confirm").exit_code == 0
+    assert len(deposited(root)) == len(tried)
+
+    env = smtp_env(smtp_server)
+    real = cli(*args, "--confirm", env=env)
+    assert real.exit_code == 0, real.output
+    got = [m.message for m in smtp_server.handler.messages]
+    assert {m["To"].addresses[0].addr_spec: sequence_of(m) for m in got} == tried
+    assert len(got) == len(tried)  # each partner once, as the first version (SEQUENCE 0)
+    again = cli(*args, "--confirm", env=env)
+    assert again.exit_code == 0 and len(smtp_server.handler.messages) == len(tried)
+    assert "toutes les invitations sont à jour" in again.output
