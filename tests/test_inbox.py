@@ -751,3 +751,34 @@ def test_an_attendee_we_did_not_invite_is_reported_not_guessed(territory, mailbo
         in result.output
     assert answers(territory) == {}
     assert "0 traité(s), 2 laissé(s) non lu(s)" in result.output
+
+
+def test_recorded_but_not_marked_is_only_marked_next_time(territory, mailbox):
+    """The state a kill leaves between the journal commit and the IMAP STORE: the next run
+    marks the message and counts nothing again."""
+    mailbox.deliver(mails.outlook(Reply(COPIL_UID, ANNE, "ACCEPTED")))
+    assert inbox(territory, mailbox).exit_code == 0
+    with mailbox.client() as client:
+        client.select_folder("INBOX")
+        client.remove_flags(client.search("ALL"), [b"\\Seen", HANDLED_KEYWORD.encode()])
+    result = inbox(territory, mailbox)
+    assert result.exit_code == 0, result.output
+    assert "1 message enregistré lors d’une lecture interrompue" in result.output
+    assert f"Bilan{NBSP}: 0 message lu" in result.output
+    assert all(HANDLED_KEYWORD.encode() in f for f in mailbox.flags().values())
+    assert answers(territory) == {("2027-03-copil", ANNE): ("ACCEPTED", 0)}
+
+
+def test_the_same_mail_in_another_folder_is_known_by_its_message_id(territory, mailbox):
+    """A coordinator copies answers to a folder of her own (new UIDs, new UIDVALIDITY):
+    reading that folder counts nothing twice."""
+    replies = [mails.outlook(Reply(COPIL_UID, ANNE, "ACCEPTED")),
+               mails.gmail(Reply(COPIL_UID, list(PEOPLE)[1], "DECLINED"))]
+    mailbox.deliver(*replies)
+    assert inbox(territory, mailbox).exit_code == 0
+    mailbox.deliver(*replies, folder="Réunions")
+    result = inbox(territory, mailbox, IMAP_FOLDER="Réunions")
+    assert result.exit_code == 0, result.output
+    assert "2 messages déjà traités sous un autre numéro" in result.output
+    assert "Réponses aux invitations" not in result.output
+    assert len(answers(territory)) == 2
