@@ -15,6 +15,7 @@ import secrets
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from email.utils import formataddr
 from zoneinfo import ZoneInfo
 
 from comms.errors import CommsError
@@ -217,10 +218,11 @@ class MessageTemplate:
 
 def _address_line(name: str, address: Address) -> bytes:
     """`Name: "Display" <email>` CRLF, folded (RFC 5322 2.1.1) only when longer than 78."""
-    line = f"{name}: {format_address(address.name, address.email)}".encode("ascii") + CRLF
-    if len(line) <= 80:
-        return line
-    return fold(name, format_address(address.name, address.email))
+    formatted = format_address(address.name, address.email)  # checks both values
+    line = f"{name}: {formatted}"
+    if len(line) <= 78 and "\n" not in formatted:
+        return line.encode("ascii") + CRLF
+    return fold(name, formataddr((address.name, address.email)))
 
 
 def _replace(body: str, values: Mapping[str, str]) -> str:
