@@ -14,7 +14,9 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
-from comms.calendar.ics import calendar, to_bytes, vevent
+import icalendar
+
+from comms.calendar.ics import calendar, vevent, with_serialised_events
 from comms.calendar.revisions import Revisions
 from comms.model import COMMON, DISPOSITIFS, Event, Project
 from comms.write import atomic_write
@@ -96,20 +98,28 @@ def feed_urls(project: Project) -> dict[str, str]:
             for slug, name in _feed_names(project)}
 
 
-def feed_bytes(feed: Feed, project: Project, revisions: Revisions) -> bytes:
+def feed_bytes(feed: Feed, project: Project, revisions: Revisions,
+               serialised: dict[str, tuple[icalendar.Event, bytes]] | None = None) -> bytes:
     """The .ics of one feed: PUBLISH, named, refreshed every 12 hours, no personal data.
     Each event carries its revision (SEQUENCE, DTSTAMP = LAST-MODIFIED = when it last
-    changed), so that unchanged content gives the same bytes."""
+    changed), so that unchanged content gives the same bytes. `serialised` (event id ->
+    VEVENT and its text) lets the feeds of one build serialise each event once."""
     site = project.site
-    events = []
+    cache = {} if serialised is None else serialised
+    events, texts = [], []
     for event in feed.events:
-        revision = revisions.of(event)
-        events.append(vevent(event, site, sequence=revision.sequence,
-                             dtstamp=revision.modified, modified=revision.modified))
-    cal = calendar(events, site, method="PUBLISH", name=feed.name)
+        if event.id not in cache:
+            revision = revisions.of(event)
+            component = vevent(event, site, sequence=revision.sequence,
+                               dtstamp=revision.modified, modified=revision.modified)
+            cache[event.id] = (component, component.to_ical())
+        component, text = cache[event.id]
+        events.append(component)
+        texts.append(text)
+    cal = calendar(events, site, method="PUBLISH", name=feed.name, add_events=False)
     cal.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", "PT12H")
-    return to_bytes(cal)
+    return with_serialised_events(cal, texts)
 
 
 def write_feeds(project: Project, out: Path, *, revisions: Revisions | None = None
@@ -120,7 +130,8 @@ def write_feeds(project: Project, out: Path, *, revisions: Revisions | None = No
     own = revisions is None
     ledger = Revisions.load(project.site.root) if revisions is None else revisions
     folder = out / FEEDS_DIR
-    data = [(folder / feed.filename, feed_bytes(feed, project, ledger))
+    serialised: dict[str, tuple[icalendar.Event, bytes]] = {}  # each event once
+    data = [(folder / feed.filename, feed_bytes(feed, project, ledger, serialised))
             for feed in feeds(project)]
     folder.mkdir(parents=True, exist_ok=True)
     written = []

@@ -167,11 +167,13 @@ def _zones(events: Sequence[icalendar.Event]) -> dict[str, range]:
 
 
 def calendar(events: list[icalendar.Event], site: Site, *, method: str = "PUBLISH",
-             name: str | None = None) -> Calendar:
+             name: str | None = None, add_events: bool = True) -> Calendar:
     """A VCALENDAR holding `events` and the VTIMEZONE of each zone they use.
 
     With a `name` (a published feed) the calendar also names itself and the site's zone,
-    whose VTIMEZONE it then always carries.
+    whose VTIMEZONE it then always carries. Without `add_events`, the calendar carries the
+    zones the events need but not the events (the caller appends their serialised text,
+    see `with_serialised_events`).
     """
     cal = Calendar()
     cal.add("prodid", f"-//comms//{site.territory}//FR")
@@ -190,9 +192,23 @@ def calendar(events: list[icalendar.Event], site: Site, *, method: str = "PUBLIS
         except (ZoneInfoNotFoundError, ValueError):
             continue  # not an IANA zone: nothing we could describe
         cal.add_component(vtimezone(zone, years))
-    for ev in events:
-        cal.add_component(ev)
+    if add_events:
+        for ev in events:
+            cal.add_component(ev)
     return cal
+
+
+_END = b"END:VCALENDAR\r\n"
+
+
+def with_serialised_events(cal: Calendar, serialised: Iterable[bytes]) -> bytes:
+    """The bytes of `cal` with already serialised VEVENTs (each icalendar's own `to_ical`)
+    after its own components: byte for byte what adding the components would give, without
+    serialising an event again for every calendar it is in."""
+    head = to_bytes(cal)
+    if not head.endswith(_END):
+        raise ValueError("not a VCALENDAR")
+    return head[:-len(_END)] + b"".join(serialised) + _END
 
 
 def to_bytes(cal: Calendar) -> bytes:

@@ -126,8 +126,12 @@ def _observance(t: Transition, dtstart: datetime) -> TimezoneStandard | Timezone
     return comp
 
 
+@functools.lru_cache(maxsize=64)
 def vtimezone(zone: ZoneInfo, years: range | None = None) -> Timezone:
-    """The VTIMEZONE of `zone` valid for the events of `years` (default: this year on)."""
+    """The VTIMEZONE of `zone` valid for the events of `years` (default: this year on).
+
+    Computed once per zone and years in a process (a build writes it in every calendar):
+    the component returned is shared, callers add it to calendars and never change it."""
     if years is None or len(years) == 0:
         this_year = datetime.now(UTC).year
         years = range(this_year, this_year + 1)

@@ -142,6 +142,38 @@ _Loader.add_implicit_resolver(
 )
 
 
+try:  # libyaml's C scanner and parser, when PyYAML was built with it
+    from yaml.cyaml import CParser
+except ImportError:  # pragma: no cover - every wheel of PyYAML on PyPI has it
+    CParser = None
+
+if CParser is not None:
+    class _CLoader(CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+        """`_Loader` with libyaml scanning and parsing (several times faster on many front
+        matters). The events carry the same marks (lines); the nodes are composed in Python
+        by the same checked composer (no alias, bounded depth), so the errors are the same.
+        """
+
+        yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
+
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+            self.anchors: dict = {}
+
+        get_single_node = yaml.composer.Composer.get_single_node
+        compose_document = yaml.composer.Composer.compose_document
+        compose_node = _compose_node
+        compose_scalar_node = yaml.composer.Composer.compose_scalar_node
+        compose_sequence_node = yaml.composer.Composer.compose_sequence_node
+        compose_mapping_node = yaml.composer.Composer.compose_mapping_node
+
+    _FastLoader: type = _CLoader
+else:  # pragma: no cover
+    _FastLoader = _Loader
+
+
 def _positions(node: yaml.MappingNode, path: Path, data: dict, first_line: int) -> Document:
     doc = Document(path, data, {}, node.start_mark.line + first_line)
     for key_node, value_node in node.value:
@@ -167,7 +199,7 @@ def parse_yaml(text: str, path: Path, report: Problems, first_line: int = 1) -> 
     if _invisible_characters(text, report, first_line):
         return None
     try:
-        loader = _Loader(text)
+        loader = _FastLoader(text)
         try:
             node = loader.get_single_node()
             data = loader.construct_document(node) if node is not None else {}

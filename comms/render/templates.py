@@ -9,6 +9,7 @@ never as markup, except Markdown already rendered by `comms.render.markdown`.
 from __future__ import annotations
 
 import importlib.resources
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -170,6 +171,20 @@ def _wrap(text: str, width: int = 72, indent: str = "") -> str:
     return "\n".join(indent + line if line else line for line in wrap(text, width - len(indent)))
 
 
+def bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Compiled templates kept between runs in the user's cache folder
+    ($XDG_CACHE_HOME/comms/jinja, else ~/.cache/comms/jinja): Jinja checks each entry against
+    the template's source, so an edited or overriding template is compiled again. None when
+    the folder cannot be created (a read-only home): templates are then compiled each run."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    folder = Path(base) / "comms" / "jinja"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(folder))
+
+
 @lru_cache(maxsize=8)
 def environment(root: Path | None = None) -> jinja2.Environment:
     """Templates from ROOT/templates first, then the defaults packaged as comms.templates."""
@@ -184,6 +199,7 @@ def environment(root: Path | None = None) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        bytecode_cache=bytecode_cache(),
     )
     env.filters.update(
         typo=french_spacing,
