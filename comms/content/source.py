@@ -74,6 +74,10 @@ def _yaml_error(exc: yaml.YAMLError, report: Problems, first_line: int) -> None:
         report.error(line, None, exc.problem, exc.hint)
         return
     problem = getattr(exc, "problem", None) or str(exc)
+    if "maximum nesting depth" in problem:  # libyaml's own limit, met before ours
+        report.error(line, None, f"imbrication trop profonde (plus de {MAX_DEPTH} niveaux)",
+                     "écrivez les champs à plat, comme dans les exemples du guide")
+        return
     report.error(
         line,
         None,
