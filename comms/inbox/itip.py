@@ -110,7 +110,11 @@ def read_answers(message: email.message.Message) -> tuple[str, list[ItipAnswer]]
     announced as REPLY/COUNTER cannot be read."""
     method = ""
     answers: dict[tuple, ItipAnswer] = {}
+    seen: set[bytes] = set()
     for param, data in calendar_parts(message):
+        if data in seen:  # Gmail and Thunderbird attach the inline calendar again
+            continue
+        seen.add(data)
         try:
             cal = icalendar.Calendar.from_ical(data)
         except (ValueError, IndexError, KeyError) as exc:
