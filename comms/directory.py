@@ -25,22 +25,31 @@ from comms.model import Project
 
 NEWSLETTER = "newsletter"
 
-# Column -> accepted header spellings, compared after `_fold` (lowercase, no accents,
-# `_`/`-` as spaces).
+# Column -> accepted header spellings, as the guide lists them; compared after `_fold`
+# (lower case, no accents, no inclusive-writing suffix such as « (e) », punctuation as
+# spaces). A header is mapped only when it is one of these: a look-alike (« Date
+# d’inscription ») is never taken for a known column.
 COLUMNS = {
-    "email": ("email", "e mail", "courriel", "mail", "adresse", "adresse mail",
-              "adresse email", "adresse e mail", "adresse electronique"),
-    "first_name": ("first name", "firstname", "prenom"),
-    "last_name": ("last name", "lastname", "nom", "nom de famille"),
-    "organisation": ("organisation", "organization", "structure", "organisme"),
-    "role": ("role", "fonction", "poste"),
-    "lists": ("lists", "listes", "liste", "listes de diffusion"),
-    "consent_on": ("consent on", "consentement", "consentement le", "date de consentement",
-                   "date consentement"),
-    "unsubscribed_on": ("unsubscribed on", "desinscription", "desinscrit le", "desinscrit",
-                        "date de desinscription", "date desinscription"),
+    "email": ("email", "e-mail", "mail", "courriel", "mél", "adresse", "adresse mail",
+              "adresse e-mail", "adresse email", "adresse électronique",
+              "adresse de courriel", "adresse de messagerie"),
+    "first_name": ("first_name", "first name", "prénom"),
+    "last_name": ("last_name", "last name", "nom", "nom de famille"),
+    "organisation": ("organisation", "organization", "structure", "organisme",
+                     "établissement", "employeur", "institution"),
+    "role": ("role", "rôle", "fonction", "poste", "qualité"),
+    "lists": ("lists", "listes", "liste", "listes de diffusion", "abonnements"),
+    "consent_on": ("consent_on", "consent on", "consentement", "consentement le",
+                   "date de consentement", "date du consentement", "consenti le"),
+    "unsubscribed_on": ("unsubscribed_on", "unsubscribed on", "désinscription",
+                        "désinscrit", "désinscrit le", "désinscrit(e) le",
+                        "désinscrit·e le", "désinscrite le", "date de désinscription",
+                        "date désinscription", "désabonnement", "désabonné le",
+                        "désabonné(e) le", "date de désabonnement"),
 }
-REQUIRED = ("email", "lists")
+# Without its unsubscribe column, a directory would mail people who asked to hear nothing
+# more: every send is refused until the column is recognised.
+REQUIRED = ("email", "lists", "unsubscribed_on")
 LIST_SEPARATORS = re.compile(r"[,|]")
 # Control characters (C0, DEL, C1 with NEL) and the Unicode line and paragraph separators.
 CONTROL = re.compile("[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]")
@@ -133,10 +142,14 @@ def check_email(value: str) -> str:
     return info.ascii_email or info.normalized
 
 
+_INCLUSIVE = re.compile(r"(?:\((?:e|es|s)\)|[·.](?:e|es)\b)")
+
+
 def _fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.strip().lstrip("\ufeff"))
     plain = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
-    return re.sub(r"[\s_\-.']+", " ", plain).strip()
+    plain = _INCLUSIVE.sub("", plain)
+    return re.sub(r"[\s_\-.'’()·:]+", " ", plain).strip()
 
 
 _HEADER_INDEX = {_fold(alias): column for column, aliases in COLUMNS.items()
@@ -233,16 +246,20 @@ class _Row:
 
 def _columns(header: list[str], report: Problems) -> dict[int, str] | None:
     found: dict[int, str] = {}
+    unknown: list[str] = []
     for index, cell in enumerate(header):
         name = _fold(cell)
         if not name:
             continue
         column = _HEADER_INDEX.get(name)
         if column is None:
+            unknown.append(cell.strip())
             guess = closest(name, _HEADER_INDEX)
             report.warning(1, cell.strip(), "colonne inconnue, ignorée",
-                           f"vouliez-vous écrire « {_HEADER_INDEX[guess]} »\u00a0?" if guess
-                           else "colonnes possibles\u00a0: " + ", ".join(COLUMNS))
+                           (f"si c’est la colonne « {_HEADER_INDEX[guess]} », nommez-la "
+                            f"comme l’une de ses orthographes reconnues : "
+                            f"{spellings(_HEADER_INDEX[guess])}") if guess
+                           else "colonnes possibles : " + ", ".join(COLUMNS))
         elif column in found.values():
             report.error(1, cell.strip(), "colonne en double",
                          "gardez une seule colonne de ce nom")
@@ -250,9 +267,20 @@ def _columns(header: list[str], report: Problems) -> dict[int, str] | None:
             found[index] = column
     missing = [c for c in REQUIRED if c not in found.values()]
     for column in missing:
-        report.error(1, column, "colonne obligatoire absente",
-                     f"ajoutez en première ligne une colonne « {column} »")
+        others = (f"colonnes non reconnues : {', '.join(f'« {u} »' for u in unknown)}"
+                  f" ; " if unknown else "")
+        what = ("aucune colonne de date de désinscription reconnue : les personnes "
+                "désinscrites recevraient les envois, donc aucun envoi n’est possible"
+                if column == "unsubscribed_on" else "colonne obligatoire absente")
+        report.error(1, column, what,
+                     f"{others}titrez la colonne avec l’une de ces orthographes : "
+                     f"{spellings(column)}")
     return None if missing else found
+
+
+def spellings(column: str) -> str:
+    """The accepted header spellings of a column, for a message."""
+    return ", ".join(f"« {alias} »" for alias in COLUMNS[column])
 
 
 def load_directory(path: Path, known_lists: set[str] | None = None) -> Directory:

@@ -42,8 +42,8 @@ def test_semicolon_utf8_with_bom(tmp_path):
 
 
 def test_comma_separated_with_quoted_lists(tmp_path):
-    text = ("email,first_name,last_name,organisation,role,lists\n"
-            'paul@ars.example.org,Paul,Roche,"ARS, délégation",Délégué,"newsletter, cotech"\n')
+    text = ("email,first_name,last_name,organisation,role,lists,unsubscribed_on\n"
+            'paul@ars.example.org,Paul,Roche,"ARS, délégation",Délégué,"newsletter, cotech",\n')
     (paul,) = load_directory(write(tmp_path, text), LISTS).partners
     assert paul.organisation == "ARS, délégation"
     assert paul.lists == {"newsletter", "cotech"}
@@ -107,12 +107,12 @@ def test_lines_are_counted_after_a_multiline_record(tmp_path):
 
 def test_missing_required_column(tmp_path):
     found = problems(write(tmp_path, "email;prenom\na@example.org;A\n"))
-    assert [(p.line, p.field) for p in found] == [(1, "lists")]
+    assert [(p.line, p.field) for p in found] == [(1, "lists"), (1, "unsubscribed_on")]
 
 
 def test_unknown_column_is_a_warning(tmp_path):
-    directory = load_directory(write(tmp_path, "email;lists;telephone\na@example.org;"
-                                     "newsletter;0102\n"), LISTS)
+    directory = load_directory(write(tmp_path, "email;lists;telephone;unsubscribed_on\n"
+                                     "a@example.org;newsletter;0102;\n"), LISTS)
     assert len(directory.partners) == 1
     assert [w.field for w in directory.warnings] == ["telephone"]
 
@@ -124,7 +124,8 @@ def test_missing_file_is_an_error(tmp_path):
 
 
 def test_any_list_when_no_known_lists_given(tmp_path):
-    directory = load_directory(write(tmp_path, "email;lists\na@example.org;nimporte\n"), None)
+    directory = load_directory(write(tmp_path, "email;lists;desinscription\n"
+                                     "a@example.org;nimporte;\n"), None)
     assert directory.partners[0].lists == {"nimporte"}
 
 
