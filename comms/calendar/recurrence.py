@@ -121,10 +121,22 @@ def parse_every(raw: Any) -> tuple[str, int]:
     return _UNITS[m.group(2)], interval
 
 
+_FIFTH_WORDS = ("fifth", "5th", "cinquieme", "5e", "5eme")
+
+
 def parse_on(raw: Any) -> tuple[int, int]:
-    """`first thursday` / `premier jeudi` -> (1, 3); `last friday` -> (-1, 4)."""
+    """`first thursday` / `premier jeudi` -> (1, 3); `last friday` -> (-1, 4).
+
+    A fifth weekday exists in some months only: RFC 5545 skips the others, Outlook moves
+    them, so it is refused with « dernier » as the fix."""
     Invalid = _fields().Invalid
     m = _ON.match(_plain(raw))
+    if m and m.group(1) in _FIFTH_WORDS:
+        raise Invalid(f"«\u00a0{raw}\u00a0» n’existe pas tous les mois\u00a0: les agendas ne "
+                      "montreraient pas les mêmes dates (la norme saute les mois sans "
+                      "cinquième jour, Outlook les déplace)",
+                      f"écrivez «\u00a0last {m.group(2)}\u00a0» ou «\u00a0dernier "
+                      f"{m.group(2)}\u00a0» si la réunion a lieu le dernier de chaque mois")
     if not m or m.group(1) not in _ORDINAL_WORDS:
         raise Invalid(f"« {raw} » n’est pas un jour du mois reconnu", ON_HINT)
     weekday = m.group(2)
@@ -235,6 +247,8 @@ def parse_repeat(raw: dict, start: date | datetime, report: Report) -> Repeat | 
     if not ok:
         return None
 
+    if not _same_day_every_period(freq, on, start, report):
+        return None
     rule: dict[str, Any] = {"FREQ": freq}
     if interval != 1:
         rule["INTERVAL"] = interval
@@ -267,6 +281,41 @@ def parse_repeat(raw: dict, start: date | datetime, report: Report) -> Repeat | 
         return None
     return Repeat(rrule=rule, exceptions=exceptions,
                   text=_describe(freq, interval, on, _day_of(start), until, count, exceptions))
+
+
+def _same_day_every_period(freq: str, on: tuple[int, int] | None, start: date | datetime,
+                           report: Report) -> bool:
+    """False (after reporting) for a series on a date some periods lack: a monthly series on
+    the 29th to 31st, a yearly one on 29 February. RFC 5545 skips those periods, Outlook
+    moves the date: the partners' calendars would disagree with each other and with the
+    newsletter."""
+    first = _day_of(start)
+    if freq == "MONTHLY" and on is None and first.day >= 29:
+        nth = (first.day - 1) // 7 + 1
+        weekday = WEEKDAYS_FR[first.weekday()]
+        hint = (f"si la réunion a lieu le dernier {weekday} du mois, ajoutez "
+                f"«\u00a0on: dernier {weekday}\u00a0»" if nth == 5 or first.day + 7 >
+                _month_days(first) else "")
+        report("repeat.every",
+               f"le {first.day} n’existe pas tous les mois\u00a0: les agendas ne montreraient "
+               "pas les mêmes dates (la norme saute ces mois, Outlook avance la réunion "
+               "au dernier jour)",
+               (hint + "\u00a0; " if hint else "") + "ou choisissez un jour du 1er au 28, "
+               "ou une série «\u00a0on: dernier …\u00a0» (par exemple «\u00a0on: dernier "
+               "jeudi\u00a0»)")
+        return False
+    if freq == "YEARLY" and (first.month, first.day) == (2, 29):
+        report("repeat.every",
+               "le 29 février n’existe que les années bissextiles\u00a0: les agendas ne "
+               "montreraient pas les mêmes dates",
+               "choisissez une autre première date (le 28 février ou le 1er mars)")
+        return False
+    return True
+
+
+def _month_days(d: date) -> int:
+    following = date(d.year + d.month // 12, d.month % 12 + 1, 1)
+    return (following - timedelta(days=1)).day
 
 
 def _missing(value: Any) -> bool:
