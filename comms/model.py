@@ -132,6 +132,9 @@ class Repeat:
     rrule: dict  # icalendar vRecur-compatible mapping, e.g. {"FREQ": "MONTHLY", "BYDAY": "1TH"}
     exceptions: tuple[date, ...]  # occurrences that do not take place (EXDATE)
     text: str  # French description: « le premier jeudi de chaque mois jusqu'au 30 juin 2027 »
+    # One session moved: (its date in the series, its new start in the site zone, or a date
+    # for an all-day series); RECURRENCE-ID overrides in invitations and feeds.
+    moves: tuple[tuple[date, datetime | date], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -464,7 +464,7 @@ def test_a_cancelled_event_never_invited_sends_nothing(territory, smtp):
     assert take(server) == []
 
 
-def test_an_added_exception_date_is_an_update(territory, smtp):
+def test_an_added_exception_date_cancels_that_session_only(territory, smtp):
     server, env = smtp
     serie = ("repeat:\n  every: month\n  on: third thursday\n  count: 3\n")
     write(territory, "calendars/events/2027-03-copil.md", copil(more=serie))
@@ -476,10 +476,12 @@ def test_an_added_exception_date_is_an_update(territory, smtp):
           copil(more=serie + "  except: [2027-04-15]\n"))
     assert invite(territory, "2027-03-copil", "--confirm", env=env).exit_code == 0
     updates = take(server)
+    # What Google sends: a CANCEL of that session (RECURRENCE-ID), not the series again.
     assert len(updates) == len(first) and {summary_of(m)[1:3] for m in updates} == \
-        {("REQUEST", 1)}
-    (excluded,) = vevent(updates[0])["EXDATE"].dts
-    assert excluded.dt == datetime(2027, 4, 15, 14, 0, tzinfo=PARIS)
+        {("CANCEL", 1)}
+    event = vevent(updates[0])
+    assert "RRULE" not in event and event["STATUS"] == "CANCELLED"
+    assert event["RECURRENCE-ID"].dt == datetime(2027, 4, 15, 14, 0, tzinfo=PARIS)
 
 
 def test_suppressed_addresses_get_nothing_not_even_a_cancellation(territory, smtp):

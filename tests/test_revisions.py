@@ -23,6 +23,7 @@ from smtp_servers import smtp_env
 
 from comms.calendar.revisions import LEDGER, Revisions
 from comms.cli import main
+from comms.send.journal import Journal
 
 CASES = Path(__file__).parent / "cases"  # the inputs of the handed cases
 EVENT = "2027-03-gt-logement"
@@ -235,3 +236,99 @@ def test_the_sample_keeps_its_ledger_current(sample, tmp_path):
     result = cli("build", "--all", "--root", str(sample), "--out", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
     assert (sample / LEDGER).read_bytes() == before
+
+
+SERIES = """\
+---
+instance: copil
+title: Réunion mensuelle
+start: 2027-03-04 14:00
+end: 2027-03-04 16:00
+location: Mairie
+repeat:
+  every: month
+  on: first thursday
+  count: 4
+{more}---
+Ordre du jour.
+"""
+
+
+def test_one_session_cancelled_then_moved_in_invitations_and_feeds(root, smtp_server,
+                                                                   tmp_path):
+    """Cancelling one session sends a CANCEL for its RECURRENCE-ID only (what Google sends),
+    moving one sends that session's override only; the feed carries the same SEQUENCE, the
+    EXDATE and the override; a newcomer gets the whole series as it now is."""
+    env = smtp_env(smtp_server)
+    path = "calendars/events/2027-03-serie.md"
+    uid = f"2027-03-serie@{_domain(root)}"
+
+    def invite():
+        result = cli("invite", "2027-03-serie", "--confirm", "--root", str(root),
+                     "--today", TODAY, env=env)
+        assert result.exit_code == 0, result.output
+        return take(smtp_server)
+
+    def feed() -> list[dict]:
+        assert cli("calendar", "--root", str(root)).exit_code == 0
+        feed_path = root / "build/calendars/copil.ics"
+        events = [e for e in parse_with_icaljs(feed_path)["events"] if e["uid"] == uid]
+        published(feed_path, uid, tmp_path)  # icalendar agrees
+        return events
+
+    write(root, path, SERIES.format(more=""))
+    first = invite()
+    people = sorted(m["To"].addresses[0].addr_spec for m in first)
+    assert len(people) == 2
+    assert {(m, e[0]["SEQUENCE"], "RRULE" in e[0]) for m, e in map(invitation_events, first)} \
+        == {("REQUEST", 0, True)}
+
+    # One session cancelled: a CANCEL of that session, nothing else.
+    write(root, path, SERIES.format(more="  except: [2027-04-01]\n"))
+    cancels = invite()
+    assert sorted(m["To"].addresses[0].addr_spec for m in cancels) == people
+    for msg in cancels:
+        method, (event,) = invitation_events(msg)
+        assert (method, event["SEQUENCE"], event["STATUS"]) == ("CANCEL", 1, "CANCELLED")
+        assert "RRULE" not in event
+        assert event["RECURRENCE-ID"].dt == datetime(2027, 4, 1, 12, 0, tzinfo=UTC)
+        assert msg["Subject"].startswith(f"Séance annulée{NBSP}: ")
+        path_ics = tmp_path / "cancel.ics"
+        part = next(p for p in msg.walk() if p.get_content_type() == "text/calendar")
+        path_ics.write_bytes(part.get_payload(decode=True))
+        (read,) = parse_with_icaljs(path_ics)["events"]
+        assert read["recurrenceId"] == "2027-04-01T12:00:00.000Z" and read["sequence"] == 1
+    text = " ".join(cancels[0].get_body(("plain",)).get_content().split())
+    assert "Séance annulée" in text and "1er avril 2027" in text
+    (master,) = feed()
+    assert master["sequence"] == 1 and master["exdates"] == ["2027-04-01T12:00:00.000Z"]
+
+    # One session moved: a REQUEST holding that session's override only.
+    write(root, path, SERIES.format(more="  except: [2027-04-01]\n  moved:\n"
+                                         "    2027-05-06: 2027-05-12 15:00\n"))
+    moves = invite()
+    assert len(moves) == 2
+    for msg in moves:
+        method, (event,) = invitation_events(msg)
+        assert (method, event["SEQUENCE"]) == ("REQUEST", 2) and "RRULE" not in event
+        assert event["RECURRENCE-ID"].dt == datetime(2027, 5, 6, 12, 0, tzinfo=UTC)
+        assert event["DTSTART"].dt == datetime(2027, 5, 12, 13, 0, tzinfo=UTC)
+        assert msg["Subject"].startswith(f"Séance déplacée{NBSP}: ")
+    master, moved = feed()
+    assert (master["sequence"], moved["sequence"]) == (2, 2)
+    assert moved["recurrenceId"] == "2027-05-06T12:00:00.000Z"
+    assert moved["start"] == "2027-05-12T13:00:00.000Z"
+    assert invite() == []  # nothing more to send
+
+    # A newcomer gets the whole series as it is now: EXDATE and the override, SEQUENCE 2.
+    directory = root / "content/partners.csv"
+    directory.write_text(directory.read_text(encoding="utf-8")
+                         + "nina@example.org;Nina;Petit;MDA;Psy;copil;2026-01-10;\n",
+                         encoding="utf-8")
+    (joined,) = invite()
+    method, events = invitation_events(joined)
+    assert method == "REQUEST" and [e["SEQUENCE"] for e in events] == [2, 2]
+    assert "RRULE" in events[0] and "EXDATE" in events[0] and "RECURRENCE-ID" in events[1]
+    with Journal.open(root) as journal:
+        states = {r["status"] for r in journal.db.execute("SELECT status FROM invitation_state")}
+    assert states == {"invited"}  # a cancelled session is not a cancelled invitation

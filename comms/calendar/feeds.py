@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import icalendar
 
-from comms.calendar.ics import calendar, vevent, with_serialised_events
+from comms.calendar.ics import calendar, vevents, with_serialised_events
 from comms.calendar.revisions import Revisions
 from comms.model import COMMON, DISPOSITIFS, Event, Project
 from comms.write import atomic_write
@@ -99,22 +99,23 @@ def feed_urls(project: Project) -> dict[str, str]:
 
 
 def feed_bytes(feed: Feed, project: Project, revisions: Revisions,
-               serialised: dict[str, tuple[icalendar.Event, bytes]] | None = None) -> bytes:
+               serialised: dict[str, tuple[list[icalendar.Event], bytes]] | None = None
+               ) -> bytes:
     """The .ics of one feed: PUBLISH, named, refreshed every 12 hours, no personal data.
     Each event carries its revision (SEQUENCE, DTSTAMP = LAST-MODIFIED = when it last
     changed), so that unchanged content gives the same bytes. `serialised` (event id ->
-    VEVENT and its text) lets the feeds of one build serialise each event once."""
+    VEVENTs, the series' overrides included, and their text) lets the feeds of one build serialise each event once."""
     site = project.site
     cache = {} if serialised is None else serialised
     events, texts = [], []
     for event in feed.events:
         if event.id not in cache:
             revision = revisions.of(event)
-            component = vevent(event, site, sequence=revision.sequence,
-                               dtstamp=revision.modified, modified=revision.modified)
-            cache[event.id] = (component, component.to_ical())
-        component, text = cache[event.id]
-        events.append(component)
+            components = vevents(event, site, sequence=revision.sequence,
+                                 dtstamp=revision.modified, modified=revision.modified)
+            cache[event.id] = (components, b"".join(c.to_ical() for c in components))
+        components, text = cache[event.id]
+        events.extend(components)
         texts.append(text)
     cal = calendar(events, site, method="PUBLISH", name=feed.name, add_events=False)
     cal.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})

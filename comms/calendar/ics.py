@@ -108,6 +108,40 @@ def vevent(event: Event, site: Site, *, sequence: int = 0, dtstamp: datetime | N
     return vev
 
 
+def vevents(event: Event, site: Site, **options) -> list[icalendar.Event]:
+    """The master VEVENT of `event` (`vevent`, same options) followed by one override per
+    moved session: same UID and SEQUENCE, RECURRENCE-ID = the session's date in the series,
+    its new DTSTART/DTEND (RFC 5545 3.8.4.4)."""
+    master = vevent(event, site, **options)
+    return [master, *(override(master, event, site, day) for day, _ in
+                      (event.repeat.moves if event.repeat else ()))]
+
+
+def override(master: icalendar.Event, event: Event, site: Site, day: date,
+             cancelled: bool = False) -> icalendar.Event:
+    """The instance of `master` on `day` (a date of the series): moved when `event` says
+    so, or `cancelled` (STATUS:CANCELLED, for a CANCEL of that session)."""
+    zone = site.timezone
+    moved = dict(event.repeat.moves) if event.repeat else {}
+    vev = icalendar.Event()
+    for name, value in master.items():
+        if name not in ("RRULE", "EXDATE", "DTSTART", "DTEND", "STATUS"):
+            vev[name] = value
+    vev.add("recurrence-id", _exdate(day, event, zone))
+    start = moved.get(day) or _exdate(day, event, zone)
+    if event.all_day:
+        vev.add("dtstart", start)
+        vev.add("dtend", start + (event.last_day - event.first_day) + timedelta(days=1))
+    else:
+        start = _in_zone(start, zone)
+        vev.add("dtstart", start)
+        vev.add("dtend", start + (event.end - event.start))
+    vev.add("status", "CANCELLED" if cancelled else master.get("STATUS", "CONFIRMED"))
+    for alarm in master.subcomponents if not cancelled else ():
+        vev.add_component(alarm)
+    return vev
+
+
 def _exdate(day: date, event: Event, zone: ZoneInfo) -> date | datetime:
     """An excepted occurrence, written like DTSTART (same TZID and time, or a DATE)."""
     if event.all_day:
@@ -225,6 +259,6 @@ def event_ics(event: Event, site: Site, *, sequence: int = 0, modified: datetime
     brings back an older version. DTSTAMP and LAST-MODIFIED are the revision's `modified`,
     so that unchanged content gives the same bytes.
     """
-    return to_bytes(calendar([vevent(event, site, sequence=sequence, dtstamp=modified,
-                                     modified=modified)], site))
+    return to_bytes(calendar(vevents(event, site, sequence=sequence, dtstamp=modified,
+                                     modified=modified), site))
 

@@ -26,7 +26,7 @@ from comms.model import Event, Repeat
 
 Report = Callable[[str, str, str], None]
 
-KEYS = ("every", "on", "until", "count", "except")
+KEYS = ("every", "on", "until", "count", "except", "moved")
 MAX_OCCURRENCES = 1000  # a series longer than this is a typo in `until`
 
 WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
@@ -242,6 +242,21 @@ def parse_repeat(raw: dict, start: date | datetime, report: Report) -> Repeat | 
         ok &= good
         exceptions = tuple(sorted(set(parsed))) if good else ()
 
+    moved_raw = values.get("moved")
+    if not _missing(moved_raw) and not isinstance(moved_raw, dict):
+        report("repeat.moved",
+               "on attend une ou plusieurs lignes «\u00a0date: nouvelle date\u00a0»",
+               "écrivez par exemple, décalé sous « moved: », «\u00a02027-05-06: 2027-05-12"
+               "\u00a0» (la séance du 6 mai a lieu le 12) ou «\u00a02027-05-06: 2027-05-12 "
+               "14:00\u00a0» pour changer aussi l’heure")
+        ok = False
+    moves_read: list[tuple[date, date | datetime]] = []
+    for key, value in (moved_raw.items() if isinstance(moved_raw, dict) else ()):
+        good_day, original = _parse(key, fields.day, "repeat.moved", report)
+        good_new, new = _parse(value, fields.date_or_datetime, "repeat.moved", report)
+        ok &= good_day and good_new
+        if good_day and good_new:
+            moves_read.append((original, _moved_start(new, start)))
     if on is not None and freq == "MONTHLY":
         ok &= _check_start(start, on, report)
     if not ok:
@@ -277,10 +292,35 @@ def parse_repeat(raw: dict, start: date | datetime, report: Report) -> Repeat | 
                "l’évènement n’aurait jamais lieu",
                "retirez des dates de « except », ou supprimez l’évènement")
         ok = False
+    for original, _new in moves_read:
+        if original not in known:
+            report("repeat.moved", f"le {_date(original)} n’est pas une date de la série",
+                   _nearest_hint(original, dates))
+            ok = False
+        elif original in exceptions:
+            report("repeat.moved", f"la séance du {_date(original)} est aussi dans «\u00a0except"
+                   "\u00a0»", "gardez-la dans l’un des deux seulement\u00a0: «\u00a0except\u00a0» "
+                   "si elle n’a pas lieu, «\u00a0moved\u00a0» si elle a lieu un autre jour")
+            ok = False
     if not ok:
         return None
-    return Repeat(rrule=rule, exceptions=exceptions,
-                  text=_describe(freq, interval, on, _day_of(start), until, count, exceptions))
+    moves = tuple(sorted(moves_read, key=lambda m: m[0]))
+    text = _describe(freq, interval, on, _day_of(start), until, count, exceptions)
+    for original, new in moves:
+        text += (f"\u00a0; la séance du {_date(original)} a lieu le "
+                 f"{format_day(_day_of(new))}")
+    return Repeat(rrule=rule, exceptions=exceptions, text=text, moves=moves)
+
+
+def _moved_start(new: date | datetime, start: date | datetime) -> date | datetime:
+    """A moved session's start, like the series' start: a date for an all-day series, else
+    an aware time in the series' zone (a date alone keeps the series' time)."""
+    if not isinstance(start, datetime):
+        return new.date() if isinstance(new, datetime) else new
+    zone = start.tzinfo
+    if not isinstance(new, datetime):
+        return datetime.combine(new, start.timetz()).replace(tzinfo=zone)
+    return new.replace(tzinfo=zone)
 
 
 def _same_day_every_period(freq: str, on: tuple[int, int] | None, start: date | datetime,
@@ -437,10 +477,14 @@ def occurrences(event: Event, since: date, until: date) -> list[Occurrence]:
         high = datetime.combine(until, time.max)
         starts = _rule(event.repeat.rrule, event.start).between(low, high, inc=True)
     excepted = set(event.repeat.exceptions) if event.repeat else set()
+    moved = dict(event.repeat.moves) if event.repeat else {}
     out = []
     for naive in starts:
         occ_start = _localize(naive, event.start)
         occ_end = _localize(naive + span, event.end)
+        if _day_of(occ_start) in moved:
+            occ_start = moved[_day_of(occ_start)]
+            occ_end = occ_start + (event.end - event.start)
         if _day_of(occ_start) > until or _day_of(occ_end) < since:
             continue
         out.append(Occurrence(event, occ_start, occ_end,

@@ -292,11 +292,12 @@ def held_invitations(journal: Journal) -> dict[str, dict[str, int]]:
     latest version is a cancellation are left out)."""
     out: dict[str, dict[str, int]] = {}
     for row in journal.db.execute("""
-            SELECT v.event_id, v.sequence, v.method, m.recipient FROM messages m
+            SELECT v.event_id, v.sequence, v.method, v.campaign, m.recipient FROM messages m
             JOIN invitation_versions v ON v.campaign = m.campaign
             WHERE m.status = 'sent' ORDER BY v.sequence, v.rowid"""):
         people = out.setdefault(row["event_id"], {})
-        if row["method"] == "REQUEST":
+        # A CANCEL of some sessions of a series (campaign …-occurrence) leaves the series.
+        if row["method"] == "REQUEST" or "-occurrence" in row["campaign"]:
             people[row["recipient"]] = row["sequence"]
         else:
             people.pop(row["recipient"], None)

@@ -28,7 +28,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from comms.calendar.ics import calendar, to_bytes, vevent
+from comms.calendar.ics import calendar, override, to_bytes, vevent, vevents
 from comms.model import Address, Coordinator, Event, Instance, Project, Site
 from comms.send.headers import (
     ONE_CLICK,
@@ -52,8 +52,12 @@ REQUEST, CANCEL = "REQUEST", "CANCEL"
 # cancellation of the whole event, or the withdrawal of this attendee's invitation (a CANCEL
 # naming only her, without STATUS: RFC 5546 section 3.2.5).
 INVITATION, UPDATE, CANCELLATION, WITHDRAWAL = "invitation", "update", "cancel", "withdrawn"
+# One session of a series cancelled (a CANCEL with its RECURRENCE-ID, as Google sends) or
+# moved (a REQUEST holding only that session's override): the series is not sent again.
+SESSION_CANCEL, SESSION_MOVE = "session_cancel", "session_move"
 SUBJECT_WORDS = {INVITATION: "Invitation", UPDATE: "Mise à jour", CANCELLATION: "Annulé",
-                 WITHDRAWAL: "Invitation retirée"}
+                 WITHDRAWAL: "Invitation retirée", SESSION_CANCEL: "Séance annulée",
+                 SESSION_MOVE: "Séance déplacée"}
 ATTACHMENT_NAME = "invite.ics"
 TEMPLATE = "invitation"
 NBSP = "\u00a0"
@@ -76,21 +80,30 @@ def attendee_name(name: str, email: str) -> str:
 
 def invitation_ics(event: Event, site: Site, instance: Instance, *, method: str, sequence: int,
                    attendee: tuple[str, str], dtstamp: datetime | None = None,
-                   withdrawal: bool = False) -> bytes:
+                   withdrawal: bool = False, sessions: tuple[date, ...] = ()) -> bytes:
     """The one-event calendar sent to one attendee: METHOD, ORGANIZER, that ATTENDEE only,
     the reminder in requests and never in cancellations.
 
     A CANCEL of the whole event carries STATUS:CANCELLED; a `withdrawal` (one attendee taken
     off a meeting that still takes place) carries no STATUS, as RFC 5546 section 3.2.5 asks.
+    With `sessions` (dates of the series), the calendar holds only those sessions'
+    overrides (RECURRENCE-ID): a CANCEL cancels them, a REQUEST moves them, and the rest of
+    the series stays as the attendee holds it. Otherwise the series comes with the
+    overrides of its moved sessions.
     """
     name, email = attendee
-    vev = vevent(event, site, sequence=sequence,
-                 dtstamp=(dtstamp or datetime.now(UTC)).astimezone(UTC),
-                 attendees=[(attendee_name(name, email), email)],
-                 organizer=organizer_of(site, instance),
-                 alarm=instance.reminder if method == REQUEST else None, method=method,
-                 withdrawal=withdrawal)
-    return to_bytes(calendar([vev], site, method=method))
+    options = dict(sequence=sequence, dtstamp=(dtstamp or datetime.now(UTC)).astimezone(UTC),
+                   attendees=[(attendee_name(name, email), email)],
+                   organizer=organizer_of(site, instance),
+                   alarm=instance.reminder if method == REQUEST else None, method=method,
+                   withdrawal=withdrawal or bool(sessions))
+    if sessions:
+        master = vevent(event, site, **options)
+        events = [override(master, event, site, day, cancelled=method == CANCEL)
+                  for day in sessions]
+    else:
+        events = vevents(event, site, **options)
+    return to_bytes(calendar(events, site, method=method))
 
 
 # --------------------------------------------------------------------------- wording

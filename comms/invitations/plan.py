@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from comms.calendar.ics import event_uid
-from comms.calendar.revisions import Revisions, fingerprint
+from comms.calendar.revisions import Revisions, fingerprint, significant_fields
 from comms.content.source import key_line
 from comms.directory import Directory, Partner, check_email
 from comms.errors import ContentError, Problem, closest
@@ -43,6 +43,8 @@ from comms.invitations.imip import (
     CANCELLATION,
     INVITATION,
     REQUEST,
+    SESSION_CANCEL,
+    SESSION_MOVE,
     UPDATE,
     WITHDRAWAL,
     Rendered,
@@ -64,7 +66,9 @@ from comms.settings import Settings
 
 KIND = "invitation"  # campaigns.kind, counted by `comms report`
 LABELS = {INVITATION: "invitation", UPDATE: "mise à jour", CANCELLATION: "annulation",
-          WITHDRAWAL: "invitation retirée"}
+          WITHDRAWAL: "invitation retirée", SESSION_CANCEL: "séance annulée",
+          SESSION_MOVE: "séance déplacée"}
+SESSION_TAG = "occurrence"  # campaign ids of versions that carry some sessions only
 SKIP_DIRECTORY = "désinscrit (annuaire)"
 # RFC 5546 section 3.2.2: a REQUEST goes from the organizer to the attendees; Outlook tells
 # an organizer invited to her own meeting that she need not answer, and may not file it.
@@ -110,11 +114,19 @@ class Version:
     method: str  # REQUEST | CANCEL
     fingerprint: str
     serial: int = 1
+    sessions: bool = False  # carries some sessions of a series only (RECURRENCE-ID)
 
     @property
     def campaign(self) -> str:
         base = campaign_id(self.event_id, self.sequence, self.method)
+        if self.sessions:
+            base += f"-{SESSION_TAG}"
         return base if self.serial == 1 else f"{base}-{self.serial}"
+
+    @property
+    def withdraws(self) -> bool:
+        """A CANCEL of the whole event for its recipient (not of some sessions)."""
+        return self.method == CANCEL and not self.sessions
 
 
 @dataclass(frozen=True)
@@ -131,6 +143,7 @@ class Delivery:
     kind: str  # INVITATION | UPDATE | CANCELLATION | WITHDRAWAL
     version: Version
     previous: int | None = None  # UPDATE: the SEQUENCE the attendee holds
+    sessions: tuple[date, ...] = ()  # SESSION_*: the dates of the series concerned
 
 
 @dataclass
@@ -261,8 +274,10 @@ def require_valid_audiences(project: Project, directory: Directory,
 def _version(row) -> Version:
     base = campaign_id(row["event_id"], row["sequence"], row["method"])
     tail = row["campaign"][len(base) + 1:]
+    sessions = tail == SESSION_TAG or tail.startswith(f"{SESSION_TAG}-")
+    tail = tail.removeprefix(SESSION_TAG).lstrip("-")
     return Version(row["event_id"], row["uid"], row["sequence"], row["method"],
-                   row["fingerprint"], int(tail) if tail.isdigit() else 1)
+                   row["fingerprint"], int(tail) if tail.isdigit() else 1, sessions)
 
 
 def recorded_versions(journal: Journal) -> dict[str, list[Version]]:
@@ -320,7 +335,7 @@ def sync_state(journal: Journal) -> int:
             if current.get((event_id, email)) == v.campaign:
                 continue
             rows.append((event_id, email, v.uid, v.sequence, v.fingerprint,
-                         "cancelled" if v.method == CANCEL else "invited", v.campaign,
+                         "cancelled" if v.withdraws else "invited", v.campaign,
                          held.sent_at))
     if rows:
         journal.db.execute("BEGIN IMMEDIATE")
@@ -379,17 +394,39 @@ class _Versions:
         campaigns = [v.campaign for v in self.known]
         return campaigns.index(version.campaign) if version.campaign in campaigns else -1
 
-    def for_(self, method: str, held: Held | None) -> Version:
+    def for_(self, method: str, held: Held | None, sessions: bool = False) -> Version:
         same = [v for v in self.known if v.method == method and v.sequence == self.sequence
-                and v.fingerprint == self.current]
+                and v.fingerprint == self.current and v.sessions == sessions]
         if same and (held is None or self._order(held.version) < self._order(same[-1])):
             return same[-1]
-        serial = 1 + sum(1 for v in self.known
-                         if v.method == method and v.sequence == self.sequence)
-        version = Version(self.event.id, self.uid, self.sequence, method, self.current, serial)
+        serial = 1 + sum(1 for v in self.known if v.method == method
+                         and v.sequence == self.sequence and v.sessions == sessions)
+        version = Version(self.event.id, self.uid, self.sequence, method, self.current, serial,
+                          sessions)
         self.known.append(version)
         self.added.append(version)
         return version
+
+
+def session_changes(before: dict, now: dict) -> tuple[tuple[date, ...], tuple[date, ...]] | None:
+    """(sessions cancelled, sessions moved) when a series changed only in those, else None
+    (then the whole series is updated). Arguments: significant fields of two revisions."""
+    rest = ("except", "moved")
+    if {k: v for k, v in before.items() if k not in rest} != {
+            k: v for k, v in now.items() if k not in rest} or not now.get("rrule"):
+        return None
+    was, is_ = set(before.get("except") or []), set(now.get("except") or [])
+    if not was <= is_:
+        return None  # a cancelled session restored: the series is sent again
+    moved_before = dict(map(tuple, before.get("moved") or []))
+    moved_now = dict(map(tuple, now.get("moved") or []))
+    moved = {d for d in moved_before.keys() | moved_now.keys()
+             if moved_before.get(d) != moved_now.get(d) and d not in is_}
+    cancelled = is_ - was
+    if not cancelled and not moved:
+        return None
+    return (tuple(date.fromisoformat(d) for d in sorted(cancelled)),
+            tuple(date.fromisoformat(d) for d in sorted(moved)))
 
 
 def journal_floor(versions: list[Version], current: str) -> int:
@@ -428,16 +465,30 @@ def plan_event(project: Project, event: Event, directory: Directory, today: date
     if not event.cancelled:
         for key, person in wanted.items():
             mine = held.get(key)
-            if mine is None or mine.version.method == CANCEL:
+            if mine is None or mine.version.withdraws:
                 result.deliveries.append(Delivery(person, INVITATION,
                                                   plan.for_(REQUEST, mine)))
             elif (mine.version.fingerprint != plan.current
                   or mine.version.sequence != plan.sequence):
-                result.deliveries.append(Delivery(person, UPDATE, plan.for_(REQUEST, mine),
-                                                  mine.version.sequence))
+                before = revisions.at(event.id, mine.version.sequence)
+                changed = session_changes(before.fields, significant_fields(event)) \
+                    if before is not None else None
+                if changed is None:
+                    result.deliveries.append(Delivery(
+                        person, UPDATE, plan.for_(REQUEST, mine), mine.version.sequence))
+                    continue
+                cancelled, moved = changed
+                if cancelled:
+                    result.deliveries.append(Delivery(
+                        person, SESSION_CANCEL, plan.for_(CANCEL, mine, sessions=True),
+                        mine.version.sequence, cancelled))
+                if moved:
+                    result.deliveries.append(Delivery(
+                        person, SESSION_MOVE, plan.for_(REQUEST, mine, sessions=True),
+                        mine.version.sequence, moved))
     for key in sorted(held):
         mine = held[key]
-        if mine.version.method != REQUEST or key in excluded or key in suppressed:
+        if mine.version.withdraws or key in excluded or key in suppressed:
             continue
         if event.cancelled or key not in wanted:
             partner = directory.find(key)
@@ -517,11 +568,12 @@ class InvitationFactory:
         return tuple(describe_changes(held.fields, self.event, self.project.site))
 
     def rendered(self, kind: str, previous: int | None = None) -> Rendered:
-        key = (kind, previous if kind == UPDATE else None)
+        said = kind in (UPDATE, SESSION_CANCEL, SESSION_MOVE)
+        key = (kind, previous if said else None)
         if key not in self._rendered:
             self._rendered[key] = render_invitation(
                 self.project, self.event, self.instance, kind,
-                self.changes(previous) if kind == UPDATE else ())
+                self.changes(previous) if said else ())
         return self._rendered[key]
 
     def __call__(self, recipient: Recipient, message_id: str) -> OutgoingMessage:
@@ -538,7 +590,8 @@ class InvitationFactory:
                              sequence=version.sequence,
                              attendee=(recipient.name, recipient.email),
                              dtstamp=self.now() if self.now else None,
-                             withdrawal=delivery.kind == WITHDRAWAL)
+                             withdrawal=delivery.kind == WITHDRAWAL,
+                             sessions=delivery.sessions)
         organizer = organizer_of(site, self.instance)
         return imip_message(sender=Address(organizer.name, organizer.email),
                             personal=personal, rendered=rendered,
