@@ -104,7 +104,8 @@ def feed_bytes(feed: Feed, project: Project, revisions: Revisions,
     """The .ics of one feed: PUBLISH, named, refreshed every 12 hours, no personal data.
     Each event carries its revision (SEQUENCE, DTSTAMP = LAST-MODIFIED = when it last
     changed), so that unchanged content gives the same bytes. `serialised` (event id ->
-    VEVENTs, the series' overrides included, and their text) lets the feeds of one build serialise each event once."""
+    VEVENTs, the series' overrides included, and their text) lets the feeds of one build
+    serialise each event once."""
     site = project.site
     cache = {} if serialised is None else serialised
     events, texts = [], []
@@ -131,7 +132,7 @@ def write_feeds(project: Project, out: Path, *, revisions: Revisions | None = No
     own = revisions is None
     ledger = Revisions.load(project.site.root) if revisions is None else revisions
     folder = out / FEEDS_DIR
-    serialised: dict[str, tuple[icalendar.Event, bytes]] = {}  # each event once
+    serialised: dict[str, tuple[list[icalendar.Event], bytes]] = {}  # each event once
     data = [(folder / feed.filename, feed_bytes(feed, project, ledger, serialised))
             for feed in feeds(project)]
     folder.mkdir(parents=True, exist_ok=True)
