@@ -782,3 +782,23 @@ def test_the_same_mail_in_another_folder_is_known_by_its_message_id(territory, m
     assert "2 messages déjà traités sous un autre numéro" in result.output
     assert "Réponses aux invitations" not in result.output
     assert len(answers(territory)) == 2
+
+
+def test_rsvp_lists_every_meeting_sent_with_counts(territory, mailbox):
+    mailbox.deliver(mails.outlook(Reply(COPIL_UID, ANNE, "ACCEPTED", comment="Avec plaisir")),
+                    mails.thunderbird(Reply(GT_UID, list(PEOPLE)[1], "TENTATIVE",
+                                            organizer="karim.benali@sante.example.org")))
+    assert inbox(territory, mailbox).exit_code == 0
+    listing = cli("rsvp", "--root", str(territory), env=env_for(mailbox))
+    assert listing.exit_code == 0, listing.output
+    out = listing.output
+    assert out.index("(2027-03-copil)") < out.index("(2027-04-gt)")
+    assert f"accepté{NBSP}: 1 · peut-être{NBSP}: 0 · refusé{NBSP}: 0 · pas encore répondu" \
+        f"{NBSP}: {len(PEOPLE) - 1}" in out
+    assert "Anne Durand <anne.durand@mairie.example.org> — Avec plaisir" in out
+    table = cli("rsvp", "--csv", "--root", str(territory), env=env_for(mailbox))
+    assert table.output.startswith("\ufeffévènement;date;nom;organisation;adresse;réponse")
+    rows = list(csv.DictReader(io.StringIO(table.output.lstrip("\ufeff")), delimiter=";"))
+    assert len(rows) == len(PEOPLE) + 1  # the COPIL's seven, the GT's one
+    assert {(r["évènement"], r["réponse"]) for r in rows if r["adresse"] == list(PEOPLE)[1]} \
+        == {("2027-03-copil", "pas encore répondu"), ("2027-04-gt", "peut-être")}
