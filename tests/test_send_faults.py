@@ -194,3 +194,24 @@ def test_maybe_delivered_is_resent_only_on_request(tmp_path, root):
     twice = next(c for c in by.values() if len(c) == 2)
     assert twice[0].message_id == twice[1].message_id  # the same message, not a new one
     assert CAMPAIGN.id == "newsletter-2027-1"
+
+
+def test_an_invitation_maybe_delivered_is_resent_only_on_request(root):
+    from smtp_servers import start_dropping
+
+    with start_dropping(drops=1, after_message=True) as server:
+        write(root, ".env", "".join(f"{k}={v}\n" for k, v in smtp_env(server).items()))
+
+        def invite(*extra: str):
+            return cli("invite", "2027-03-copil", "--confirm", *extra, "--root", str(root),
+                       "--today", "2027-02-01")
+
+        first = invite()
+        assert first.exit_code == 1 and "peut-être remis" in first.output
+        assert len(server.handler.messages) == 2  # both attendees, one reply lost
+        again = invite()
+        assert again.exit_code == 0 and len(server.handler.messages) == 2
+        resent = invite("--resend-maybe-delivered")
+        assert resent.exit_code == 0, resent.output
+        copies = sorted(len(c) for c in server.handler.by_recipient().values())
+    assert copies == [1, 2]

@@ -196,11 +196,14 @@ def _select_events(project: Project, event_ids: tuple[str, ...]) -> list:
 @transport_option
 @click.option("--confirm", is_flag=True,
               help="Envoie vraiment (sans cette option, simple simulation).")
+@click.option("--resend-maybe-delivered", "resend_maybe", is_flag=True,
+              help="Renvoie aussi les invitations «\u00a0peut-être remises\u00a0» (transmises "
+                   "en entier sans réponse finale du serveur) d’un envoi précédent.")
 @root_option
 @today_option
 @friendly
-def invite(event_ids: tuple[str, ...], transport_name: str | None, confirm: bool, root: Path,
-           today: str | None) -> None:
+def invite(event_ids: tuple[str, ...], transport_name: str | None, confirm: bool,
+           resend_maybe: bool, root: Path, today: str | None) -> None:
     """Envoie les invitations d’agenda (Accepter / Refuser), leurs mises à jour et leurs
     annulations, à l’audience de chaque évènement à venir (par défaut\u00a0: tous).
 
@@ -243,7 +246,15 @@ def invite(event_ids: tuple[str, ...], transport_name: str | None, confirm: bool
         record_directory_unsubscribes(journal, directory)
         assert transport is not None
         with sigterm_as_interrupt():
-            results = invitations.send_plans(project, plans, journal, transport, settings)
+            run = None
+            if resend_maybe:
+                from functools import partial
+
+                from comms.send.campaign import run as run_campaign
+
+                run = partial(run_campaign, resend_maybe_delivered=True)
+            results = invitations.send_plans(project, plans, journal, transport, settings,
+                                             run=run)
     failed = False
     for plan, version, summary in results:
         kinds = sorted({d.kind for d in plan.deliveries if d.version == version})
