@@ -209,3 +209,15 @@ def test_an_outbox_folder_replaced_by_a_file_is_reported(root):
     assert "est un fichier, pas un dossier" in result.output
     assert not (root / "var" / "outbox" / "new").exists() or not list(
         (root / "var" / "outbox" / "new").iterdir())
+
+
+@pytest.mark.parametrize("first", ["x" * 20_000, "é" * 20_000])
+def test_a_newsletter_to_a_very_long_name_keeps_short_header_lines(first):
+    from test_send import personalised
+
+    data = personalised("anne@example.org", first, "Durand").as_bytes()
+    head = data.split(b"\r\n\r\n", 1)[0]
+    assert len(head) < 100_000
+    assert max(len(line) for line in head.split(b"\r\n")) <= 78
+    to = [line for line in head.split(b"\r\n") if line.startswith(b"To: ")]
+    assert len(to) == 1

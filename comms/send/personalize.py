@@ -222,6 +222,8 @@ def _address_line(name: str, address: Address) -> bytes:
     line = f"{name}: {formatted}"
     if len(line) <= 78 and "\n" not in formatted:
         return line.encode("ascii") + CRLF
+    if "\r\n " in formatted:  # a long name, already folded as RFC 2047 encoded words
+        return line.encode("ascii") + CRLF
     return fold(name, formataddr((address.name, address.email)))
 
 
