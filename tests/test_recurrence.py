@@ -132,6 +132,18 @@ def test_yaml_1_1_on_key_read_as_true_still_counts_as_on():
      "le 29 n’existe pas tous les mois", "du 1er au 28"),
     ({"every": "year", "count": 4}, date(2028, 2, 29), "repeat.every",
      "le 29 février n’existe que les années bissextiles", "28 février"),
+    # One session moved: it must be a date of the series, and not also excepted.
+    ({"every": "month", "on": "first thursday", "count": 3,
+      "moved": {"2027-04-08": "2027-04-09"}}, THU_0304, "repeat.moved",
+     "le 8 avril 2027 n’est pas une date de la série", "jeudi 1er avril 2027"),
+    ({"every": "month", "on": "first thursday", "count": 3, "except": ["2027-04-01"],
+      "moved": {"2027-04-01": "2027-04-02"}}, THU_0304, "repeat.moved",
+     "est aussi dans «\u00a0except\u00a0»", "l’un des deux"),
+    ({"every": "month", "on": "first thursday", "count": 3, "moved": "2027-04-02"},
+     THU_0304, "repeat.moved", "on attend une ou plusieurs lignes", "2027-05-06: 2027-05-12"),
+    ({"every": "month", "on": "first thursday", "count": 3,
+      "moved": {"2027-04-01": "12 avril"}}, THU_0304, "repeat.moved", "n’est pas une date",
+     "AAAA-MM-JJ"),
     ({"every": "month", "on": "first thursdy", "count": 2}, THU_0304, "repeat.on",
      "n’est pas un jour de la semaine", "« thursday »"),
     ({"every": "week", "on": "first thursday", "count": 2}, THU_0304, "repeat.on",
@@ -279,3 +291,19 @@ def test_hand_written_repeat_with_a_date_until_on_a_timed_event_includes_that_da
     found = occurrences(make_event(start=THU_0304, repeat=repeat),
                         date(2027, 1, 1), date(2027, 12, 31))
     assert [o.start.day for o in found] == [4, 11, 18]
+
+
+def test_a_moved_session_keeps_its_place_in_the_series():
+    raw = {"every": "month", "on": "first thursday", "count": 3,
+           "moved": {"2027-04-01": "2027-04-02 10:00", "2027-05-06": "2027-05-12"}}
+    repeat, reports = parse(raw, THU_0304)
+    assert reports.items == []
+    assert repeat.moves == (
+        (date(2027, 4, 1), datetime(2027, 4, 2, 10, 0, tzinfo=PARIS)),
+        (date(2027, 5, 6), datetime(2027, 5, 12, THU_0304.hour, THU_0304.minute,
+                                    tzinfo=PARIS)))
+    assert "la séance du 1er avril 2027 a lieu le vendredi 2 avril 2027" in repeat.text
+    event = make_event(start=THU_0304, repeat=repeat)
+    starts = [o.start for o in occurrences(event, date(2027, 1, 1), date(2027, 12, 31))]
+    assert starts[1] == datetime(2027, 4, 2, 10, 0, tzinfo=PARIS)
+    assert starts[2].date() == date(2027, 5, 12)
