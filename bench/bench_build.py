@@ -25,25 +25,26 @@ INSTANCES = ("copil", "cotech", "pleniere", "gt-logement", "gt-parentalite", "gt
 
 
 def generate(root: Path, news: int = 1000, events: int = 200) -> None:
-    """A territory with the sample's identity and many items spread over eight years.
-
-    About 40 items per issue: a heavy but realistic issue that still fits the 90 KB limit.
-    """
+    """A territory with the sample's identity, three issues a year and about 40 items per
+    issue (a heavy but realistic issue that fits the 90 KB limit): 1,000 news span eight
+    years, 10,000 news eighty-three. Events are spread over the same years."""
     shutil.copy(REPO / "comms.yaml", root / "comms.yaml")
     shutil.copytree(REPO / "content" / "images", root / "content" / "images")
     (root / "calendars" / "events").mkdir(parents=True)
     shutil.copy(REPO / "calendars" / "instances.yaml", root / "calendars" / "instances.yaml")
     issues = root / "content" / "issues"
     issues.mkdir(parents=True)
-    for year in range(2020, 2028):
+    years = max(1, news // 120)
+    last = 2027
+    for year in range(last - years + 1, last + 1):
         for n, month in enumerate((2, 6, 10), 1):
             (issues / f"{year}-{n}.md").write_text(
                 f"---\nnumber: {n}\npublish_on: {year}-{month:02d}-15\nperiod: P{n} {year}\n"
                 "---\nÉditorial.\n", encoding="utf-8")
     folder = root / "content" / "news"
     folder.mkdir(parents=True)
-    first = date(2019, 10, 16)
-    span = 8 * 365
+    first = date(last - years, 10, 16)
+    span = (date(last, 10, 15) - first).days
     for i in range(news):
         on = first + timedelta(days=i * span // news)
         (folder / f"{on}-item-{i}.md").write_text(
@@ -72,15 +73,25 @@ def main() -> None:
                                str(tmp_path / "sample")], repeat, env=env, cwd=REPO)
         bench.figure("sample issue 2027-1, build (fresh process)", sample.wall,
                      anchor=('python -c "import jinja2, mjml"', floor.wall), ratio_max=5)
-        big = tmp_path / "big"
-        big.mkdir()
-        generate(big)
-        built = time_command([*COMMS, "build", "2025-2", "--root", str(big), "--out",
-                              str(tmp_path / "big-out")], repeat, env=env, cwd=big)
-        bench.figure("1,000 news + 200 events, build 2025-2", built.wall,
-                     anchor=("sample issue build", sample.wall))
-        bench.figure("1,000 news + 200 events, peak memory", built.peak,
-                     anchor=("sample issue build", sample.peak))
+        sizes = {1_000: 200, 10_000: 2_000}  # news: events
+        measured = {}
+        for news, events in sizes.items():
+            root = tmp_path / f"root-{news}"
+            root.mkdir()
+            generate(root, news, events)
+            measured[news] = (
+                time_command([*COMMS, "build", "--all", "--root", str(root), "--out",
+                              str(tmp_path / f"out-{news}")], repeat, env=env, cwd=root),
+                time_command([*COMMS, "check", "--root", str(root)], repeat, env=env,
+                             cwd=root))
+        small, large = measured[1_000], measured[10_000]
+        growth = 10
+        for n, what in enumerate(("build --all", "check")):
+            bench.figure(f"10,000 news + 2,000 events, {what}", large[n].wall,
+                         anchor=("1,000 news + 200 events", small[n].wall),
+                         ratio_max=1.2 * growth, note=f"linear means a ratio near {growth}")
+            bench.figure(f"10,000 news + 2,000 events, {what}, peak memory", large[n].peak,
+                         anchor=("1,000 news + 200 events", small[n].peak))
     bench.finish()
 
 
