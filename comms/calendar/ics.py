@@ -100,9 +100,7 @@ def vevent(event: Event, site: Site, *, sequence: int = 0, dtstamp: datetime | N
     if organizer is not None:
         vev.add("organizer", _address(organizer.name, organizer.email))
     for name, email in attendees:
-        vev.add("attendee", _address(name, email, {
-            "CUTYPE": "INDIVIDUAL", "ROLE": "REQ-PARTICIPANT", "PARTSTAT": "NEEDS-ACTION",
-            "RSVP": "TRUE"}))
+        vev.add("attendee", attendee_address(name, email))
     if alarm is not None and method.upper() != "CANCEL":
         vev.add_component(_alarm(event, alarm))
     return vev
@@ -148,6 +146,12 @@ def _exdate(day: date, event: Event, zone: ZoneInfo) -> date | datetime:
         return day
     start = _in_zone(event.start, zone)
     return datetime.combine(day, start.time()).replace(tzinfo=zone, fold=0)
+
+
+def attendee_address(name: str, email: str) -> vCalAddress:
+    """The ATTENDEE value of an invitation: an individual whose answer is awaited."""
+    return _address(name, email, {"CUTYPE": "INDIVIDUAL", "ROLE": "REQ-PARTICIPANT",
+                                  "PARTSTAT": "NEEDS-ACTION", "RSVP": "TRUE"})
 
 
 def _address(name: str, email: str, params: dict[str, str] | None = None) -> vCalAddress:

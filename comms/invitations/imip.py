@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+import icalendar
 from markupsafe import Markup
 
-from comms.calendar.ics import calendar, override, to_bytes, vevent, vevents
+from comms.calendar.ics import attendee_address, calendar, override, to_bytes, vevent, vevents
 from comms.model import Address, Coordinator, Event, Instance, Project, Site
 from comms.send.headers import (
     ONE_CLICK,
@@ -104,6 +105,48 @@ def invitation_ics(event: Event, site: Site, instance: Instance, *, method: str,
     else:
         events = vevents(event, site, **options)
     return to_bytes(calendar(events, site, method=method))
+
+
+_PLACEHOLDER = ("Zz Attendee", "zz-attendee@placeholder.invalid")
+
+
+class InvitationCalendar:
+    """`invitation_ics` for many attendees of one version: the calendar (VTIMEZONE, VEVENT,
+    alarm) is built and serialised by icalendar once per DTSTAMP second, and only each
+    attendee's ATTENDEE line is serialised per message (icalendar folds each content line
+    on its own, so the bytes are those `invitation_ics` writes)."""
+
+    def __init__(self, event: Event, site: Site, instance: Instance, *, method: str,
+                 sequence: int, withdrawal: bool = False, sessions: tuple[date, ...] = ()):
+        self.event, self.site, self.instance = event, site, instance
+        self.method, self.sequence, self.withdrawal = method, sequence, withdrawal
+        self.sessions = sessions
+        self._second: datetime | None = None
+        self._pieces: list[bytes] = []
+
+    def _split(self, dtstamp: datetime) -> None:
+        data = invitation_ics(self.event, self.site, self.instance, method=self.method,
+                              sequence=self.sequence, attendee=_PLACEHOLDER, dtstamp=dtstamp,
+                              withdrawal=self.withdrawal, sessions=self.sessions)
+        # One ATTENDEE line in each VEVENT (a series and its moved sessions).
+        self._pieces = data.split(_attendee_line(*_PLACEHOLDER))
+        if len(self._pieces) < 2:
+            raise AssertionError("the attendee line was not found in the invitation")
+
+    def __call__(self, attendee: tuple[str, str], dtstamp: datetime | None = None) -> bytes:
+        stamp = (dtstamp or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+        if stamp != self._second:
+            self._split(stamp)
+            self._second = stamp
+        return _attendee_line(*attendee).join(self._pieces)
+
+
+def _attendee_line(name: str, email: str) -> bytes:
+    """The ATTENDEE content line (folded, CRLF-ended) that `vevent` writes for one attendee."""
+    component = icalendar.Event()
+    component.add("attendee", attendee_address(attendee_name(name, email), email))
+    text = component.to_ical()
+    return text[len(b"BEGIN:VEVENT\r\n"):-len(b"END:VEVENT\r\n")]
 
 
 # --------------------------------------------------------------------------- wording

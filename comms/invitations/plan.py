@@ -47,10 +47,10 @@ from comms.invitations.imip import (
     SESSION_MOVE,
     UPDATE,
     WITHDRAWAL,
+    InvitationCalendar,
     Rendered,
     describe_changes,
     imip_message,
-    invitation_ics,
     organizer_of,
     personal_values,
     render_invitation,
@@ -557,6 +557,8 @@ class InvitationFactory:
         self.secret = secret
         self.now = now
         self._rendered: dict[tuple[str, int | None], Rendered] = {}
+        # (withdrawal, sessions) -> its calendar
+        self._calendars: dict[tuple[bool, tuple], InvitationCalendar] = {}
 
     def changes(self, previous: int | None) -> tuple[str, ...]:
         """What changed since the revision `previous` (empty when the ledger lacks it)."""
@@ -586,12 +588,14 @@ class InvitationFactory:
                                    scope=instance_scope(self.instance.id))
         rendered = self.rendered(delivery.kind, delivery.previous)
         version = self.version
-        ics = invitation_ics(self.event, site, self.instance, method=version.method,
-                             sequence=version.sequence,
-                             attendee=(recipient.name, recipient.email),
-                             dtstamp=self.now() if self.now else None,
-                             withdrawal=delivery.kind == WITHDRAWAL,
-                             sessions=delivery.sessions)
+        withdrawal = delivery.kind == WITHDRAWAL
+        key = (withdrawal, delivery.sessions)
+        if key not in self._calendars:  # built once, the attendee line per message
+            self._calendars[key] = InvitationCalendar(
+                self.event, site, self.instance, method=version.method,
+                sequence=version.sequence, withdrawal=withdrawal, sessions=delivery.sessions)
+        ics = self._calendars[key]((recipient.name, recipient.email),
+                                   self.now() if self.now else None)
         organizer = organizer_of(site, self.instance)
         return imip_message(sender=Address(organizer.name, organizer.email),
                             personal=personal, rendered=rendered,
