@@ -95,7 +95,7 @@ def test_the_captive_portal_through_the_command(root, httpserver):
                                                                    content_type="text/html")
     write(root, "content/partners.csv", PARTNERS)
     write(root, ".env", "".join(f"{k}={v}\n" for k, v in env(httpserver).items()))
-    result = cli("send", "2027-1", "--confirm", "--root", str(root))
+    result = cli("send", "2027-1", "--confirm", "--now", "--root", str(root))
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "ne répond pas comme l’API de Brevo" in result.output
     assert "BREVO_API_URL" in result.output

@@ -46,7 +46,7 @@ def directory() -> tuple[str, set[str]]:
 
 
 def command(root: Path) -> list[str]:
-    return [sys.executable, "-m", "comms", "send", "2027-1", "--confirm", "--root", str(root)]
+    return [sys.executable, "-m", "comms", "send", "2027-1", "--confirm", "--now", "--root", str(root)]
 
 
 def wait_for(handler: Recorder, count: int, process: subprocess.Popen, limit: float) -> None:

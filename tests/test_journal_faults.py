@@ -24,14 +24,14 @@ def territory(root: Path) -> Iterator[tuple[Path, Recorder]]:
     write(root, "content/partners.csv", PARTNERS)
     with start(Recorder()) as server:
         write(root, ".env", "".join(f"{k}={v}\n" for k, v in smtp_env(server).items()))
-        assert cli("send", "2027-1", "--confirm", "--root", str(root)).exit_code == 0
+        assert cli("send", "2027-1", "--confirm", "--now", "--root", str(root)).exit_code == 0
         assert len(server.handler.messages) == 3
         server.handler.messages.clear()
         yield root, server.handler
 
 
 def refused(root: Path, handler: Recorder, *words: str) -> str:
-    result = cli("send", "2027-2", "--confirm", "--root", str(root))
+    result = cli("send", "2027-2", "--confirm", "--now", "--root", str(root))
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
     for word in words:
@@ -61,7 +61,7 @@ def test_a_journal_truncated_to_zero_bytes_is_refused_not_recreated(territory):
     out = refused(root, handler, "est vide", "sauvegarde", "var/backups")
     assert "Rien n’a été envoyé" in out
     assert path.stat().st_size == 0, "the file is left as it was"
-    again = cli("send", "2027-1", "--confirm", "--root", str(root))
+    again = cli("send", "2027-1", "--confirm", "--now", "--root", str(root))
     assert again.exit_code == 1 and handler.messages == []
 
 
@@ -116,7 +116,7 @@ def test_a_var_folder_not_writable_is_refused(root):
     (root / "var").mkdir()
     with start(Recorder()) as server, immutable(root / "var"):
         write(root, ".env", "".join(f"{k}={v}\n" for k, v in smtp_env(server).items()))
-        result = cli("send", "2027-1", "--confirm", "--root", str(root))
+        result = cli("send", "2027-1", "--confirm", "--now", "--root", str(root))
         assert result.exit_code == 1 and "Traceback" not in result.output
         assert "droit d’y écrire" in result.output or "écrire" in result.output
         assert server.handler.messages == []
@@ -163,7 +163,7 @@ def test_backup_then_restore_after_truncation_keeps_sent_and_unsubscribed(territ
     done = cli("journal", "restore", str(backups[0]), "--confirm", "--root", str(root))
     assert done.exit_code == 0, done.output
     assert list((root / "var").glob("comms.sqlite.remplacé-*")), "the broken one is kept"
-    again = cli("send", "2027-1", "--confirm", "--root", str(root))
+    again = cli("send", "2027-1", "--confirm", "--now", "--root", str(root))
     assert again.exit_code == 0 and "envoyés\u00a0: 0" in again.output
     assert handler.messages == []
 
@@ -204,15 +204,15 @@ def test_an_issue_already_published_but_unknown_asks_for_confirmation(root):
         write(root, ".env", "".join(f"{k}={v}\n" for k, v in smtp_env(server).items()))
         dry = cli("send", "2026-1", "--root", str(root))
         assert dry.exit_code == 0 and "aucune trace" in dry.output
-        result = cli("send", "2026-1", "--confirm", "--root", str(root))
+        result = cli("send", "2026-1", "--confirm", "--now", "--root", str(root))
         assert result.exit_code == 1 and "--first-time" in result.output
         assert "comms journal restore" in result.output
         assert server.handler.messages == []
-        confirmed = cli("send", "2026-1", "--confirm", "--first-time", "--root", str(root))
+        confirmed = cli("send", "2026-1", "--confirm", "--now", "--first-time", "--root", str(root))
         assert confirmed.exit_code == 0, confirmed.output
         assert len(server.handler.messages) == 3
         # Known to the journal from now on: an interrupted or repeated send needs nothing more.
-        again = cli("send", "2026-1", "--confirm", "--root", str(root))
+        again = cli("send", "2026-1", "--confirm", "--now", "--root", str(root))
         assert again.exit_code == 0 and "envoyés\u00a0: 0" in again.output
 
 

@@ -526,7 +526,7 @@ def test_dry_run_counts_and_sends_nothing(territory):
 
 
 def test_confirm_sends_personalised_copies_once(territory):
-    result = cli("send", "2027-1", "--confirm", "--root", str(territory))
+    result = cli("send", "2027-1", "--confirm", "--now", "--root", str(territory))
     assert result.exit_code == 0, result.output
     assert "déposés dans var/outbox\u00a0: 3" in result.output
     assert "déposés dans var/outbox\u00a0: rien n’est parti" in result.output
@@ -542,7 +542,7 @@ def test_confirm_sends_personalised_copies_once(territory):
     assert "Bonjour," in next(nameless.iter_parts()).get_content()
     assert (territory / "build" / "2027-1" / "newsletter.html").is_file()
 
-    again = cli("send", "2027-1", "--confirm", "--root", str(territory))
+    again = cli("send", "2027-1", "--confirm", "--now", "--root", str(territory))
     assert again.exit_code == 0 and "déposés dans var/outbox\u00a0: 0" in again.output
     assert "3 déjà déposé dans var/outbox" in again.output
     assert len(outbox(territory)) == 3
@@ -552,7 +552,7 @@ def test_an_outbox_trial_is_no_delivery(territory, smtp_server):
     """Trial through the default outbox, then the real thing over SMTP: every subscribed
     partner gets the issue once, with the Message-ID of the trial; status and report count
     only the real delivery."""
-    assert cli("send", "2027-1", "--confirm", "--root", str(territory)).exit_code == 0
+    assert cli("send", "2027-1", "--confirm", "--now", "--root", str(territory)).exit_code == 0
     trial = {m["Delivered-To"]: m["Message-ID"] for m in outbox(territory)}
     assert len(trial) == 3
     cli("report", "2027", "--root", str(territory))
@@ -561,14 +561,14 @@ def test_an_outbox_trial_is_no_delivery(territory, smtp_server):
     dry = cli("send", "2027-1", "--root", str(territory), env=smtp_env(smtp_server))
     assert "3 destinataire(s) la recevraient" in dry.output
     assert "3 d’entre eux n’ont reçu qu’un essai" in dry.output
-    result = cli("send", "2027-1", "--confirm", "--root", str(territory),
+    result = cli("send", "2027-1", "--confirm", "--now", "--root", str(territory),
                  env=smtp_env(smtp_server))
     assert result.exit_code == 0, result.output
     assert "envoyés\u00a0: 3" in result.output and "outbox" not in result.output
     got = [m.message for m in smtp_server.handler.messages]
     assert sorted(m["To"].addresses[0].addr_spec for m in got) == sorted(trial)
     assert {m["To"].addresses[0].addr_spec: m["Message-ID"] for m in got} == trial
-    again = cli("send", "2027-1", "--confirm", "--root", str(territory),
+    again = cli("send", "2027-1", "--confirm", "--now", "--root", str(territory),
                 env=smtp_env(smtp_server))
     assert "envoyés\u00a0: 0" in again.output and len(smtp_server.handler.messages) == 3
     cli("report", "2027", "--root", str(territory))
@@ -584,13 +584,13 @@ def report_values(root: Path) -> dict[str, tuple[str, str]]:
 
 
 def test_unsubscribed_stay_unsubscribed_after_a_reimport(territory):
-    assert cli("send", "2027-1", "--confirm", "--root", str(territory)).exit_code == 0
+    assert cli("send", "2027-1", "--confirm", "--now", "--root", str(territory)).exit_code == 0
     # A new export forgot Léa's unsubscription, and Paul clicked his link meanwhile.
     write(territory, "content/partners.csv", PARTNERS.replace(";2026-05-02", ";"))
     token = make_token(bound_secret(territory), "paul.roche@ars.example.org", "newsletter")
     result = cli("unsubscribe", "--token", token, "--root", str(territory))
     assert result.exit_code == 0 and "paul.roche@ars.example.org est désinscrit" in result.output
-    result = cli("send", "2027-2", "--confirm", "--root", str(territory))
+    result = cli("send", "2027-2", "--confirm", "--now", "--root", str(territory))
     assert result.exit_code == 0, result.output
     new = [m["Delivered-To"] for m in outbox(territory)
            if m["Message-ID"].startswith("<newsletter-2027-2.")]
@@ -633,7 +633,7 @@ def test_unsubscribe_by_hand_and_bad_token(territory):
 def test_send_refuses_when_content_has_errors(territory):
     write(territory, "content/news/2027-01-11-bad.md", "---\ntitle: X\ndate: 2027-13-45\n"
           "dispositif: CLSM\nsection: news\n---\nTexte.\n")
-    result = cli("send", "2027-1", "--confirm", "--root", str(territory))
+    result = cli("send", "2027-1", "--confirm", "--now", "--root", str(territory))
     assert result.exit_code == 1
     assert "Envoi refusé" in result.output and "2027-01-11-bad.md" in result.output
     assert outbox(territory) == []
@@ -641,7 +641,7 @@ def test_send_refuses_when_content_has_errors(territory):
 
 def test_send_refuses_a_bad_directory_with_its_lines(territory):
     write(territory, "content/partners.csv", PARTNERS + "pas-une-adresse;A;B;;;newsletter;;\n")
-    result = cli("send", "2027-1", "--confirm", "--root", str(territory))
+    result = cli("send", "2027-1", "--confirm", "--now", "--root", str(territory))
     assert result.exit_code == 1
     assert "partners.csv:7: email" in result.output
     assert outbox(territory) == []
@@ -654,7 +654,7 @@ def test_unknown_issue(territory):
 
 def test_a_territory_without_env_works_with_a_generated_secret(territory):
     (territory / ".env").unlink()
-    result = cli("send", "2027-1", "--confirm", "--root", str(territory))
+    result = cli("send", "2027-1", "--confirm", "--now", "--root", str(territory))
     assert result.exit_code == 0, result.output
     secret = (territory / "var" / "unsubscribe-secret").read_text().strip()
     assert secret not in result.output
@@ -668,7 +668,7 @@ def test_a_territory_without_env_works_with_a_generated_secret(territory):
 
 def test_failures_give_a_non_zero_exit_and_a_summary(territory):
     with start(RefuseRecipients({"anne.durand@mairie.example.org"})) as server:
-        result = cli("send", "2027-1", "--confirm", "--root", str(territory),
+        result = cli("send", "2027-1", "--confirm", "--now", "--root", str(territory),
                      env=smtp_env(server))
     assert result.exit_code == 1
     assert "en échec\u00a0: 1" in result.output
@@ -676,7 +676,7 @@ def test_failures_give_a_non_zero_exit_and_a_summary(territory):
 
 
 def test_report_counts_and_csv(territory, smtp_server):
-    assert cli("send", "2027-1", "--confirm", "--root", str(territory),
+    assert cli("send", "2027-1", "--confirm", "--now", "--root", str(territory),
                env=smtp_env(smtp_server)).exit_code == 0
     cli("unsubscribe", "paul.roche@ars.example.org", "--root", str(territory))
     with Journal.open(territory) as journal:
@@ -699,3 +699,28 @@ def test_report_counts_and_csv(territory, smtp_server):
     assert values["Messages en échec"] == ("1", "")
     assert "Désinscriptions" in values
     assert "Lettres envoyées" in result.output
+
+
+def test_a_real_send_before_publication_needs_now(territory, smtp_server):
+    from datetime import date
+
+    from comms.dates import format_day
+
+    days = (date(2027, 2, 15) - date.today()).days
+    assert days > 1  # the sample issue 2027-1 comes out on 15 February 2027
+    expected = f"parution prévue le {format_day(date(2027, 2, 15))} (dans {days} jours)"
+    env = smtp_env(smtp_server)
+    dry = cli("send", "2027-1", "--root", str(territory), env=env)
+    assert dry.exit_code == 0 and expected in dry.output
+    refused = cli("send", "2027-1", "--confirm", "--root", str(territory), env=env)
+    assert refused.exit_code == 1
+    assert f"Envoi refusé\u00a0: {expected}" in refused.output and "--now" in refused.output
+    assert smtp_server.handler.messages == []
+    with Journal.open(territory) as journal:
+        assert journal.messages("newsletter-2027-1") == {}
+    # A trial in the outbox is no real send: allowed, and says when the issue comes out.
+    trial = cli("send", "2027-1", "--confirm", "--root", str(territory))
+    assert trial.exit_code == 0 and expected in trial.output
+    sent = cli("send", "2027-1", "--confirm", "--now", "--root", str(territory), env=env)
+    assert sent.exit_code == 0 and "envoyés\u00a0: 3" in sent.output
+    assert "lundi 15 février 2027" in format_day(date(2027, 2, 15))

@@ -54,7 +54,7 @@ def test_the_relay_refusal_through_the_command_exits_non_zero(tmp_path, root):
     write(root, "content/partners.csv", PARTNERS)
     with start(RefuseRelay()) as server:
         write(root, ".env", "".join(f"{k}={v}\n" for k, v in smtp_env(server).items()))
-        result = cli("send", "2027-1", "--confirm", "--root", str(root))
+        result = cli("send", "2027-1", "--confirm", "--now", "--root", str(root))
     assert result.exit_code == 1
     assert "Envoi arrêté" in result.output and "5.7.1" in result.output
     assert "SMTP_USER" in result.output and "envoyés\u00a0: 0" in result.output
@@ -64,7 +64,7 @@ def test_the_relay_refusal_through_the_command_exits_non_zero(tmp_path, root):
     # Once the relay is right, the same command sends everything.
     with start(RefuseRecipients(set())) as server:
         write(root, ".env", "".join(f"{k}={v}\n" for k, v in smtp_env(server).items()))
-        result = cli("send", "2027-1", "--confirm", "--root", str(root))
+        result = cli("send", "2027-1", "--confirm", "--now", "--root", str(root))
         assert result.exit_code == 0, result.output
         assert len(server.handler.messages) == 3
 
@@ -179,14 +179,14 @@ def test_maybe_delivered_is_resent_only_on_request(tmp_path, root):
     write(root, "content/partners.csv", PARTNERS)
     with start_dropping(drops=1, after_message=True) as server:
         write(root, ".env", "".join(f"{k}={v}\n" for k, v in smtp_env(server).items()))
-        first = cli("send", "2027-1", "--confirm", "--root", str(root))
+        first = cli("send", "2027-1", "--confirm", "--now", "--root", str(root))
         assert first.exit_code == 1 and "peut-être remis" in first.output
-        again = cli("send", "2027-1", "--confirm", "--root", str(root))
+        again = cli("send", "2027-1", "--confirm", "--now", "--root", str(root))
         assert again.exit_code == 0 and "envoyés\u00a0: 0" in again.output
         assert len(server.handler.messages) == 3
         plan = cli("send", "2027-1", "--resend-maybe-delivered", "--root", str(root))
         assert "1 message(s) peut-être remis" in plan.output
-        resent = cli("send", "2027-1", "--confirm", "--resend-maybe-delivered",
+        resent = cli("send", "2027-1", "--confirm", "--now", "--resend-maybe-delivered",
                      "--root", str(root))
         assert resent.exit_code == 0 and "envoyés\u00a0: 1" in resent.output
         by = server.handler.by_recipient()

@@ -59,7 +59,7 @@ def territory(root: Path, smtp_server):
 
 
 def send(root, env, issue):
-    result = cli("send", issue, "--confirm", "--root", str(root), env=env)
+    result = cli("send", issue, "--confirm", "--now", "--root", str(root), env=env)
     assert result.exit_code == 0, result.output
     return result
 

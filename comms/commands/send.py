@@ -65,6 +65,8 @@ def _progress(total: int) -> Iterator[Progress | None]:
               help="Envoie un seul exemplaire, marqué [TEST], à cette adresse.")
 @click.option("--confirm", is_flag=True,
               help="Envoie vraiment (sans cette option, simple simulation).")
+@click.option("--now", is_flag=True,
+              help="Envoie vraiment un numéro avant sa date de parution (publish_on).")
 @click.option("--first-time", "first_time", is_flag=True,
               help="Confirme qu’un numéro déjà paru, inconnu du journal d’envoi, n’a encore "
                    "jamais été envoyé.")
@@ -74,7 +76,7 @@ def _progress(total: int) -> Iterator[Progress | None]:
 @root_option
 @friendly
 def send(issue_id: str, list_name: str, transport_name: str | None, test_address: str | None,
-         confirm: bool, first_time: bool, resend_maybe: bool, root: Path) -> None:
+         confirm: bool, now: bool, first_time: bool, resend_maybe: bool, root: Path) -> None:
     """Envoie une lettre aux partenaires d’une liste, personnalisée pour chacun.
 
     Sans --confirm, affiche seulement qui la recevrait et qui est écarté. Une commande
@@ -130,6 +132,13 @@ def send(issue_id: str, list_name: str, transport_name: str | None, test_address
         click.echo(f"Lettre {issue.id}{NBSP}: « {template.subject} »")
         click.echo(f"Liste {list_name} · transport {transport.name} · "
                    f"{len(plan.to_send) + len(plan.skipped)} inscrit(s)")
+        early = _early(issue.publish_on, date.today())
+        if early and confirm and transport.delivers and not now:
+            raise CommsError(f"Envoi refusé{NBSP}: {early}. Ajoutez --now pour l’envoyer "
+                             "vraiment dès maintenant. Rien n’a été envoyé.")
+        if early:
+            click.secho(f"Attention{NBSP}: {early}" + (" — envoyée dès maintenant (--now)."
+                                                    if now and confirm else "."), fg="yellow")
         unknown = newsletter.unknown_published(journal, issue, date.today())
         if unknown and not first_time:
             if confirm:
@@ -149,6 +158,18 @@ def send(issue_id: str, list_name: str, transport_name: str | None, test_address
     print_summary("Bilan", summary)
     if not summary.ok:
         raise SystemExit(1)
+
+
+def _early(publish_on: date, today: date) -> str:
+    """« parution prévue le lundi 15 février 2027 (dans 77 jours) », or "" once the day
+    has come."""
+    from comms.dates import format_day
+
+    days = (publish_on - today).days
+    if days <= 0:
+        return ""
+    return (f"parution prévue le {format_day(publish_on)} (dans {days} "
+            f"jour{'s' if days > 1 else ''})")
 
 
 def _print_plan(plan: Plan) -> None:
