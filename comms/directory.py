@@ -157,6 +157,18 @@ _HEADER_INDEX = {_fold(alias): column for column, aliases in COLUMNS.items()
 
 
 def _decode(raw: bytes, report: Problems) -> str | None:
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or (b"\x00" in raw[:200] and
+                                                      raw[1:200:2].count(b"\x00") > 20):
+        report.error(1, None, "fichier enregistré en « Texte Unicode » (UTF-16), illisible ici",
+                     "dans votre tableur, enregistrez l’annuaire au format « CSV UTF-8 "
+                     "(délimité par des virgules) »")
+        return None
+    if b"\x00" in raw or raw.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+        report.error(None, None, "ce fichier n’est pas un texte CSV (classeur Excel ou autre "
+                     "fichier binaire renommé en .csv\u00a0?)",
+                     "ouvrez-le dans votre tableur et enregistrez-le au format « CSV UTF-8 "
+                     "(délimité par des virgules) »")
+        return None
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     try:

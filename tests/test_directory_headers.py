@@ -117,3 +117,19 @@ def test_every_accepted_spelling_is_read(tmp_path, column, aliases):
         got = getattr(partner, column)
         assert str(got if not isinstance(got, frozenset) else ",".join(got)) == values[column] \
             or str(got) == values[column], (alias, got)
+
+
+@pytest.mark.parametrize("kind", ["utf-16", "binary"])
+def test_utf16_or_binary_files_get_a_french_error_not_bytes(excel_sample, kind):
+    path = excel_sample / "content" / "partners.csv"
+    text = case_bytes().decode("cp1252")
+    path.write_bytes(text.encode("utf-16") if kind == "utf-16"
+                     else b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(256)) * 4)
+    result = cli("check", "--root", str(excel_sample))
+    assert result.exit_code == 1
+    assert "partners.csv" in result.output
+    assert ("Texte Unicode" if kind == "utf-16" else "n’est pas un texte CSV") in result.output
+    assert "CSV UTF-8" in result.output
+    assert "\x00" not in result.output and "Traceback" not in result.output
+    send = cli("send", "2027-1", "--confirm", "--root", str(excel_sample))
+    assert send.exit_code == 1 and outbox(excel_sample) == []
