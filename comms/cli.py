@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from comms.commands import calendar, content, inbox, journal, send
+from comms.commands import web as public_site
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,3 +18,6 @@ def main() -> None:
 for module in (content, calendar, send, inbox, journal):
     for command in module.COMMANDS:
         main.add_command(command)
+
+for command in public_site.COMMANDS:
+    main.add_command(command)

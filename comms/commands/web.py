@@ -1,0 +1,111 @@
+"""Commands of the public side: preview, publish, serve."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import click
+
+from comms.commands.common import NBSP, friendly, print_problems, root_option
+from comms.errors import CommsError, ConfigError, Problem
+
+today_option = click.option("--today", "today", hidden=True, help="Date du jour (tests).")
+
+
+def _today(value: str | None, zone) -> date:
+    if value:
+        from comms.commands.content import _today as parse
+
+        return parse(value)
+    return datetime.now(zone).date()
+
+
+def _publish_local(root: Path, dest: str, today: str | None, rsync: bool = False):
+    """Load the project and publish its public site to `dest`; returns `Published`."""
+    from comms import content
+    from comms.send.journal import sent_campaigns
+    from comms.web.publish import publish as publish_site
+
+    project = content.load_project(root)
+    return publish_site(project, dest, _today(today, project.site.timezone),
+                        sent_campaigns(project.site.root), rsync=rsync)
+
+
+@click.command()
+@click.argument("destination", metavar="DESTINATION")
+@click.option("--rsync", "use_rsync", is_flag=True,
+              help="Copie avec rsync même vers un dossier local (automatique pour "
+                   "utilisateur@serveur:/dossier).")
+@root_option
+@today_option
+@friendly
+def publish(destination: str, use_rsync: bool, root: Path, today: str | None) -> None:
+    """Publie le site public (archive, lettres parues, images, fichiers d’agenda, flux) dans
+    un dossier ou, par SSH, vers utilisateur@serveur:/dossier.
+
+    Seuls les fichiers publics partent\u00a0: jamais l’annuaire, le journal, .env, les
+    brouillons ni une lettre pas encore parue. Les fichiers inchangés ne sont pas réécrits\u00a0;
+    une publication qui échoue laisse le site précédent intact.
+    """
+    done = _publish_local(root, destination, today, use_rsync)
+    issues = ", ".join(i.id for i in done.site.issues) or "aucune"
+    click.echo(f"Lettres en ligne{NBSP}: {issues}")
+    removed = f", {done.removed} supprimé(s)" if done.removed > 0 else ""
+    click.secho(f"Site publié dans {done.destination}{NBSP}: {len(done.site.files)} fichier(s), "
+                f"{done.written} écrit(s), {done.unchanged} inchangé(s){removed}.", fg="green")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Adresse d’écoute (laissez 127.0.0.1 derrière un serveur mandataire).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="Port d’écoute (0\u00a0: un port libre).")
+@click.option("--site", "site_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Dossier du site déjà publié à servir (par défaut\u00a0: le "
+                                 "site est publié dans ROOT/build/site au démarrage).")
+@root_option
+@today_option
+@friendly
+def serve(host: str, port: int, site_dir: Path | None, root: Path, today: str | None) -> None:
+    """Sert le site public et la désinscription en un clic (RFC 8058) à une seule adresse.
+
+    À placer derrière le serveur HTTPS du territoire (voir docs/deploiement.md). Les
+    désinscriptions sont enregistrées aussitôt dans le journal, même pendant un envoi.
+    """
+    from comms import content
+    from comms.settings import load_settings
+    from comms.web import server
+    from comms.web.app import ServeConfig, create_app
+
+    settings = load_settings(root)
+    if settings.warnings:
+        print_problems(ConfigError("", settings.warnings), root)
+    secret = settings.require_secret()
+    project = content.load_project(root)
+    if site_dir is None:
+        site_dir = project.site.root / "build" / "site"
+        done = _publish_local(root, str(site_dir), today)
+        click.echo(f"Site publié dans {site_dir} ({len(done.site.files)} fichier(s)).")
+    elif not (site_dir / "index.html").is_file():
+        raise CommsError(f"Le dossier {site_dir} ne contient pas de site publié.", [Problem(
+            site_dir, None, "--site", "index.html introuvable ou illisible",
+            "publiez d’abord le site avec « comms publish DOSSIER », ou retirez --site")])
+    sock = server.bind(host, port)
+    config = ServeConfig(root=project.site.root, site=project.site, site_dir=site_dir.resolve(),
+                         secret=secret,
+                         instance_names={i.id: i.name for i in project.instances.values()})
+    app = create_app(config)
+    base = server.base_url(sock)
+    from urllib.parse import urlsplit
+
+    click.echo(f"Site{NBSP}: {base}{urlsplit(project.site.web_base_url).path}")
+    click.echo(f"Désinscription{NBSP}: {base}{urlsplit(project.site.unsubscribe_url).path}")
+    click.echo("Ctrl-C pour arrêter.")
+    sys.stdout.flush()
+    server.run(app, sock)
+
+
+COMMANDS = [publish, serve]

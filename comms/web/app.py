@@ -1,0 +1,275 @@
+"""`comms serve`: the public site and the unsubscribe endpoint, as one Starlette application.
+
+Routes follow the territory's settings: the static site (`comms.web.site`) is mounted at the
+path of `web_base_url`, the unsubscribe page at the path of `unsubscribe.url`.
+
+- `GET <unsubscribe>?t=TOKEN`: a French confirmation page naming the address and what it
+  stops, with a button that POSTs (and scope choices where the token allows them). Nothing is
+  recorded by a GET: mail scanners follow links.
+- `POST <unsubscribe>?t=TOKEN` with `List-Unsubscribe=One-Click` in the body (RFC 8058 §3.2,
+  form-urlencoded or multipart): the suppression is committed to the journal before the answer,
+  a 200 page with no redirect and no cookie.
+- A forged, truncated or foreign token: a French 400 page, nothing recorded; an address that
+  sends many bad tokens is slowed down (429). Bodies are bounded; errors never show a
+  traceback.
+
+The journal is opened per request (SQLite in WAL mode, busy timeout), so the endpoint writes
+while a send runs, and nothing is held in memory that a restart could lose.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from threading import Lock
+from urllib.parse import urlsplit
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from comms.model import Site
+from comms.render.templates import render, theme_for
+from comms.send.journal import UNSUBSCRIBE, Journal
+from comms.send.tokens import InvalidToken, read_token
+
+MAX_BODY = 8 * 1024  # bytes: a one-click POST is 26 bytes, our form a few dozen
+BAD_TOKENS_PER_MINUTE = 20  # per client address, then 429 until the minute has passed
+ONE_CLICK_FIELD, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"
+SOURCE = "lien"  # as `comms unsubscribe --token`: the partner used her link
+ALL = "all"
+
+# Cache-Control by kind of file; the unsubscribe pages are personal and never cached.
+CACHE = {
+    ".html": "public, max-age=300",
+    ".ics": "public, max-age=3600",
+    "": "public, max-age=86400",  # images and anything else, renamed when they change
+}
+NO_STORE = "no-store"
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",  # the token in the URL must not leak to other sites
+    "x-frame-options": "DENY",
+    "content-security-policy": ("default-src 'none'; img-src 'self'; style-src 'unsafe-inline';"
+                                " form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    "cross-origin-resource-policy": "same-origin",
+    "permissions-policy": "interest-cohort=()",
+}
+MESSAGES = {
+    400: ("Lien de désinscription invalide",
+          "Ce lien n’a pas été émis par cette coordination, ou il est incomplet. Rien n’a été "
+          "enregistré. Copiez le lien de désinscription en entier depuis le message reçu, ou "
+          "répondez au message en demandant votre désinscription."),
+    404: ("Page introuvable", "Cette page n’existe pas ou n’est plus en ligne."),
+    405: ("Action impossible", "Cette adresse ne prend pas ce type de requête."),
+    413: ("Requête trop volumineuse", "La requête dépasse la taille permise. Rien n’a été "
+          "enregistré."),
+    429: ("Trop de tentatives", "Trop de liens invalides ont été envoyés depuis votre "
+          "connexion. Réessayez dans une minute."),
+    500: ("Erreur du serveur", "La demande n’a pas pu être traitée. Rien n’a été enregistré "
+          "si la page ne l’a pas confirmé. Réessayez plus tard, ou répondez au message reçu "
+          "en demandant votre désinscription."),
+}
+
+
+@dataclass
+class ServeConfig:
+    """What the application needs: the territory's root (journal under `var/`), its site
+    settings, the folder of the public site (None: no static site), the unsubscribe secret,
+    instance id -> name (to say what an invitation token stops)."""
+
+    root: Path
+    site: Site
+    site_dir: Path | None
+    secret: str
+    instance_names: Mapping[str, str] = field(default_factory=dict)
+    bad_tokens_per_minute: int = BAD_TOKENS_PER_MINUTE
+
+
+class BadTokenLimiter:
+    """At most `limit` refused tokens per client address in a sliding minute."""
+
+    def __init__(self, limit: int, window: float = 60.0):
+        self.limit = limit
+        self.window = window
+        self.seen: dict[str, deque[float]] = {}
+        self.lock = Lock()
+
+    def blocked(self, client: str) -> bool:
+        if self.limit <= 0:
+            return False
+        now = time.monotonic()
+        with self.lock:
+            times = self.seen.get(client)
+            while times and now - times[0] > self.window:
+                times.popleft()
+            if not times:
+                self.seen.pop(client, None)
+                return False
+            return len(times) >= self.limit
+
+    def record(self, client: str) -> None:
+        with self.lock:
+            if len(self.seen) > 10_000:  # bounded memory under a spray of addresses
+                self.seen.clear()
+            self.seen.setdefault(client, deque()).append(time.monotonic())
+
+
+class HeadersMiddleware:
+    """Security headers on every answer; caching by kind of file, none for personal pages."""
+
+    def __init__(self, app: ASGIApp, private_paths: tuple[str, ...]):
+        self.app = app
+        self.private_paths = private_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path in self.private_paths:
+            cache = NO_STORE
+        else:
+            name = path.rsplit("/", 1)[-1]
+            suffix = "." + name.rsplit(".", 1)[-1] if "." in name else ".html"
+            cache = CACHE.get(suffix, CACHE[""])
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() != b"set-cookie"]
+                present = {k.lower() for k, _ in headers}
+                for key, value in SECURITY_HEADERS.items():
+                    if key.encode() not in present:
+                        headers.append((key.encode(), value.encode()))
+                if b"cache-control" not in present:
+                    status = message["status"]
+                    value = cache if status < 400 else NO_STORE
+                    headers.append((b"cache-control", value.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def scope_label(scope: str, instance_names: Mapping[str, str]) -> str:
+    """« la lettre d’information », « les invitations du Comité de pilotage »…"""
+    if scope == "newsletter":
+        return "la lettre d’information"
+    if scope.startswith("instance:"):
+        instance = scope.removeprefix("instance:")
+        return f"les invitations de l’instance « {instance_names.get(instance, instance)} »"
+    return "tous les messages de la coordination (lettre et invitations)"
+
+
+def create_app(config: ServeConfig) -> Starlette:
+    """The application: unsubscribe routes, then the static site; French error pages."""
+    site = config.site
+    limiter = BadTokenLimiter(config.bad_tokens_per_minute)
+    unsubscribe_path = urlsplit(site.unsubscribe_url).path or "/desinscription"
+    site_path = urlsplit(site.web_base_url).path.rstrip("/")
+
+    def page(status: int, template_args: dict) -> HTMLResponse:
+        html = render(site.root, "unsubscribe.html.j2", site=site, theme=theme_for(site),
+                      archive_url=site.web_base_url, **template_args)
+        return HTMLResponse(html, status_code=status)
+
+    def error_page(status: int) -> HTMLResponse:
+        title, text = MESSAGES.get(status, MESSAGES[500])
+        return page(status, {"state": "error", "heading": title, "text": text})
+
+    def read(request: Request, token_text: str) -> tuple[str, str] | None:
+        """(address, scope) of a valid token; None (and counted) otherwise."""
+        client = request.client.host if request.client else "?"
+        try:
+            email = read_token(config.secret, token_text)
+        except InvalidToken:
+            limiter.record(client)
+            return None
+        return email, ALL
+
+    def choices(token_scope: str) -> list[tuple[str, str]]:
+        scopes = [token_scope] if token_scope == ALL else [token_scope, ALL]
+        return [(s, scope_label(s, config.instance_names)) for s in scopes]
+
+    async def unsubscribe(request: Request) -> Response:
+        client = request.client.host if request.client else "?"
+        if limiter.blocked(client):
+            return error_page(429)
+        token_text = request.query_params.get("t", "")
+        form = None
+        if request.method == "POST":
+            body = await _bounded_body(request, MAX_BODY)
+            if body is None:
+                return error_page(413)
+            form = await _replayed(request, body).form(max_files=0, max_fields=8,
+                                                       max_part_size=1024)
+            token_text = token_text or str(form.get("t", ""))
+        found = read(request, token_text) if token_text else None
+        if found is None:
+            return error_page(400)
+        email, token_scope = found
+        if request.method == "GET":
+            return page(200, {"state": "confirm", "email": email,
+                              "choices": choices(token_scope), "token": token_text})
+        assert form is not None
+        if form.get(ONE_CLICK_FIELD) != ONE_CLICK_VALUE:
+            return error_page(400)
+        chosen = str(form.get("scope", token_scope))
+        if chosen not in (token_scope, ALL):
+            return error_page(400)
+        await run_in_threadpool(_record, config.root, email, chosen)
+        return page(200, {"state": "done", "email": email,
+                          "what": scope_label(chosen, config.instance_names)})
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        return error_page(status)
+
+    routes: list = [Route(unsubscribe_path, unsubscribe, methods=["GET", "POST"])]
+    if config.site_dir is not None:
+        static = StaticFiles(directory=config.site_dir, html=True, check_dir=False)
+        if site_path:
+            routes.append(Route("/", lambda request: RedirectResponse(site_path + "/")))
+        routes.append(Mount(site_path, app=static))
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error,
+                                                       Exception: http_error})
+    app.add_middleware(HeadersMiddleware, private_paths=(unsubscribe_path,))
+    return app
+
+
+async def _bounded_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it is known to exceed `limit` bytes (announced
+    length or bytes received: a chunked body is cut too)."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _replayed(request: Request, body: bytes) -> Request:
+    """The same request, reading `body` again (for the form parser)."""
+    async def receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request(request.scope, receive)
+
+
+def _record(root: Path, email: str, scope: str) -> None:
+    """Commit the suppression (the journal's own transaction) before the answer is sent."""
+    with Journal.open(root) as journal:
+        journal.suppress(email, UNSUBSCRIBE, SOURCE, "clic en un geste (lien du message)")

@@ -1,0 +1,356 @@
+"""The public side: `comms publish` (only public files, byte-stable, atomic) and `comms serve`
+under its production server (uvicorn on 127.0.0.1): the site with every image, feeds with
+validators, and the RFC 8058 one-click unsubscribe recorded in the real journal."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+import requests
+from click.testing import CliRunner
+from conftest import news_file, write
+from web_server import child_env, running
+
+from comms.cli import main
+from comms.send.journal import Journal
+from comms.send.tokens import make_token
+
+SECRET = "test-secret-0123456789abcdef"
+TODAY = "2027-03-01"  # 2027-1 has appeared (15 February), 2027-2 has not (15 June)
+ONE_CLICK = {"List-Unsubscribe": "One-Click"}
+PARTNERS = """\
+email;first_name;last_name;organisation;role;lists;consent_on;unsubscribed_on
+anne.durand@mairie.example.org;Anne;Durand;Mairie;Adjointe;newsletter|copil;2026-01-10;
+paul.roche@ars.example.org;Paul;Roche;ARS;Délégué;newsletter|copil;2026-01-10;
+sans.nom@unafam.example.org;;;UNAFAM;;newsletter;2026-01-10;
+"""
+
+
+class Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[str] = []
+        self.links: list[str] = []
+        self.forms: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "img" and values.get("src"):
+            self.images.append(values["src"] or "")
+        if tag == "a" and values.get("href"):
+            self.links.append(values["href"] or "")
+        if tag == "form":
+            self.forms.append(values)
+
+
+def links(html: str) -> Links:
+    parser = Links()
+    parser.feed(html)
+    return parser
+
+
+def cli(*args: str):
+    clean: dict[str, str | None] = {k: None for k in os.environ
+                                    if k.startswith(("COMMS_", "SMTP_", "BREVO_"))}
+    return CliRunner().invoke(main, list(args), env=clean, catch_exceptions=False)
+
+
+@pytest.fixture
+def territory(root: Path) -> Path:
+    write(root, "content/partners.csv", PARTNERS)
+    write(root, ".env", f"COMMS_UNSUBSCRIBE_SECRET={SECRET}\n")
+    write(root, "content/news/2027-01-12-photo.md", news_file(
+        "Avec photo", "2027-01-12", extra="image: content/images/photo.png\n"
+        "image_alt: Une photo\n"))
+    write(root, "content/news/2027-01-13-brouillon.md", news_file(
+        "Brouillon secret", "2027-01-13", extra="draft: true\n"))
+    return root
+
+
+@pytest.fixture
+def server(territory: Path):
+    with running("serve", "--port", "0", "--root", str(territory), "--today", TODAY) as srv:
+        yield srv
+
+
+# --------------------------------------------------------------------------- publish
+
+
+def tree(folder: Path) -> dict[str, tuple[int, int]]:
+    """relative path -> (inode, mtime in ns) of every file."""
+    return {p.relative_to(folder).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns)
+            for p in folder.rglob("*") if p.is_file()}
+
+
+def test_publish_writes_only_public_files_and_is_byte_stable(territory, tmp_path):
+    dest = tmp_path / "www" / "lettre"
+    result = cli("publish", str(dest), "--root", str(territory), "--today", TODAY)
+    assert result.exit_code == 0, result.output
+    files = set(tree(dest))
+    assert "index.html" in files and "2027-1/index.html" in files
+    assert "2027-1/images/photo.png" in files
+    assert any(f.startswith("2027-1/agenda/") and f.endswith(".ics") for f in files)
+    assert "calendars/agenda.ics" in files
+    assert not any(f.startswith("2027-2/") for f in files)  # not yet published
+    assert not any(f.endswith((".eml", ".mjml", ".csv", ".sqlite")) or ".env" in f
+                   for f in files)
+    everything = "".join(p.read_text(encoding="utf-8", errors="replace")
+                         for p in dest.rglob("*") if p.is_file())
+    assert "Brouillon secret" not in everything
+    assert "anne.durand" not in everything and "paul.roche" not in everything
+
+    index = (dest / "index.html").read_text(encoding="utf-8")
+    assert 'href="./2027-1/"' in index and "2027-2" not in index
+    page = links((dest / "2027-1" / "index.html").read_text(encoding="utf-8"))
+    assert page.images and all(src.startswith("../2027-1/images/") for src in page.images)
+    for src in page.images:
+        assert (dest / "2027-1" / src).resolve().is_file()
+
+    before = tree(dest)
+    again = cli("publish", str(dest), "--root", str(territory), "--today", TODAY)
+    assert again.exit_code == 0 and "0 écrit(s)" in again.output, again.output
+    assert tree(dest) == before  # same inodes, same times: nothing rewritten
+
+    later = cli("publish", str(dest), "--root", str(territory), "--today", "2027-06-20")
+    assert later.exit_code == 0, later.output
+    after = tree(dest)
+    assert "2027-2/index.html" in after
+    assert after["2027-1/images/photo.png"] == before["2027-1/images/photo.png"]
+
+
+def test_failed_publish_leaves_the_previous_site_whole(territory, tmp_path):
+    dest = tmp_path / "lettre"
+    assert cli("publish", str(dest), "--root", str(territory), "--today", TODAY).exit_code == 0
+    before = {p: (dest / p).read_bytes() for p in tree(dest)}
+    # A broken news item: nothing may be published, the old site stays.
+    write(territory, "content/news/2027-01-14-cassee.md", "---\ntitle: X\ndate: 2027-13-45\n"
+          "dispositif: CLSM\nsection: news\n---\nTexte.\n")
+    result = cli("publish", str(dest), "--root", str(territory), "--today", "2027-06-20")
+    assert result.exit_code == 1 and "2027-01-14-cassee.md" in result.output
+    assert {p: (dest / p).read_bytes() for p in tree(dest)} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lettre", "territoire"]
+
+
+def test_publish_refuses_a_folder_it_did_not_write(territory, tmp_path):
+    dest = tmp_path / "documents"
+    write(dest, "important.txt", "à garder")
+    result = cli("publish", str(dest), "--root", str(territory), "--today", TODAY)
+    assert result.exit_code == 1
+    assert "n’a pas été écrit par comms publish" in result.output
+    assert (dest / "important.txt").read_text(encoding="utf-8") == "à garder"
+
+
+@pytest.mark.skipif(not __import__("shutil").which("rsync"), reason="rsync is not installed")
+def test_publish_with_rsync_and_a_refused_copy(territory, tmp_path):
+    dest = tmp_path / "rsync-dest"
+    result = cli("publish", str(dest), "--rsync", "--root", str(territory), "--today", TODAY)
+    assert result.exit_code == 0, result.output
+    before = tree(dest)
+    assert "2027-1/index.html" in before
+    again = cli("publish", str(dest), "--rsync", "--root", str(territory), "--today", TODAY)
+    assert "0 écrit(s)" in again.output, again.output
+    assert tree(dest) == before
+    bad = cli("publish", "nobody@host.invalid:/srv/lettre", "--root", str(territory),
+              "--today", TODAY)
+    assert bad.exit_code == 1 and "rsync a échoué" in bad.output
+    assert "site déjà en ligne n’a pas été modifié" in bad.output
+
+
+# --------------------------------------------------------------------------- serve: the site
+
+
+def test_site_pages_images_and_feeds_answer(server):
+    index = requests.get(server.site_url, timeout=10)
+    assert index.status_code == 200
+    assert index.headers["content-type"].startswith("text/html")
+    assert index.headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'none'" in index.headers["content-security-policy"]
+    assert "max-age" in index.headers["cache-control"]
+    issue = next(h for h in links(index.text).links if h.endswith("2027-1/"))
+    page_url = urljoin(server.site_url, issue)
+    page = requests.get(page_url, timeout=10)
+    assert page.status_code == 200
+    found = links(page.text)
+    assert len(found.images) >= 1
+    for src in found.images:
+        image = requests.get(urljoin(page_url, src), timeout=10)
+        assert image.status_code == 200, src
+        assert image.headers["content-type"] == "image/png"
+    local = [h for h in found.links if h.endswith(".ics")]
+    assert local
+    for href in local:
+        ics = requests.get(urljoin(page_url, href), timeout=10)
+        assert ics.status_code == 200, href
+        assert ics.headers["content-type"] == "text/calendar; charset=utf-8"
+        assert ics.content.startswith(b"BEGIN:VCALENDAR")
+
+    feed_url = urljoin(server.site_url, "calendars/agenda.ics")
+    feed = requests.get(feed_url, timeout=10)
+    assert feed.headers["content-type"] == "text/calendar; charset=utf-8"
+    etag, modified = feed.headers["etag"], feed.headers["last-modified"]
+    assert requests.get(feed_url, headers={"If-None-Match": etag}, timeout=10).status_code == 304
+    assert requests.get(feed_url, headers={"If-Modified-Since": modified},
+                        timeout=10).status_code == 304
+    missing = requests.get(urljoin(server.site_url, "2027-2/"), timeout=10)
+    assert missing.status_code == 404 and "Page introuvable" in missing.text
+    assert "Traceback" not in missing.text
+
+
+# --------------------------------------------------------------------------- serve: unsubscribe
+
+
+def local(server, url: str) -> str:
+    """The public unsubscribe URL of a message, pointed at the test server."""
+    parts = urlsplit(url)
+    return urljoin(server.unsubscribe_url, parts.path) + "?" + parts.query
+
+
+def sent_messages(root: Path) -> list[email.message.EmailMessage]:
+    folder = root / "var" / "outbox" / "new"
+    return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+            for p in sorted(folder.iterdir())]
+
+
+def test_one_click_from_a_real_message_then_the_next_send_skips_her(territory, server):
+    result = cli("send", "2027-1", "--confirm", "--root", str(territory))
+    assert result.exit_code == 0, result.output
+    anne = next(m for m in sent_messages(territory)
+                if m["To"].endswith("<anne.durand@mairie.example.org>"))
+    https = next(part.strip("<> ") for part in anne["List-Unsubscribe"].split(",")
+                 if "https://" in part)
+    assert anne["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+    answer = requests.post(local(server, https), data=ONE_CLICK, allow_redirects=False,
+                           timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert "location" not in answer.headers and "set-cookie" not in answer.headers
+    assert answer.headers["cache-control"] == "no-store"
+    assert "Désinscription enregistrée" in answer.text
+    with Journal.open(territory) as journal:  # recorded before the answer
+        assert journal.is_suppressed("anne.durand@mairie.example.org")
+        assert not journal.is_suppressed("paul.roche@ars.example.org")
+
+    dry = cli("send", "2027-2", "--root", str(territory))
+    assert dry.exit_code == 0, dry.output
+    assert "2 destinataire(s) la recevraient" in dry.output
+    assert "1 écarté(s)" in dry.output
+
+
+def test_one_click_as_multipart_form_data(territory, server):
+    token = make_token(SECRET, "paul.roche@ars.example.org")
+    answer = requests.post(f"{server.unsubscribe_url}?t={token}", files={
+        "List-Unsubscribe": (None, "One-Click")}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    with Journal.open(territory) as journal:
+        assert journal.is_suppressed("paul.roche@ars.example.org")
+
+
+def test_get_shows_a_confirmation_page_and_records_nothing(territory, server):
+    token = make_token(SECRET, "anne.durand@mairie.example.org")
+    page = requests.get(f"{server.unsubscribe_url}?t={token}", timeout=10)
+    assert page.status_code == 200
+    assert page.headers["cache-control"] == "no-store"
+    assert '<html lang="fr"' in page.text and "Se désinscrire" in page.text
+    assert "anne.durand@mairie.example.org" in page.text
+    assert "Confirmer la désinscription" in page.text
+    (form,) = links(page.text).forms
+    assert form["method"] == "post"
+    assert 'name="List-Unsubscribe" value="One-Click"' in page.text
+    assert "http://" not in page.text.split("<footer")[0].replace(server.unsubscribe_url, "")
+    with Journal.open(territory) as journal:
+        assert not journal.is_suppressed("anne.durand@mairie.example.org")
+    # The button posts the form to the same address.
+    done = requests.post(f"{server.unsubscribe_url}?t={token}",
+                         data={"List-Unsubscribe": "One-Click", "scope": "all"}, timeout=10)
+    assert done.status_code == 200 and "ne recevra plus" in done.text
+    with Journal.open(territory) as journal:
+        assert journal.is_suppressed("anne.durand@mairie.example.org")
+
+
+@pytest.mark.parametrize("kind", ["forged", "truncated", "junk", "empty"])
+def test_bad_tokens_get_a_french_400_and_nothing_is_recorded(territory, server, kind):
+    good = make_token(SECRET, "anne.durand@mairie.example.org")
+    token = {"forged": make_token("another-territory-secret-xyz", "anne.durand@mairie.example.org"),
+             "truncated": good[:-6], "junk": good + "%00<script>", "empty": ""}[kind]
+    for method in ("GET", "POST"):
+        answer = requests.request(method, f"{server.unsubscribe_url}?t={token}",
+                                  data=ONE_CLICK if method == "POST" else None, timeout=10)
+        assert answer.status_code == 400
+        assert "Lien de désinscription invalide" in answer.text
+        assert "<script>" not in answer.text and "Traceback" not in answer.text
+    with Journal.open(territory) as journal:
+        assert journal.suppressed() == {}
+
+
+def test_requests_are_bounded(territory, server):
+    token = make_token(SECRET, "anne.durand@mairie.example.org")
+    big = requests.post(f"{server.unsubscribe_url}?t={token}",
+                        data={"List-Unsubscribe": "One-Click", "x": "a" * 20_000}, timeout=10)
+    assert big.status_code == 413 and "Requête trop volumineuse" in big.text
+    missing_body = requests.post(f"{server.unsubscribe_url}?t={token}", timeout=10)
+    assert missing_body.status_code == 400
+    with Journal.open(territory) as journal:
+        assert journal.suppressed() == {}
+    statuses = [requests.get(f"{server.unsubscribe_url}?t=forged{i}", timeout=10).status_code
+                for i in range(25)]
+    assert statuses[:20] == [400] * 20 and statuses[-1] == 429
+
+
+def many_partners(count: int) -> str:
+    rows = ["email;first_name;last_name;organisation;role;lists;consent_on;unsubscribed_on"]
+    rows += [f"p{i:03d}@structure.example.org;P{i};N{i};S;;newsletter;2026-01-10;"
+             for i in range(count)]
+    return "\n".join(rows) + "\n"
+
+
+def test_concurrent_one_click_posts_during_a_send(territory, server):
+    count = 300
+    write(territory, "content/partners.csv", many_partners(count))
+    leaving = [f"p{i:03d}@structure.example.org" for i in range(0, count, 3)]
+    send = subprocess.Popen([sys.executable, "-m", "comms", "send", "2027-1", "--confirm",
+                             "--root", str(territory)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True,
+                            env=child_env({"COMMS_RATE_PER_MINUTE": "0"}))
+    started = threading.Event()
+
+    def post(address: str) -> int:
+        started.wait(10)
+        url = f"{server.unsubscribe_url}?t={make_token(SECRET, address)}"
+        return requests.post(url, data=ONE_CLICK, timeout=30).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = [pool.submit(post, a) for a in leaving]
+        started.set()
+        statuses = [f.result() for f in futures]
+    output, _ = send.communicate(timeout=120)
+    assert send.returncode == 0, output
+    assert statuses == [200] * len(leaving)
+    with Journal.open(territory) as journal:
+        assert set(journal.suppressed()) == set(leaving)
+        rows = journal.messages("newsletter-2027-1")
+        assert {r.status for r in rows.values()} <= {"sent", "skipped"}
+    db = sqlite3.connect(territory / "var" / "comms.sqlite")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    db.close()
+    dry = cli("send", "2027-2", "--root", str(territory))
+    assert f"{count - len(leaving)} destinataire(s) la recevraient" in dry.output, dry.output
+
+
+def test_serve_reports_a_port_in_use_and_a_missing_site(territory, server, tmp_path):
+    port = urlsplit(server.site_url).port
+    result = cli("serve", "--port", str(port), "--root", str(territory), "--today", TODAY)
+    assert result.exit_code == 1 and f"Le port {port} est déjà utilisé" in result.output
+    result = cli("serve", "--port", "0", "--site", str(tmp_path / "nulle-part"),
+                 "--root", str(territory))
+    assert result.exit_code == 1 and "ne contient pas de site publié" in result.output
