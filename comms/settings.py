@@ -57,6 +57,7 @@ KNOWN = {
     "BREVO_API_KEY": "",
     "BREVO_API_URL": DEFAULT_BREVO_URL,
     "BREVO_TIMEOUT": "30",
+    "COMMS_ONLINE_CHECK": "true",
 }
 SECRETS = frozenset({"SMTP_PASSWORD", "BREVO_API_KEY", "COMMS_UNSUBSCRIBE_SECRET"})
 SECRET_FIELDS = frozenset({"smtp_password", "brevo_api_key", "unsubscribe_secret"})
@@ -89,6 +90,8 @@ class Settings:
     brevo_timeout: float
     warnings: tuple[Problem, ...] = ()
     territory: str = ""  # comms.yaml `territory`, what unsubscribe tokens are bound to
+    # Before a real send, check that the page and images answer online.
+    online_check: bool = True
 
     def __repr__(self) -> str:
         shown = []
@@ -321,6 +324,7 @@ def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Setti
         brevo_timeout=read.number("BREVO_TIMEOUT"),
         warnings=tuple(warnings),
         territory=_territory(root),
+        online_check=read.boolean("COMMS_ONLINE_CHECK"),
     )
     if read.problems:
         raise ConfigError(f"{len(read.problems)} réglage(s) invalide(s) dans {env_file}.",

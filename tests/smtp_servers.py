@@ -402,6 +402,7 @@ def smtp_env(server: Server, **extra: str) -> dict[str, str]:
         "COMMS_UNSUBSCRIBE_SECRET": "test-secret-0123456789abcdef",
         "COMMS_RATE_PER_MINUTE": "0",
         "COMMS_RETRY_BASE_SECONDS": "0.01",
+        "COMMS_ONLINE_CHECK": "false",  # test territories' web pages are not online
     }
     env.update(extra)
     return env

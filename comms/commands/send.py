@@ -21,10 +21,11 @@ from comms.commands.common import (
     root_option,
     sigterm_as_interrupt,
 )
-from comms.errors import CommsError, ConfigError, ContentError
+from comms.errors import CommsError, ConfigError, ContentError, Problem
 from comms.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from comms.model import Project
     from comms.send.campaign import Plan, Progress
 
 PROGRESS_FROM = 20  # recipients; shorter sends finish before a bar is worth drawing
@@ -71,12 +72,15 @@ def _progress(total: int) -> Iterator[Progress | None]:
               help="Confirme qu’un numéro déjà paru, inconnu du journal d’envoi, n’a encore "
                    "jamais été envoyé.")
 @click.option("--resend-maybe-delivered", "resend_maybe", is_flag=True,
-              help="Renvoie aussi les messages « peut-être remis » (transmis en "
+              help="Renvoie aussi les messages « peut-être remis » (transmis en "
                    "entier sans réponse finale du serveur) d’un envoi précédent.")
+@click.option("--skip-online-check", "skip_online_check", is_flag=True,
+              help="N’exige pas que la page de la lettre et ses images soient en ligne.")
 @root_option
 @friendly
 def send(issue_id: str, list_name: str, transport_name: str | None, test_address: str | None,
-         confirm: bool, now: bool, first_time: bool, resend_maybe: bool, root: Path) -> None:
+         confirm: bool, now: bool, first_time: bool, resend_maybe: bool,
+         skip_online_check: bool, root: Path) -> None:
     """Envoie une lettre aux partenaires d’une liste, personnalisée pour chacun.
 
     Sans --confirm, affiche seulement qui la recevrait et qui est écarté. Une commande
@@ -144,6 +148,8 @@ def send(issue_id: str, list_name: str, transport_name: str | None, test_address
             if confirm:
                 raise CommsError(newsletter.unknown_published_message(issue))
             click.secho(newsletter.unknown_published_message(issue), fg="yellow", err=True)
+        if transport.name != "outbox" and settings.online_check and not skip_online_check:
+            _online_check(project, issue.id, refuse=confirm)
         if not confirm:
             _print_plan(plan)
             click.secho("Simulation\u00a0: rien n’a été envoyé. Ajoutez --confirm pour envoyer.",
@@ -170,6 +176,26 @@ def _early(publish_on: date, today: date) -> str:
         return ""
     return (f"parution prévue le {format_day(publish_on)} (dans {days} "
             f"jour{'s' if days > 1 else ''})")
+
+
+def _online_check(project: Project, issue_id: str, refuse: bool) -> None:
+    """HEAD the issue's page and images at their public URLs; a real send is refused when one
+    is missing, the dry run says what would be refused."""
+    from comms.web.online import check_online, public_urls
+
+    missing = check_online(public_urls(project, issue_id))
+    if not missing:
+        click.echo(f"  Page et images de la lettre en ligne{NBSP}: vérifiées.")
+        return
+    problems = [Problem(None, None, m.url, m.reason,
+                        "publiez le site avec « comms publish » (ou attendez qu’il soit en "
+                        "ligne), ou ajoutez --skip-online-check") for m in missing]
+    message = (f"{len(missing)} adresse(s) de la lettre ne répondent pas en ligne : les "
+               "partenaires verraient des images cassées.")
+    if refuse:
+        raise CommsError(f"Envoi refusé : {message} Rien n’a été envoyé.", problems)
+    print_problems(CommsError(message, problems), None)
+    click.secho(f"  Avec --confirm, l’envoi serait refusé{NBSP}: {message}", fg="yellow")
 
 
 def _print_plan(plan: Plan) -> None:

@@ -1,0 +1,84 @@
+"""The online check before a real send: HEAD of the issue's page and images at their public
+URLs, against a local HTTP server standing for the territory's site."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import news_file, write
+from pytest_httpserver import HTTPServer
+from smtp_servers import Recorder, smtp_env, start
+
+from comms.cli import main
+from comms.send.journal import Journal
+
+PARTNERS = """\
+email;first_name;last_name;organisation;role;lists;consent_on;unsubscribed_on
+anne.durand@mairie.example.org;Anne;Durand;Mairie;Adjointe;newsletter;2026-01-10;
+"""
+
+
+def cli(*args: str, env: dict[str, str]):
+    clean: dict[str, str | None] = {k: None for k in os.environ
+                                    if k.startswith(("COMMS_", "SMTP_", "BREVO_"))}
+    clean.update(env)
+    return CliRunner().invoke(main, list(args), env=clean, catch_exceptions=False)
+
+
+@pytest.fixture
+def site_root(root: Path, httpserver: HTTPServer) -> Path:
+    """The territory, its web_base_url pointing at the local HTTP server."""
+    config = (root / "comms.yaml").read_text(encoding="utf-8")
+    write(root, "comms.yaml", config.replace("https://sante.example.org/lettre/",
+                                             httpserver.url_for("/lettre/")))
+    write(root, "content/partners.csv", PARTNERS)
+    write(root, "content/news/2027-01-12-photo.md", news_file(
+        "Avec photo", "2027-01-12", extra="image: content/images/photo.png\n"
+        "image_alt: Une photo\n"))
+    return root
+
+
+def serve_site(httpserver: HTTPServer, *, image: bool) -> None:
+    httpserver.expect_request("/lettre/2027-1/", method="HEAD").respond_with_data("")
+    if image:
+        httpserver.expect_request("/lettre/2027-1/images/photo.png",
+                                  method="HEAD").respond_with_data("")
+
+
+def test_real_send_is_refused_while_an_image_is_missing(site_root, httpserver):
+    serve_site(httpserver, image=False)
+    with start(Recorder()) as server:
+        env = smtp_env(server, COMMS_ONLINE_CHECK="true")
+        dry = cli("send", "2027-1", "--root", str(site_root), env=env)
+        assert dry.exit_code == 0, dry.output
+        assert "l’envoi serait refusé" in dry.output
+        assert "images/photo.png" in dry.output and "réponse 500" in dry.output
+
+        result = cli("send", "2027-1", "--confirm", "--root", str(site_root), env=env)
+        assert result.exit_code == 1
+        assert "Envoi refusé" in result.output and "images/photo.png" in result.output
+        assert "--skip-online-check" in result.output
+        assert server.handler.messages == []
+        with Journal.open(site_root) as journal:
+            assert journal.messages("newsletter-2027-1") == {}
+
+        forced = cli("send", "2027-1", "--confirm", "--skip-online-check",
+                     "--root", str(site_root), env=env)
+        assert forced.exit_code == 0, forced.output
+        assert len(server.handler.messages) == 1
+
+
+def test_real_send_goes_when_everything_is_online(site_root, httpserver):
+    serve_site(httpserver, image=True)
+    with start(Recorder()) as server:
+        env = smtp_env(server, COMMS_ONLINE_CHECK="true")
+        result = cli("send", "2027-1", "--confirm", "--root", str(site_root), env=env)
+        assert result.exit_code == 0, result.output
+        assert "en ligne\u00a0: vérifiées" in result.output
+        assert len(server.handler.messages) == 1
+    methods = {(req.method, req.path) for req, _ in httpserver.log}
+    assert ("HEAD", "/lettre/2027-1/") in methods
+    assert ("HEAD", "/lettre/2027-1/images/photo.png") in methods
