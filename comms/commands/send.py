@@ -190,8 +190,9 @@ def _online_check(project: Project, issue_id: str, refuse: bool) -> None:
     problems = [Problem(None, None, m.url, m.reason,
                         "publiez le site avec « comms publish » (ou attendez qu’il soit en "
                         "ligne), ou ajoutez --skip-online-check") for m in missing]
-    message = (f"{len(missing)} adresse(s) de la lettre ne répondent pas en ligne : les "
-               "partenaires verraient des images cassées.")
+    count = (f"{len(missing)} adresses de la lettre ne répondent pas" if len(missing) > 1
+             else "1 adresse de la lettre ne répond pas")
+    message = f"{count} en ligne\u00a0: les partenaires verraient des images cassées."
     if refuse:
         raise CommsError(f"Envoi refusé : {message} Rien n’a été envoyé.", problems)
     print_problems(CommsError(message, problems), None)

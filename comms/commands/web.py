@@ -15,7 +15,7 @@ from comms.errors import CommsError, ConfigError, Problem
 today_option = click.option("--today", "today", hidden=True, help="Date du jour (tests).")
 
 
-def _today(value: str | None, zone) -> date:
+def _today(value: str | None, zone: ZoneInfo) -> date:
     if value:
         from comms.commands.content import _today as parse
 
