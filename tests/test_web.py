@@ -354,3 +354,36 @@ def test_serve_reports_a_port_in_use_and_a_missing_site(territory, server, tmp_p
     result = cli("serve", "--port", "0", "--site", str(tmp_path / "nulle-part"),
                  "--root", str(territory))
     assert result.exit_code == 1 and "ne contient pas de site publié" in result.output
+
+
+# --------------------------------------------------------------------------- preview
+
+
+def test_preview_serves_the_email_and_page_locally_and_rebuilds(territory):
+    import time
+
+    with running("preview", "2027-1", "--no-browser", "--root", str(territory),
+                 "--today", "2027-01-01") as srv:  # before it appears
+        side = requests.get(srv.site_url, timeout=10)
+        assert side.status_code == 200 and "Aperçu de la lettre 2027-1" in side.text
+        assert side.headers["x-frame-options"] == "SAMEORIGIN"
+        frames = [src for src in (a.split('"')[0] for a in side.text.split('src="')[1:])]
+        assert "2027-1/email.html" in frames and "2027-1/" in frames
+        base = urljoin(srv.site_url, "/")
+        email_html = requests.get(urljoin(srv.site_url, "2027-1/email.html"), timeout=10)
+        assert email_html.status_code == 200
+        images = links(email_html.text).images
+        assert images and all(src.startswith(base) for src in images)
+        for src in images:
+            assert requests.get(src, timeout=10).status_code == 200, src
+        page_url = urljoin(srv.site_url, "2027-1/")
+        assert requests.get(page_url, timeout=10).status_code == 200
+
+        write(territory, "content/issues/2027-1.md",
+              "---\nnumber: 1\npublish_on: 2027-02-15\nperiod: Hiver 2027\n---\n"
+              "Édito réécrit pendant l’aperçu.\n")
+        deadline = time.monotonic() + 30
+        while "Édito réécrit" not in requests.get(page_url, timeout=10).text:
+            assert time.monotonic() < deadline, "".join(srv.output)
+            time.sleep(0.2)
+        assert any("Aperçu reconstruit" in line for line in srv.output)

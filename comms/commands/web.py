@@ -108,4 +108,76 @@ def serve(host: str, port: int, site_dir: Path | None, root: Path, today: str | 
     server.run(app, sock)
 
 
-COMMANDS = [publish, serve]
+@click.command()
+@click.argument("issue_id", required=False, metavar="[NUMÉRO]")
+@click.option("--port", default=0, show_default=True, type=click.IntRange(0, 65535),
+              help="Port d’écoute sur 127.0.0.1 (0 : un port libre).")
+@click.option("--no-browser", "no_browser", is_flag=True,
+              help="N’ouvre pas le navigateur.")
+@root_option
+@today_option
+@friendly
+def preview(issue_id: str | None, port: int, no_browser: bool, root: Path,
+            today: str | None) -> None:
+    """Construit une lettre (par défaut, la prochaine à paraître) et la montre dans le
+    navigateur : l’e-mail et la page web côte à côte, sur ordinateur et téléphone, avec
+    images et fichiers d’agenda servis depuis cet ordinateur. Reconstruit l’aperçu dès qu’un
+    fichier change ; Ctrl-C pour arrêter."""
+    import secrets
+    import tempfile
+    import threading
+    import webbrowser
+
+    from comms import content
+    from comms.build import upcoming_issue
+    from comms.send.newsletter import find_issue
+    from comms.settings import load_settings
+    from comms.web import server
+    from comms.web.app import ServeConfig, create_app
+    from comms.web.preview import build_preview, local_project, watch
+
+    project = content.load_project(root)
+    day = _today(today, project.site.timezone)
+    issue = find_issue(project, issue_id) if issue_id else upcoming_issue(project, day)
+    sock = server.bind("127.0.0.1", port)
+    base = server.base_url(sock) + "/"
+    folder = Path(tempfile.mkdtemp(prefix="comms-apercu-")) / "site"
+
+    def build() -> None:
+        current = local_project(content.load_project(root), base)
+        build_preview(current, issue.id, folder, day)
+
+    build()
+    try:
+        secret = load_settings(root).unsubscribe_secret
+    except CommsError:
+        secret = ""
+    local = local_project(project, base)
+    app = create_app(ServeConfig(root=project.site.root, site=local.site, site_dir=folder,
+                                 secret=secret or secrets.token_urlsafe(32), frames=True))
+
+    def rebuild() -> None:
+        try:
+            build()
+            click.secho(f"Aperçu reconstruit ({datetime.now():%H:%M:%S}).", fg="green")
+        except CommsError as exc:
+            print_problems(exc, root)
+            click.secho(f"{exc.message} L’aperçu précédent reste affiché.", fg="red", err=True)
+        sys.stdout.flush()
+
+    url = f"{base}apercu.html"
+    click.echo(f"Lettre {issue.id}, aperçu construit dans {folder}.")
+    click.echo(f"Aperçu{NBSP}: {url}")
+    click.echo("Ctrl-C pour arrêter.")
+    sys.stdout.flush()
+    stop = threading.Event()
+    watch(project.site.root, rebuild, stop)
+    if not no_browser:
+        threading.Timer(0.5, webbrowser.open, args=(url,)).start()
+    try:
+        server.run(app, sock)
+    finally:
+        stop.set()
+
+
+COMMANDS = [preview, publish, serve]

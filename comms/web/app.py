@@ -92,6 +92,7 @@ class ServeConfig:
     secret: str
     instance_names: Mapping[str, str] = field(default_factory=dict)
     bad_tokens_per_minute: int = BAD_TOKENS_PER_MINUTE
+    frames: bool = False  # `comms preview` shows its pages in frames of its own
 
 
 class BadTokenLimiter:
@@ -126,9 +127,15 @@ class BadTokenLimiter:
 class HeadersMiddleware:
     """Security headers on every answer; caching by kind of file, none for personal pages."""
 
-    def __init__(self, app: ASGIApp, private_paths: tuple[str, ...]):
+    def __init__(self, app: ASGIApp, private_paths: tuple[str, ...], frames: bool = False):
         self.app = app
         self.private_paths = private_paths
+        self.security = dict(SECURITY_HEADERS)
+        if frames:
+            self.security["x-frame-options"] = "SAMEORIGIN"
+            self.security["content-security-policy"] = SECURITY_HEADERS[
+                "content-security-policy"].replace("frame-ancestors 'none'",
+                                                   "frame-ancestors 'self'") + "; frame-src 'self'"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -147,7 +154,7 @@ class HeadersMiddleware:
                 headers = [(k, v) for k, v in message.get("headers", [])
                            if k.lower() != b"set-cookie"]
                 present = {k.lower() for k, _ in headers}
-                for key, value in SECURITY_HEADERS.items():
+                for key, value in self.security.items():
                     if key.encode() not in present:
                         headers.append((key.encode(), value.encode()))
                 if b"cache-control" not in present:
@@ -242,7 +249,8 @@ def create_app(config: ServeConfig) -> Starlette:
         routes.append(Mount(site_path, app=static))
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error,
                                                        Exception: http_error})
-    app.add_middleware(HeadersMiddleware, private_paths=(unsubscribe_path,))
+    app.add_middleware(HeadersMiddleware, private_paths=(unsubscribe_path,),
+                       frames=config.frames)
     return app
 
 
