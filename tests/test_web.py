@@ -386,4 +386,6 @@ def test_preview_serves_the_email_and_page_locally_and_rebuilds(territory):
         while "Édito réécrit" not in requests.get(page_url, timeout=10).text:
             assert time.monotonic() < deadline, "".join(srv.output)
             time.sleep(0.2)
-        assert any("Aperçu reconstruit" in line for line in srv.output)
+        while not any("Aperçu reconstruit" in line for line in srv.output):
+            assert time.monotonic() < deadline, "".join(srv.output)
+            time.sleep(0.1)
