@@ -112,6 +112,8 @@ def test_publish_writes_only_public_files_and_is_byte_stable(territory, tmp_path
 
     index = (dest / "index.html").read_text(encoding="utf-8")
     assert 'href="./2027-1/"' in index and "2027-2" not in index
+    # Subscribing needs the feed's full address, even on a page with relative links.
+    assert 'href="https://sante.example.org/lettre/calendars/agenda.ics"' in index
     page = links((dest / "2027-1" / "index.html").read_text(encoding="utf-8"))
     assert page.images and all(src.startswith("../2027-1/images/") for src in page.images)
     for src in page.images:
@@ -187,7 +189,7 @@ def test_site_pages_images_and_feeds_answer(server):
         image = requests.get(urljoin(page_url, src), timeout=10)
         assert image.status_code == 200, src
         assert image.headers["content-type"] == "image/png"
-    local = [h for h in found.links if h.endswith(".ics")]
+    local = [h for h in found.links if h.endswith(".ics") and h.startswith("../")]
     assert local
     for href in local:
         ics = requests.get(urljoin(page_url, href), timeout=10)
