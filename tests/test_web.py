@@ -113,7 +113,7 @@ def test_publish_writes_only_public_files_and_is_byte_stable(territory, tmp_path
     index = (dest / "index.html").read_text(encoding="utf-8")
     assert 'href="./2027-1/"' in index and "2027-2" not in index
     # Subscribing needs the feed's full address, even on a page with relative links.
-    assert 'href="https://sante.example.org/lettre/calendars/agenda.ics"' in index
+    assert "webcal://sante.example.org/lettre/calendars/agenda.ics" in index
     page = links((dest / "2027-1" / "index.html").read_text(encoding="utf-8"))
     assert page.images and all(src.startswith("../2027-1/images/") for src in page.images)
     for src in page.images:
