@@ -19,12 +19,14 @@ while a send runs, and nothing is held in memory that a restart could lose.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from threading import Lock
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
@@ -41,6 +43,7 @@ from comms.render.templates import render, theme_for
 from comms.send.journal import UNSUBSCRIBE, Journal
 from comms.send.tokens import InvalidToken, read_token
 
+log = logging.getLogger("comms.web")
 MAX_BODY = 8 * 1024  # bytes: a one-click POST is 26 bytes, our form a few dozen
 BAD_TOKENS_PER_MINUTE = 20  # per client address, then 429 until the minute has passed
 ONE_CLICK_FIELD, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"
@@ -102,7 +105,7 @@ class BadTokenLimiter:
         self.limit = limit
         self.window = window
         self.seen: dict[str, deque[float]] = {}
-        self.lock = Lock()
+        self.lock = threading.Lock()
 
     def blocked(self, client: str) -> bool:
         if self.limit <= 0:
@@ -181,6 +184,8 @@ def create_app(config: ServeConfig) -> Starlette:
     """The application: unsubscribe routes, then the static site; French error pages."""
     site = config.site
     limiter = BadTokenLimiter(config.bad_tokens_per_minute)
+    Journal.open(config.root).close()  # created now, not by concurrent first requests
+    journals = JournalConnections(config.root)
     unsubscribe_path = urlsplit(site.unsubscribe_url).path or "/desinscription"
     site_path = urlsplit(site.web_base_url).path.rstrip("/")
 
@@ -233,13 +238,16 @@ def create_app(config: ServeConfig) -> Starlette:
         chosen = str(form.get("scope", token_scope))
         if chosen not in (token_scope, ALL):
             return error_page(400)
-        await run_in_threadpool(_record, config.root, email, chosen)
+        await run_in_threadpool(journals.suppress, email, chosen)
         return page(200, {"state": "done", "email": email,
                           "what": scope_label(chosen, config.instance_names)})
 
     async def http_error(request: Request, exc: Exception) -> Response:
-        status = exc.status_code if isinstance(exc, HTTPException) else 500
-        return error_page(status)
+        if isinstance(exc, HTTPException):
+            return error_page(exc.status_code)
+        log.error("%s %s: %s", request.method, request.url.path, exc,
+                  exc_info=exc)  # for the server's log only; the page says nothing of it
+        return error_page(500)
 
     routes: list = [Route(unsubscribe_path, unsubscribe, methods=["GET", "POST"])]
     if config.site_dir is not None:
@@ -277,7 +285,25 @@ def _replayed(request: Request, body: bytes) -> Request:
     return Request(request.scope, receive)
 
 
-def _record(root: Path, email: str, scope: str) -> None:
-    """Commit the suppression (the journal's own transaction) before the answer is sent."""
-    with Journal.open(root) as journal:
-        journal.suppress(email, UNSUBSCRIBE, SOURCE, "clic en un geste (lien du message)")
+class JournalConnections:
+    """One journal connection per worker thread, opened on first use and dropped after an
+    error. Every suppression is committed before `suppress` returns: nothing is kept in
+    memory that a restart could lose."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.local = threading.local()
+
+    def suppress(self, email: str, scope: str) -> bool:
+        """Record the unsubscribe of `email`; False if it was already recorded."""
+        journal = getattr(self.local, "journal", None)
+        if journal is None:
+            journal = self.local.journal = Journal.open(self.root)
+        try:
+            return journal.suppress(email, UNSUBSCRIBE, SOURCE,
+                                    "clic en un geste (lien du message)")
+        except BaseException:
+            self.local.journal = None
+            with contextlib.suppress(Exception):
+                journal.close()
+            raise
