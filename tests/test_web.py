@@ -25,6 +25,7 @@ from web_server import child_env, running
 from comms.cli import main
 from comms.send.journal import Journal
 from comms.send.tokens import make_token
+from comms.settings import load_settings
 
 SECRET = "test-secret-0123456789abcdef"
 TODAY = "2027-03-01"  # 2027-1 has appeared (15 February), 2027-2 has not (15 June)
@@ -58,6 +59,11 @@ def links(html: str) -> Links:
     parser = Links()
     parser.feed(html)
     return parser
+
+
+def token_for(root: Path, address: str, scope: str = "newsletter") -> str:
+    """A token as the territory's messages carry it (its secret, bound to its name)."""
+    return make_token(load_settings(root, environ={}).require_secret(), address, scope)
 
 
 def cli(*args: str):
@@ -240,7 +246,9 @@ def test_one_click_from_a_real_message_then_the_next_send_skips_her(territory, s
     assert answer.headers["cache-control"] == "no-store"
     assert "Désinscription enregistrée" in answer.text
     with Journal.open(territory) as journal:  # recorded before the answer
-        assert journal.is_suppressed("anne.durand@mairie.example.org")
+        assert journal.is_suppressed("anne.durand@mairie.example.org", "newsletter")
+        # The newsletter's link stops the newsletter, not her council's invitations.
+        assert not journal.is_suppressed("anne.durand@mairie.example.org", "instance:copil")
         assert not journal.is_suppressed("paul.roche@ars.example.org")
 
     dry = cli("send", "2027-2", "--root", str(territory))
@@ -250,7 +258,7 @@ def test_one_click_from_a_real_message_then_the_next_send_skips_her(territory, s
 
 
 def test_one_click_as_multipart_form_data(territory, server):
-    token = make_token(SECRET, "paul.roche@ars.example.org")
+    token = token_for(territory, "paul.roche@ars.example.org")
     answer = requests.post(f"{server.unsubscribe_url}?t={token}", files={
         "List-Unsubscribe": (None, "One-Click")}, timeout=10)
     assert answer.status_code == 200, answer.text
@@ -259,7 +267,7 @@ def test_one_click_as_multipart_form_data(territory, server):
 
 
 def test_get_shows_a_confirmation_page_and_records_nothing(territory, server):
-    token = make_token(SECRET, "anne.durand@mairie.example.org")
+    token = token_for(territory, "anne.durand@mairie.example.org")
     page = requests.get(f"{server.unsubscribe_url}?t={token}", timeout=10)
     assert page.status_code == 200
     assert page.headers["cache-control"] == "no-store"
@@ -272,18 +280,37 @@ def test_get_shows_a_confirmation_page_and_records_nothing(territory, server):
     assert "http://" not in page.text.split("<footer")[0].replace(server.unsubscribe_url, "")
     with Journal.open(territory) as journal:
         assert not journal.is_suppressed("anne.durand@mairie.example.org")
-    # The button posts the form to the same address.
+    # A newsletter token offers the newsletter (checked) or everything.
+    assert page.text.count('type="radio"') == 2
+    assert 'value="newsletter" checked' in page.text and 'value="all"' in page.text
+    # The button posts the form to the same address; she chose everything.
     done = requests.post(f"{server.unsubscribe_url}?t={token}",
                          data={"List-Unsubscribe": "One-Click", "scope": "all"}, timeout=10)
-    assert done.status_code == 200 and "ne recevra plus" in done.text
+    assert done.status_code == 200 and "ne recevra plus tous les messages" in done.text
     with Journal.open(territory) as journal:
-        assert journal.is_suppressed("anne.durand@mairie.example.org")
+        assert journal.is_suppressed("anne.durand@mairie.example.org", "newsletter")
+        assert journal.is_suppressed("anne.durand@mairie.example.org", "instance:copil")
+
+
+def test_an_invitation_token_names_its_instance(territory, server):
+    token = token_for(territory, "paul.roche@ars.example.org", "instance:copil")
+    page = requests.get(f"{server.unsubscribe_url}?t={token}", timeout=10)
+    assert "invitations de «\u00a0Comité de pilotage\u00a0»" in page.text
+    wider = requests.post(f"{server.unsubscribe_url}?t={token}",
+                          data={"List-Unsubscribe": "One-Click", "scope": "newsletter"},
+                          timeout=10)
+    assert wider.status_code == 400  # only its own scope, or everything
+    done = requests.post(f"{server.unsubscribe_url}?t={token}", data=ONE_CLICK, timeout=10)
+    assert done.status_code == 200
+    with Journal.open(territory) as journal:
+        assert journal.is_suppressed("paul.roche@ars.example.org", "instance:copil")
+        assert not journal.is_suppressed("paul.roche@ars.example.org", "newsletter")
 
 
 @pytest.mark.parametrize("kind", ["forged", "truncated", "junk", "empty"])
 def test_bad_tokens_get_a_french_400_and_nothing_is_recorded(territory, server, kind):
-    good = make_token(SECRET, "anne.durand@mairie.example.org")
-    token = {"forged": make_token("another-territory-secret-xyz", "anne.durand@mairie.example.org"),
+    good = token_for(territory, "anne.durand@mairie.example.org")
+    token = {"forged": make_token("another-territory-secret-xyz", "anne.durand@mairie.example.org", "newsletter"),
              "truncated": good[:-6], "junk": good + "%00<script>", "empty": ""}[kind]
     for method in ("GET", "POST"):
         answer = requests.request(method, f"{server.unsubscribe_url}?t={token}",
@@ -296,7 +323,7 @@ def test_bad_tokens_get_a_french_400_and_nothing_is_recorded(territory, server, 
 
 
 def test_requests_are_bounded(territory, server):
-    token = make_token(SECRET, "anne.durand@mairie.example.org")
+    token = token_for(territory, "anne.durand@mairie.example.org")
     big = requests.post(f"{server.unsubscribe_url}?t={token}",
                         data={"List-Unsubscribe": "One-Click", "x": "a" * 20_000}, timeout=10)
     assert big.status_code == 413 and "Requête trop volumineuse" in big.text
@@ -325,10 +352,11 @@ def test_concurrent_one_click_posts_during_a_send(territory, server):
                             stderr=subprocess.STDOUT, text=True,
                             env=child_env({"COMMS_RATE_PER_MINUTE": "0"}))
     started = threading.Event()
+    secret_tokens = {a: token_for(territory, a) for a in leaving}
 
     def post(address: str) -> int:
         started.wait(10)
-        url = f"{server.unsubscribe_url}?t={make_token(SECRET, address)}"
+        url = f"{server.unsubscribe_url}?t={secret_tokens[address]}"
         return requests.post(url, data=ONE_CLICK, timeout=30).status_code
 
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -41,14 +41,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from comms.model import Site
 from comms.render.templates import render, theme_for
 from comms.send.journal import UNSUBSCRIBE, Journal
-from comms.send.tokens import InvalidToken, read_token
+from comms.send.tokens import ALL, InvalidToken, UnsubscribeToken, read_token
+from comms.send.unsubscribe import SOURCE_LINK, apply_unsubscribe, scope_label
 
 log = logging.getLogger("comms.web")
 MAX_BODY = 8 * 1024  # bytes: a one-click POST is 26 bytes, our form a few dozen
 BAD_TOKENS_PER_MINUTE = 20  # per client address, then 429 until the minute has passed
 ONE_CLICK_FIELD, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"
-SOURCE = "lien"  # as `comms unsubscribe --token`: the partner used her link
-ALL = "all"
+DETAIL = "page de désinscription ou clic en un geste (RFC 8058)"
 
 # Cache-Control by kind of file; the unsubscribe pages are personal and never cached.
 CACHE = {
@@ -170,22 +170,12 @@ class HeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-def scope_label(scope: str, instance_names: Mapping[str, str]) -> str:
-    """« la lettre d’information », « les invitations du Comité de pilotage »…"""
-    if scope == "newsletter":
-        return "la lettre d’information"
-    if scope.startswith("instance:"):
-        instance = scope.removeprefix("instance:")
-        return f"les invitations de l’instance « {instance_names.get(instance, instance)} »"
-    return "tous les messages de la coordination (lettre et invitations)"
-
-
 def create_app(config: ServeConfig) -> Starlette:
     """The application: unsubscribe routes, then the static site; French error pages."""
     site = config.site
     limiter = BadTokenLimiter(config.bad_tokens_per_minute)
     Journal.open(config.root).close()  # created now, not by concurrent first requests
-    journals = JournalConnections(config.root)
+    journals = JournalConnections(config.root, config.secret)
     unsubscribe_path = urlsplit(site.unsubscribe_url).path or "/desinscription"
     site_path = urlsplit(site.web_base_url).path.rstrip("/")
 
@@ -198,19 +188,20 @@ def create_app(config: ServeConfig) -> Starlette:
         title, text = MESSAGES.get(status, MESSAGES[500])
         return page(status, {"state": "error", "heading": title, "text": text})
 
-    def read(request: Request, token_text: str) -> tuple[str, str] | None:
-        """(address, scope) of a valid token; None (and counted) otherwise."""
+    def read(request: Request, token_text: str) -> UnsubscribeToken | None:
+        """The token's address and scope; None (and counted against the client) when it is
+        not one of ours."""
         client = request.client.host if request.client else "?"
         try:
-            email = read_token(config.secret, token_text)
+            return read_token(config.secret, token_text)
         except InvalidToken:
             limiter.record(client)
             return None
-        return email, ALL
 
     def choices(token_scope: str) -> list[tuple[str, str]]:
+        """The token's own scope first (the default), then everything."""
         scopes = [token_scope] if token_scope == ALL else [token_scope, ALL]
-        return [(s, scope_label(s, config.instance_names)) for s in scopes]
+        return [(s, scope_label(s, dict(config.instance_names))) for s in scopes]
 
     async def unsubscribe(request: Request) -> Response:
         client = request.client.host if request.client else "?"
@@ -225,22 +216,21 @@ def create_app(config: ServeConfig) -> Starlette:
             form = await _replayed(request, body).form(max_files=0, max_fields=8,
                                                        max_part_size=1024)
             token_text = token_text or str(form.get("t", ""))
-        found = read(request, token_text) if token_text else None
-        if found is None:
+        token = read(request, token_text) if token_text else None
+        if token is None:
             return error_page(400)
-        email, token_scope = found
         if request.method == "GET":
-            return page(200, {"state": "confirm", "email": email,
-                              "choices": choices(token_scope), "token": token_text})
+            return page(200, {"state": "confirm", "email": token.email,
+                              "choices": choices(token.scope), "token": token_text})
         assert form is not None
         if form.get(ONE_CLICK_FIELD) != ONE_CLICK_VALUE:
             return error_page(400)
-        chosen = str(form.get("scope", token_scope))
-        if chosen not in (token_scope, ALL):
+        chosen = str(form.get("scope", token.scope))
+        if chosen not in (token.scope, ALL):
             return error_page(400)
-        await run_in_threadpool(journals.suppress, email, chosen)
-        return page(200, {"state": "done", "email": email,
-                          "what": scope_label(chosen, config.instance_names)})
+        await run_in_threadpool(journals.unsubscribe, token_text, chosen)
+        return page(200, {"state": "done", "email": token.email,
+                          "what": scope_label(chosen, dict(config.instance_names))})
 
     async def http_error(request: Request, exc: Exception) -> Response:
         if isinstance(exc, HTTPException):
@@ -290,18 +280,22 @@ class JournalConnections:
     error. Every suppression is committed before `suppress` returns: nothing is kept in
     memory that a restart could lose."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, secret: str):
         self.root = root
+        self.secret = secret
         self.local = threading.local()
 
-    def suppress(self, email: str, scope: str) -> bool:
-        """Record the unsubscribe of `email`; False if it was already recorded."""
+    def unsubscribe(self, token_text: str, scope: str) -> UnsubscribeToken:
+        """Record the request through `apply_unsubscribe` (the token's own scope); when the
+        partner chose to stop everything, the "all" scope is recorded too."""
         journal = getattr(self.local, "journal", None)
         if journal is None:
             journal = self.local.journal = Journal.open(self.root)
         try:
-            return journal.suppress(email, UNSUBSCRIBE, SOURCE,
-                                    "clic en un geste (lien du message)")
+            token = apply_unsubscribe(journal, self.secret, token_text, SOURCE_LINK, DETAIL)
+            if scope == ALL and token.scope != ALL:
+                journal.suppress(token.email, UNSUBSCRIBE, SOURCE_LINK, DETAIL, scope=ALL)
+            return token
         except BaseException:
             self.local.journal = None
             with contextlib.suppress(Exception):
