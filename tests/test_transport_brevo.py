@@ -73,7 +73,8 @@ def brevo(httpserver) -> Brevo:
 def env(httpserver, **extra: str) -> dict[str, str]:
     values = {"COMMS_TRANSPORT": "brevo", "BREVO_API_KEY": API_KEY,
               "BREVO_API_URL": httpserver.url_for("/v3"), "COMMS_UNSUBSCRIBE_SECRET": SECRET,
-              "COMMS_RATE_PER_MINUTE": "0", "COMMS_RETRY_BASE_SECONDS": "0.01"}
+              "COMMS_RATE_PER_MINUTE": "0", "COMMS_RETRY_BASE_SECONDS": "0.01",
+              "COMMS_ONLINE_CHECK": "false"}  # test territories' web pages are not online
     values.update(extra)
     return values
 
