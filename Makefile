@@ -55,6 +55,7 @@ bench: $(STAMP) ## Time builds and sends beside their anchors (BENCH_FLAGS=--jso
 	$(BIN)/python bench/bench_send.py $(BENCH_FLAGS)
 	$(BIN)/python bench/bench_inbox.py $(BENCH_FLAGS)
 	$(BIN)/python bench/bench_invite.py $(BENCH_FLAGS)
+	$(BIN)/python bench/bench_web.py $(BENCH_FLAGS)
 
 .PHONY: daily
 daily: $(STAMP) ## Read the mailboxes, then send what is due today (for a daily cron entry)
