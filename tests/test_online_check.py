@@ -57,7 +57,7 @@ def test_real_send_is_refused_while_an_image_is_missing(site_root, httpserver):
         assert "l’envoi serait refusé" in dry.output
         assert "images/photo.png" in dry.output and "réponse 500" in dry.output
 
-        result = cli("send", "2027-1", "--confirm", "--root", str(site_root), env=env)
+        result = cli("send", "2027-1", "--confirm", "--now", "--root", str(site_root), env=env)
         assert result.exit_code == 1
         assert "Envoi refusé" in result.output and "images/photo.png" in result.output
         assert "--skip-online-check" in result.output
@@ -65,7 +65,7 @@ def test_real_send_is_refused_while_an_image_is_missing(site_root, httpserver):
         with Journal.open(site_root) as journal:
             assert journal.messages("newsletter-2027-1") == {}
 
-        forced = cli("send", "2027-1", "--confirm", "--skip-online-check",
+        forced = cli("send", "2027-1", "--confirm", "--now", "--skip-online-check",
                      "--root", str(site_root), env=env)
         assert forced.exit_code == 0, forced.output
         assert len(server.handler.messages) == 1
@@ -75,7 +75,7 @@ def test_real_send_goes_when_everything_is_online(site_root, httpserver):
     serve_site(httpserver, image=True)
     with start(Recorder()) as server:
         env = smtp_env(server, COMMS_ONLINE_CHECK="true")
-        result = cli("send", "2027-1", "--confirm", "--root", str(site_root), env=env)
+        result = cli("send", "2027-1", "--confirm", "--now", "--root", str(site_root), env=env)
         assert result.exit_code == 0, result.output
         assert "en ligne\u00a0: vérifiées" in result.output
         assert len(server.handler.messages) == 1
