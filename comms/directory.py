@@ -1,4 +1,5 @@
-"""The partners directory: a CSV file as French spreadsheets export it.
+"""The partners directory: a CSV file as French spreadsheets export it, or the Excel
+workbook itself (`.xlsx`, one sheet with data, no merged cells).
 
 `;` or `,` separated, UTF-8 with or without BOM, or Windows-1252; header names are matched
 without regard to case, accents or spacing, in English or in French. Every problem is
@@ -12,9 +13,9 @@ import csv
 import io
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time
 from pathlib import Path
 
 from email_validator import EmailNotValidError, validate_email
@@ -295,8 +296,13 @@ def spellings(column: str) -> str:
     return ", ".join(f"« {alias} »" for alias in COLUMNS[column])
 
 
+EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+
+
 def load_directory(path: Path, known_lists: set[str] | None = None) -> Directory:
-    """Read and check the whole directory; ContentError lists every problem with its line."""
+    """Read and check the whole directory, a CSV file or an Excel workbook (`.xlsx`, one
+    sheet, row numbers as Excel shows them); ContentError lists every problem with its
+    line."""
     sink: list[Problem] = []
     report = Problems(path, sink)
     if not path.is_file():
@@ -304,21 +310,111 @@ def load_directory(path: Path, known_lists: set[str] | None = None) -> Directory
                      "créez le fichier, ou indiquez son chemin dans comms.yaml (partners:) "
                      "ou dans .env (COMMS_PARTNERS=…)")
         raise ContentError(sink, "Annuaire des partenaires introuvable.")
-    text = _decode(path.read_bytes(), report)
     partners: list[Partner] = []
-    if text is not None:
-        partners = _read_rows(text, report, known_lists)
+    if path.suffix.lower() in EXCEL_SUFFIXES:
+        records = _excel_records(path, report)
+    else:
+        text = _decode(path.read_bytes(), report)
+        records = None if text is None else _csv_records(text, report)
+    if records is not None:
+        partners = _read_rows(records, report, known_lists)
     if any(p.is_error for p in sink):
         count = sum(p.is_error for p in sink)
         raise ContentError(sink, f"{count} erreur(s) dans l’annuaire des partenaires {path}.")
     return Directory(path, tuple(partners), tuple(sink))
 
 
-def _read_rows(text: str, report: Problems, known: set[str] | None) -> list[Partner]:
+# A record: its first line in the file (or row in the sheet) and its cells as text.
+Record = tuple[int, list[str]]
+
+
+def _csv_records(text: str, report: Problems) -> Iterator[Record]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    line = 1
     try:
-        header = next(reader)
-    except StopIteration:
+        for cells in reader:
+            start, line = line, reader.line_num + 1
+            yield start, cells
+    except csv.Error as exc:
+        report.error(line, None, f"ligne illisible ({exc})",
+                     "vérifiez les guillemets de cette ligne")
+
+
+_SAVE_AS_XLSX = ("ouvrez-le dans Excel ou LibreOffice, retirez le mot de passe s’il y en a "
+                 "un, puis enregistrez-le au format « Classeur Excel (.xlsx) » ou "
+                 "« CSV UTF-8 »")
+
+
+def _excel_records(path: Path, report: Problems) -> list[Record] | None:
+    """The rows of the one sheet holding data, as text; None after reporting a workbook
+    that cannot be read (encrypted, damaged, old .xls), several sheets with data, or merged
+    cells (their value would be in one cell only)."""
+    import zipfile
+
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    with path.open("rb") as handle:
+        magic = handle.read(8)
+    if magic.startswith(b"\xd0\xcf\x11\xe0"):
+        report.error(None, None, "classeur protégé par un mot de passe, ou au format Excel "
+                     "97-2003 (.xls)\u00a0: illisible ici", _SAVE_AS_XLSX)
+        return None
+    try:
+        workbook = load_workbook(path, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError):
+        report.error(None, None, "classeur illisible\u00a0: abîmé, ou d’un autre format "
+                     "que .xlsx", _SAVE_AS_XLSX)
+        return None
+    try:
+        filled = [sheet for sheet in workbook.worksheets
+                  if any(_cell_text(v) for row in sheet.iter_rows(values_only=True)
+                         for v in row)]
+        if len(filled) > 1:
+            names = ", ".join(f"« {sheet.title} »" for sheet in filled)
+            report.error(None, None, f"plusieurs feuilles contiennent des données\u00a0: {names}",
+                         "gardez l’annuaire sur une seule feuille\u00a0: supprimez les autres "
+                         "feuilles, ou enregistrez-les dans un autre fichier")
+            return None
+        if not filled:
+            return []
+        (sheet,) = filled
+        merged = sorted(sheet.merged_cells.ranges, key=lambda r: (r.min_row, r.min_col))
+        for cells in merged:
+            where = ("dans la ligne des titres" if cells.min_row == 1 else "")
+            report.error(cells.min_row, None, f"cellules fusionnées {cells.coord} "
+                         f"{where}".rstrip(),
+                         "défusionnez-les (Accueil › Fusionner et centrer) et donnez à "
+                         "chaque colonne son titre, à chaque cellule sa valeur")
+        if merged:
+            return None
+        rows = sheet.iter_rows(min_row=1, min_col=1, values_only=True)
+        return [(number, [_cell_text(v) for v in row])
+                for number, row in enumerate(rows, start=1)]
+    finally:
+        workbook.close()
+
+
+def _cell_text(value: object) -> str:
+    """A cell's value as the CSV export would write it: dates as YYYY-MM-DD (the time of day
+    dropped when it is midnight), whole numbers without « .0 »."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return (value.date().isoformat() if value.time() == time() else
+                value.isoformat(sep=" "))
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _read_rows(records: Iterable[Record], report: Problems,
+               known: set[str] | None) -> list[Partner]:
+    rows = iter(records)
+    _line, header = next(rows, (None, None))
+    if header is None:
         report.error(None, None, "l’annuaire est vide",
                      "la première ligne doit nommer les colonnes (email, first_name, …)")
         return []
@@ -327,33 +423,27 @@ def _read_rows(text: str, report: Problems, known: set[str] | None) -> list[Part
         return []
     partners: list[Partner] = []
     seen: dict[str, int] = {}
-    line = reader.line_num + 1
-    try:
-        for cells in reader:
-            start, line = line, reader.line_num + 1
-            if not any(c.strip() for c in cells):
-                continue
-            extra = [c for i, c in enumerate(cells) if i not in columns and c.strip()
-                     and i >= len(header)]
-            if extra:
-                report.error(start, None, "plus de cellules que de colonnes",
-                             "vérifiez le séparateur, ou mettez entre guillemets les "
-                             "valeurs qui contiennent « ; » ou « , »")
-            row = _Row({columns[i]: c for i, c in enumerate(cells) if i in columns}, start,
-                       report)
-            partner = _partner(row, known)
-            if partner is None:
-                continue
-            if partner.key in seen:
-                row.error("email", f"adresse déjà présente ligne {seen[partner.key]}",
-                          "gardez une seule ligne par adresse, avec toutes ses listes "
-                          "séparées par « | »")
-                continue
-            seen[partner.key] = start
-            partners.append(partner)
-    except csv.Error as exc:
-        report.error(line, None, f"ligne illisible ({exc})",
-                     "vérifiez les guillemets de cette ligne")
+    for start, cells in rows:
+        if not any(c.strip() for c in cells):
+            continue
+        extra = [c for i, c in enumerate(cells) if i not in columns and c.strip()
+                 and i >= len(header)]
+        if extra:
+            report.error(start, None, "plus de cellules que de colonnes",
+                         "vérifiez le séparateur, ou mettez entre guillemets les "
+                         "valeurs qui contiennent « ; » ou « , »")
+        row = _Row({columns[i]: c for i, c in enumerate(cells) if i in columns}, start,
+                   report)
+        partner = _partner(row, known)
+        if partner is None:
+            continue
+        if partner.key in seen:
+            row.error("email", f"adresse déjà présente ligne {seen[partner.key]}",
+                      "gardez une seule ligne par adresse, avec toutes ses listes "
+                      "séparées par « | »")
+            continue
+        seen[partner.key] = start
+        partners.append(partner)
     return partners
 
 
