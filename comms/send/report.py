@@ -72,6 +72,7 @@ def yearly_report(root: Path, year: int, project: Project | None = None) -> list
 
             out.extend(inbox_report.participation(journal, year, project))
             out.extend(inbox_report.bounces_and_unsubscribes(journal, year, project))
+            out.extend(departures(root, year, project))
         failures = _rows(journal, """
             SELECT COUNT(*) FROM messages m JOIN campaigns c ON c.id = m.campaign
             WHERE c.year = ? AND m.status = 'failed'""", year) if journal else [(0,)]
@@ -100,6 +101,37 @@ def yearly_report(root: Path, year: int, project: Project | None = None) -> list
         if journal is not None:
             journal.close()
     return out
+
+
+def departures(root: Path, year: int, project: Project | None) -> list[Indicator]:
+    """Per instance, the members who stopped its invitations in `year`, by name and date:
+    each one may have left the council and must then be replaced."""
+    from comms.dates import format_day
+    from comms.send.follow_up import instance_name, instance_unsubscribes
+
+    directory = None
+    if project is not None:
+        from comms.directory import load_partners
+        from comms.errors import CommsError
+        from comms.settings import load_settings
+
+        try:
+            directory = load_partners(project, load_settings(root).partners)
+        except CommsError:
+            directory = None  # names only: the addresses are enough to act on
+    by_instance: dict[str, list[str]] = {}
+    for u in instance_unsubscribes(root):
+        if u.on.year != year:
+            continue
+        partner = directory.find(u.email) if directory is not None else None
+        who = f"{partner.name} ({u.email})" if partner is not None and partner.name \
+            else u.email
+        by_instance.setdefault(u.instance_id, []).append(f"{who} le {format_day(u.on)}")
+    return [Indicator("Désinscriptions",
+                      f"Membres qui ne reçoivent plus les invitations — "
+                      f"{instance_name(project, instance_id)}", len(people), None,
+                      "à remplacer s’ils quittent l’instance\u00a0: " + "\u00a0; ".join(people))
+            for instance_id, people in sorted(by_instance.items())]
 
 
 def write_csv(indicators: list[Indicator], path: Path) -> Path:
