@@ -802,3 +802,36 @@ def test_rsvp_lists_every_meeting_sent_with_counts(territory, mailbox):
     assert len(rows) == len(PEOPLE) + 1  # the COPIL's seven, the GT's one
     assert {(r["évènement"], r["réponse"]) for r in rows if r["adresse"] == list(PEOPLE)[1]} \
         == {("2027-03-copil", "pas encore répondu"), ("2027-04-gt", "peut-être")}
+
+
+def test_two_runs_at_once_record_a_message_once_and_fail_neither(territory):
+    """Two `comms inbox` at once (the cron's and a coordinator's): the other run records the
+    message between this run's look-up and its write. This run then writes nothing, counts
+    nothing and goes on; before, the journal's uniqueness refusal was reported as a damaged
+    journal to restore from a backup."""
+    from comms import content
+    from comms.commands.inbox import events_of
+    from comms.inbox.process import HANDLED, InboxProcessor, InboxSummary
+    from comms.inbox.settings import load_inbox_settings
+
+    account = load_inbox_settings(territory, environ={
+        "IMAP_HOST": "127.0.0.1", "IMAP_SECURITY": "none", "IMAP_ALLOW_PLAIN_LOOPBACK": "1",
+        "IMAP_USER": "coord@sante.example.org", "IMAP_PASSWORD": "x"}).accounts[0]
+    mail = mails.outlook(Reply(COPIL_UID, ANNE, "ACCEPTED"))
+    project = content.load_project(territory)
+    with Journal.open(territory) as mine, Journal.open(territory) as theirs:
+        events = events_of(project, mine)
+        other = InboxProcessor(theirs, events, bound_secret(territory), 3, InboxSummary())
+
+        class Overtaken(InboxProcessor):
+            def _decide(self, item, where):
+                assert other.process(account, "INBOX", 7, 1, mail) == HANDLED
+                return super()._decide(item, where)
+
+        summary = InboxSummary()
+        processor = Overtaken(mine, events, bound_secret(territory), 3, summary)
+        assert processor.process(account, "INBOX", 7, 1, mail) == HANDLED
+        assert summary.read == 0 and not summary.answers and not summary.handled
+        assert other.summary.read == 1
+    assert journal_rows(territory, "SELECT uid, outcome FROM inbox_messages") == [(1, HANDLED)]
+    assert answers(territory) == {("2027-03-copil", ANNE): ("ACCEPTED", 0)}

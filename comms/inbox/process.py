@@ -111,12 +111,18 @@ class InboxProcessor:
             same = db.execute("SELECT outcome, kind FROM inbox_messages WHERE message_id = ? "
                               "LIMIT 1", (item.message_id,)).fetchone()
             if same is not None:
-                self.summary.duplicates += 1
-                self._write(account, folder, uidvalidity, uid, item, _Outcome(
+                raced = self._write(account, folder, uidvalidity, uid, item, _Outcome(
                     same["outcome"], "déjà traité sous un autre numéro"))
+                if raced is not None:
+                    self.summary.read -= 1
+                    return raced
+                self.summary.duplicates += 1
                 return same["outcome"]
         outcome = self._decide(item, f"{account.key}/{folder}/{uidvalidity}/{uid}")
-        self._write(account, folder, uidvalidity, uid, item, outcome)
+        raced = self._write(account, folder, uidvalidity, uid, item, outcome)
+        if raced is not None:  # another `comms inbox` recorded it meanwhile: its effects
+            self.summary.read -= 1  # and its summary, not ours
+            return raced
         for line in outcome.report:
             line()
         if outcome.outcome == HANDLED:
@@ -126,13 +132,23 @@ class InboxProcessor:
         return outcome.outcome
 
     def _write(self, account: ImapAccount, folder: str, uidvalidity: int, uid: int,
-               item: Classified, outcome: _Outcome) -> None:
+               item: Classified, outcome: _Outcome) -> str | None:
+        """Record the effects and the message in one transaction; None when written, or the
+        outcome another run (two `comms inbox` at once) recorded for the message meanwhile,
+        and then nothing is written."""
         if self.dry_run:
-            return
+            return None
         db = self.journal.db
         self.journal.commit()  # anything held by the journal is not ours to roll back
         db.execute("BEGIN IMMEDIATE")
         try:
+            other = db.execute(
+                "SELECT outcome FROM inbox_messages WHERE account = ? AND folder = ? AND "
+                "uidvalidity = ? AND uid = ?", (account.key, folder, uidvalidity, uid)
+            ).fetchone()
+            if other is not None:
+                db.execute("ROLLBACK")
+                return other["outcome"]
             for effect in outcome.effects:
                 effect()
             db.execute("INSERT INTO inbox_messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -142,6 +158,7 @@ class InboxProcessor:
             # early: their effects are idempotent, so a kill in between is redone safely.
             if db.in_transaction:
                 db.execute("COMMIT")
+            return None
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
