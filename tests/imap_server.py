@@ -145,7 +145,10 @@ class Mailbox:
     def client(self) -> IMAPClient:
         client = IMAPClient(HOST, port=self.server.port, ssl=False, timeout=10)
         try:
-            client.login(self.user, self.password)
+            if self.password.isascii():
+                client.login(self.user, self.password)
+            else:  # LOGIN is ASCII only
+                client.plain_login(self.user, self.password)
         except LoginError:
             raise AssertionError(f"login refused for {self.user}:\n"
                                  + self.server.log()[-2000:]) from None

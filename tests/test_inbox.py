@@ -8,6 +8,7 @@ import csv
 import datetime
 import io
 import os
+import time
 from pathlib import Path
 
 import inbox_mail as mails
@@ -835,3 +836,20 @@ def test_two_runs_at_once_record_a_message_once_and_fail_neither(territory):
         assert other.summary.read == 1
     assert journal_rows(territory, "SELECT uid, outcome FROM inbox_messages") == [(1, HANDLED)]
     assert answers(territory) == {("2027-03-copil", ANNE): ("ACCEPTED", 0)}
+
+
+def test_a_password_with_accents_logs_in(territory, dovecot):
+    """LOGIN is ASCII only: a password with accents (as `.env` allows) goes through
+    AUTHENTICATE PLAIN in UTF-8 rather than ending in a traceback."""
+    user, password = "lettre-accents@sante.example.org", "Mot-de-passe-été-ÉÀ"
+    dovecot.users[user] = password
+    dovecot._write_users()
+    time.sleep(1.1)  # Dovecot reads its passwd-file again at most once a second
+    box = Mailbox(dovecot, user, password)
+    box.deliver(mails.outlook(Reply(COPIL_UID, ANNE, "ACCEPTED")))
+    result = inbox(territory, box)
+    assert result.exit_code == 0, result.output
+    assert answers(territory) == {("2027-03-copil", ANNE): ("ACCEPTED", 0)}
+    refused = inbox(territory, box, IMAP_PASSWORD="Mauvais-été")
+    assert refused.exit_code == 1 and "Identifiants refusés" in refused.output
+    assert "Mauvais-été" not in refused.output and "Traceback" not in refused.output

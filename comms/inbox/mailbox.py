@@ -81,7 +81,7 @@ class Mailbox:
                         [self._problem("SECURITY", "chiffrement STARTTLS indisponible",
                                        "écrivez IMAP_SECURITY=tls avec le port 993")])
                 client.starttls(self._context())
-            client.login(a.user, a.password)
+            self._login(client)
             self._select(a.folder)
             self.can_move = client.has_capability("MOVE")
         except ssl.SSLError as exc:
@@ -102,6 +102,24 @@ class Mailbox:
             raise MailboxError(f"Échange interrompu avec {self._where} ({_plain(exc)}). "
                                "Rien n’a été enregistré\u00a0; relancez la commande.") from None
         return self
+
+    def _login(self, client: IMAPClient) -> None:
+        """LOGIN carries ASCII only (RFC 3501): an identifier or password with accents goes
+        through AUTHENTICATE PLAIN, which is UTF-8 (RFC 4616)."""
+        a = self.account
+        if (a.user + a.password).isascii():
+            client.login(a.user, a.password)
+        elif client.has_capability("AUTH=PLAIN"):
+            client.plain_login(a.user, a.password)
+        else:
+            raise ConfigError(
+                f"Le serveur de messagerie {self._where} n’accepte pas d’identifiant ni de "
+                "mot de passe accentué.", [
+                    self._problem("PASSWORD", "caractères hors ASCII (accents…) refusés par "
+                                  "ce serveur",
+                                  "choisissez pour cette boîte un mot de passe sans accents ni "
+                                  "caractères spéciaux non ASCII, puis reportez-le dans "
+                                  f"{a.variable('PASSWORD')}")])
 
     def _tls_refused(self, exc: Exception) -> ConfigError:
         return ConfigError(f"Connexion chiffrée au serveur de messagerie {self._where} "
