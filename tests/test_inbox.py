@@ -205,7 +205,9 @@ def test_a_day_of_mail_counted_per_meeting_then_nothing_twice(territory, mailbox
     out = result.output
     assert f"2027-03-copil{NBSP}: 3 accepté, 1 peut-être, 1 refusé, 1 délégué" in out
     assert f"2027-04-gt{NBSP}: 1 accepté" in out
-    assert "propose un autre horaire" in out and "non appliqué" in out
+    assert (f"propose un autre horaire pour le jeudi 25 mars 2027 à 14{NBSP}h pour "
+            f"«{NBSP}2027-03-copil{NBSP}» («{NBSP}Plutôt le 25 ?{NBSP}»)") in out  # 13:00 UTC
+    assert "non appliqué" in out
     assert "inconnu-123@autre.example.org" in out
     assert f"Réponses automatiques (absences) ignorées{NBSP}: 2" in out
     assert f"Bilan{NBSP}: 14 messages lus, 11 traité(s), 3 laissé(s) non lu(s)" in out

@@ -45,7 +45,8 @@ def events_of(project: Project, journal: Journal) -> Events:
     for event in project.events:
         by_uid.setdefault(event_uid(event, project.site.domain), event.id)
     return Events(by_uid, frozenset(e.id for e in project.events),
-                  {i.id: i.name for i in project.instances.values()})
+                  {i.id: i.name for i in project.instances.values()},
+                  project.site.timezone.key)
 
 
 # --------------------------------------------------------------------------- inbox

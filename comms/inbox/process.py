@@ -69,6 +69,7 @@ class Events:
     by_uid: dict[str, str]  # iCalendar UID -> event id (journal versions, then content)
     existing: frozenset[str]  # event ids present in the content now
     instance_names: dict[str, str] = field(default_factory=dict)  # id -> name, for messages
+    timezone: str = "Europe/Paris"  # the territory's, for the times shown to coordinators
 
 
 @dataclass
@@ -235,7 +236,8 @@ class InboxProcessor:
         lines = []
         for answer in item.answers:
             event_id = self.events.by_uid.get(answer.uid, answer.uid)
-            when = f" pour le {answer.proposed_start}" if answer.proposed_start else ""
+            when = (f" pour le {proposed_time(answer.proposed_start, self.events.timezone)}"
+                    if answer.proposed_start else "")
             comment = f" («{NBSP}{answer.comment}{NBSP}»)" if answer.comment else ""
             lines.append(f"{item.sender} propose un autre horaire{when} pour "
                          f"«{NBSP}{event_id}{NBSP}»{comment}\u00a0: non appliqué, message "
@@ -362,6 +364,25 @@ def soft_in_a_row(journal: Journal, address: str) -> int:
             (SELECT MAX(recorded_at) FROM rsvp_answers WHERE email = ?), '')""",
         (address.lower(), address.lower())).fetchone()
     return row[0]
+
+
+def proposed_time(iso: str, timezone: str) -> str:
+    """The start a COUNTER proposes (ISO 8601, UTC when it had a zone), as a coordinator reads
+    it: « jeudi 25 mars 2027 à 14 h » in the territory's time zone."""
+    from datetime import date, datetime
+    from zoneinfo import ZoneInfo
+
+    from comms.dates import format_day, format_time
+
+    try:
+        start = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if start.tzinfo is not None:
+        start = start.astimezone(ZoneInfo(timezone))
+    if len(iso) == 10:  # a whole day (VALUE=DATE)
+        return format_day(date.fromisoformat(iso))
+    return f"{format_day(start.date())} à {format_time(start)}"
 
 
 def _bounce_detail(campaign: str, subject: str) -> str:
