@@ -873,3 +873,19 @@ def test_rsvp_csv_never_hands_excel_a_formula_from_a_partner(territory, mailbox)
     assert comments[ANNE] == "'" + formula
     assert comments[list(PEOPLE)[1]] == "'@SUM(1+1)"
     assert comments[list(PEOPLE)[2]] == ""
+
+
+def test_a_done_folder_the_server_refuses_stops_before_reading(territory, mailbox):
+    """Dovecot's Maildir separates sub-folders with « . »: « Traités/comms » is refused. The
+    run says which setting to fix before reading anything, instead of recording a message,
+    then failing on the move at every run with « relancez la commande »."""
+    mailbox.deliver(mails.outlook(Reply(COPIL_UID, ANNE, "ACCEPTED")))
+    result = inbox(territory, mailbox, IMAP_DONE_FOLDER="Traités/comms")
+    assert result.exit_code == 1
+    assert "IMAP_DONE_FOLDER" in result.output and "Traités.comms" in result.output
+    assert "Traceback" not in result.output
+    assert not answers(territory)
+    assert all(b"\\Seen" not in f for f in mailbox.flags().values())
+    ok = inbox(territory, mailbox, IMAP_DONE_FOLDER="Traités.comms")
+    assert ok.exit_code == 0, ok.output
+    assert len(mailbox.flags("Traités.comms")) == 1 and not mailbox.flags()

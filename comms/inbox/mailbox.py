@@ -83,6 +83,7 @@ class Mailbox:
                 client.starttls(self._context())
             self._login(client)
             self._select(a.folder)
+            self._prepare_done_folder()
             self.can_move = client.has_capability("MOVE")
         except ssl.SSLError as exc:
             self.close()
@@ -138,6 +139,30 @@ class Mailbox:
                               "dossiers existants\u00a0: " + ", ".join(known))])
         info = self.client.select_folder(folder)
         self.uidvalidity = int(info.get(b"UIDVALIDITY", 0))
+
+    def _prepare_done_folder(self) -> None:
+        """Create IMAP_DONE_FOLDER before anything is read, so a name the server refuses
+        (a « / » where it separates sub-folders with « . ») stops the run with the setting
+        to fix, rather than after a message was recorded, at every run."""
+        assert self.client is not None
+        done = self.account.done_folder
+        if not done or self.client.folder_exists(done):
+            return
+        try:
+            self.client.create_folder(done)
+        except IMAPClientError as exc:
+            delimiter = next((_text(f[1]) for f in self.client.list_folders()
+                              if f[1]), "")
+            hint = ("choisissez un autre nom, ou créez ce dossier dans votre messagerie puis "
+                    "relancez la commande")
+            if delimiter:
+                hint = (f"sur ce serveur, les sous-dossiers se séparent par « {delimiter}"
+                        f" » (par exemple Traités{delimiter}comms) ; " + hint)
+            raise ConfigError(f"Le serveur de messagerie {self._where} refuse de créer le "
+                              f"dossier « {done} » ({_plain(exc)}). Rien n’a été "
+                              "lu ni enregistré.", [
+                self._problem("DONE_FOLDER", f"dossier « {done} » impossible à "
+                              "créer", hint)]) from None
 
     def close(self) -> None:
         client, self.client = self.client, None
@@ -200,9 +225,12 @@ class Mailbox:
                                "pour finir.") from None
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def _folder_name(entry: tuple) -> str:
-    name = entry[2]
-    return name.decode() if isinstance(name, bytes) else str(name)
+    return _text(entry[2])
 
 
 def _plain(exc: Exception) -> str:
