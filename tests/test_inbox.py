@@ -889,3 +889,17 @@ def test_a_done_folder_the_server_refuses_stops_before_reading(territory, mailbo
     ok = inbox(territory, mailbox, IMAP_DONE_FOLDER="Traités.comms")
     assert ok.exit_code == 0, ok.output
     assert len(mailbox.flags("Traités.comms")) == 1 and not mailbox.flags()
+
+
+@pytest.mark.parametrize("sequence", [99999999999999999999999, -1, 2**31])
+def test_a_sequence_beyond_icalendar_integers_is_reported_not_a_crash(territory, mailbox,
+                                                                      sequence):
+    """SEQUENCE is an integer of 0 or more in 32 bits (RFC 5545 §3.3.8): a bigger one used to
+    stop every run with a traceback on the journal write, the message never recorded."""
+    mailbox.deliver(mails.zimbra(Reply(COPIL_UID, ANNE, "ACCEPTED", sequence=sequence)),
+                    mails.gmail(Reply(COPIL_UID, list(PEOPLE)[1], "DECLINED")))
+    result = inbox(territory, mailbox)
+    assert result.exit_code == 0, result.output
+    assert f"SEQUENCE illisible ({sequence})" in result.output
+    assert answers(territory) == {("2027-03-copil", list(PEOPLE)[1]): ("DECLINED", 0)}
+    assert f"Bilan{NBSP}: 2 messages lus, 1 traité(s), 1 laissé(s) non lu(s)" in result.output

@@ -24,6 +24,7 @@ REPLY, COUNTER = "REPLY", "COUNTER"
 ACCEPTED, DECLINED, TENTATIVE, DELEGATED, NEEDS_ACTION = (
     "ACCEPTED", "DECLINED", "TENTATIVE", "DELEGATED", "NEEDS-ACTION")
 ANSWERS = (ACCEPTED, DECLINED, TENTATIVE, DELEGATED)
+MAX_SEQUENCE = 2**31 - 1  # RFC 5545 §3.3.8: INTEGER is a signed 32-bit value
 CALENDAR_TYPES = ("text/calendar", "application/ics", "text/x-vcalendar")
 
 
@@ -139,10 +140,12 @@ def _answer(vevent: icalendar.Event, method: str) -> ItipAnswer:
     uid = str(vevent.get("UID", "")).strip()
     if not uid:
         raise MalformedCalendar(f"{method} sans UID")
-    try:
-        sequence = int(str(vevent.get("SEQUENCE", 0)).strip() or 0)
-    except ValueError:
-        raise MalformedCalendar(f"SEQUENCE illisible ({vevent.get('SEQUENCE')})") from None
+    text = str(vevent.get("SEQUENCE", 0)).strip() or "0"
+    # RFC 5545 §3.8.7.4 and §3.3.8: an integer, 0 or more, that fits in 32 bits (the
+    # journal stores it as an SQLite integer).
+    if not text.isascii() or not text.isdigit() or int(text) > MAX_SEQUENCE:
+        raise MalformedCalendar(f"SEQUENCE illisible ({_short(ValueError(text))})")
+    sequence = int(text)
     raw = vevent.get("ATTENDEE")
     props = raw if isinstance(raw, list) else [raw] if raw is not None else []
     attendees = []
