@@ -903,3 +903,14 @@ def test_a_sequence_beyond_icalendar_integers_is_reported_not_a_crash(territory,
     assert f"SEQUENCE illisible ({sequence})" in result.output
     assert answers(territory) == {("2027-03-copil", list(PEOPLE)[1]): ("DECLINED", 0)}
     assert f"Bilan{NBSP}: 2 messages lus, 1 traité(s), 1 laissé(s) non lu(s)" in result.output
+
+
+def test_a_calendar_part_in_another_charset_keeps_its_accents():
+    """MIME names the charset of a text/calendar part; a comment in windows-1252 is read as
+    such, not as UTF-8 turned into replacement characters."""
+    mail = mails.zimbra(Reply(COPIL_UID, ANNE, "DECLINED", comment="Désolée, congés"))
+    mail = mail.replace(b"charset=utf-8; method=REPLY", b"charset=windows-1252; method=REPLY")
+    mail = mail.replace("Désolée, congés".encode(), "Désolée, congés".encode("cp1252"))
+    item = classify(mail)
+    assert item.kind == REPLY
+    assert item.answers[0].comment == "Désolée, congés"

@@ -100,8 +100,20 @@ def calendar_parts(message: email.message.Message) -> list[tuple[str, bytes]]:
         if ctype in CALENDAR_TYPES or filename.endswith(".ics"):
             payload = part.get_payload(decode=True)
             if payload:
-                out.append(((part.get_param("method") or "").upper(), payload))
+                out.append(((part.get_param("method") or "").upper(),
+                            _utf8(payload, part.get_content_charset())))
     return out
+
+
+def _utf8(payload: bytes, charset: str | None) -> bytes:
+    """The part in UTF-8: iCalendar's default (RFC 5545 §3.1.4), but MIME may name another
+    charset (« charset=windows-1252 ») that the names and comments are written in."""
+    if not charset or charset.replace("-", "").replace("_", "").lower() in ("utf8", "usascii"):
+        return payload
+    try:
+        return payload.decode(charset).encode("utf-8")
+    except (LookupError, UnicodeDecodeError):
+        return payload
 
 
 def read_answers(message: email.message.Message) -> tuple[str, list[ItipAnswer]]:
