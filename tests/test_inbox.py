@@ -914,3 +914,16 @@ def test_a_calendar_part_in_another_charset_keeps_its_accents():
     item = classify(mail)
     assert item.kind == REPLY
     assert item.answers[0].comment == "Désolée, congés"
+
+
+def test_an_address_bounced_by_several_notices_is_named_once(territory, mailbox):
+    """Three mailings to a dead address come back as three notices: the summary names the
+    address once."""
+    email = list(PEOPLE)[5]
+    mid = copil_message_id(territory, email)
+    mailbox.deliver(*(mails.postfix_dsn(email, mid) for _ in range(3)))
+    result = inbox(territory, mailbox)
+    assert result.exit_code == 0, result.output
+    assert (f"Adresses en échec définitif, écartées de tout envoi{NBSP}: {email}\n"
+            in result.output)
+    assert f"Bilan{NBSP}: 3 messages lus, 3 traité(s)" in result.output

@@ -129,12 +129,12 @@ def print_inbox_summary(summary: InboxSummary) -> None:
                    + ", ".join(summary.unsubscribed) + ")")
     if summary.hard_bounces:
         click.echo(f"Adresses en échec définitif, écartées de tout envoi{NBSP}: "
-                   + ", ".join(summary.hard_bounces))
+                   + ", ".join(dict.fromkeys(summary.hard_bounces)))
     if summary.soft_bounces:
-        click.echo(f"Échecs temporaires{NBSP}: " + ", ".join(summary.soft_bounces))
+        click.echo(f"Échecs temporaires{NBSP}: " + ", ".join(dict.fromkeys(summary.soft_bounces)))
     if summary.suppressed_soft:
         click.echo(f"Écartées après plusieurs échecs temporaires{NBSP}: "
-                   + ", ".join(summary.suppressed_soft))
+                   + ", ".join(dict.fromkeys(summary.suppressed_soft)))
     auto = summary.handled[kinds.AUTO_REPLY]
     if auto:
         click.echo(f"Réponses automatiques (absences) ignorées{NBSP}: {auto}")
