@@ -927,3 +927,32 @@ def test_an_address_bounced_by_several_notices_is_named_once(territory, mailbox)
     assert (f"Adresses en échec définitif, écartées de tout envoi{NBSP}: {email}\n"
             in result.output)
     assert f"Bilan{NBSP}: 3 messages lus, 3 traité(s)" in result.output
+
+
+def test_a_moved_session_is_answered_under_its_date_in_the_series(territory, mailbox,
+                                                                   smtp_server):
+    """The April session moves from the 1st to the 8th: clients answer it with the
+    RECURRENCE-ID of 1 April 9:00 (its place in the series), and `comms rsvp` shows that
+    answer on the 8 April session."""
+    write(territory, "calendars/events/2027-mensuelle.md",
+          "---\ninstance: copil\ntitle: Réunion mensuelle\nstart: 2027-02-04 09:00\n"
+          "end: 2027-02-04 11:00\nlocation: Centre social\nrepeat:\n  every: month\n"
+          "  on: first thursday\n  until: 2027-04-30\n  moved:\n"
+          "    2027-04-01: 2027-04-08 09:00\n---\nTour de table.\n")
+    sent = cli("invite", "2027-mensuelle", "--confirm", "--root", str(territory), "--today",
+               TODAY, env=smtp_env(smtp_server))
+    assert sent.exit_code == 0, sent.output
+    uid = "2027-mensuelle@sante.example.org"
+    (sequence,) = {s for (s,) in journal_rows(
+        territory, "SELECT sequence FROM invitation_versions WHERE event_id = "
+        "'2027-mensuelle'")}
+    mailbox.deliver(mails.gmail(Reply(uid, ANNE, "DECLINED", sequence=sequence,
+                                      recurrence_id="20270401T070000Z")))
+    assert inbox(territory, mailbox).exit_code == 0
+    listing = cli("rsvp", "2027-mensuelle", "--root", str(territory), env=env_for(mailbox))
+    assert listing.exit_code == 0, listing.output
+    blocks = listing.output.split("Réunion mensuelle — ")[1:]
+    assert [b.split(" (")[0] for b in blocks] == [
+        "jeudi 4 février 2027", "jeudi 4 mars 2027", "jeudi 8 avril 2027"]
+    anne_line = [next(line for line in b.splitlines() if ANNE in line) for b in blocks]
+    assert [line.split()[0] for line in anne_line] == ["pas", "pas", "refusé"]

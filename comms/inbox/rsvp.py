@@ -86,6 +86,19 @@ def recurrence_key(start: datetime | date) -> str:
     return start.isoformat()
 
 
+def series_start(event: Event, start: datetime | date) -> datetime | date:
+    """Where the series put a session that now starts at `start`: a moved session keeps the
+    RECURRENCE-ID of its date in the series (RFC 5545 §3.8.4.4), and that is what clients
+    answer with; any other session is where the series put it."""
+    moved = {new: day for day, new in (event.repeat.moves if event.repeat else ())}
+    day = moved.get(start)
+    if day is None:
+        return start
+    if isinstance(event.start, datetime):
+        return event.start.replace(year=day.year, month=day.month, day=day.day, fold=0)
+    return day
+
+
 def _status(answer: _Answer | None, held: int) -> tuple[str, str, str]:
     """(PARTSTAT, note, comment) for the version `held`."""
     if answer is None:
@@ -124,7 +137,8 @@ def rsvp_tables(project: Project, journal: Journal, event: Event,
 
         found = occurrences(event, event.first_day,
                             event.first_day + timedelta(days=horizon_days))
-        keys = [(o.start, recurrence_key(o.start)) for o in found if not o.cancelled]
+        keys = [(o.start, recurrence_key(series_start(event, o.start))) for o in found
+                if not o.cancelled]
     tables = []
     for start, rid in keys:
         table = RsvpTable(event, start)
