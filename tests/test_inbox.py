@@ -468,11 +468,13 @@ def test_a_forged_unsubscribe_token_changes_nothing(territory, mailbox):
 
 def test_dry_run_records_and_marks_nothing(territory, mailbox):
     mailbox.deliver(mails.outlook(Reply(COPIL_UID, ANNE, "ACCEPTED")))
-    result = inbox(territory, mailbox, "--dry-run")
+    result = inbox(territory, mailbox, "--dry-run", IMAP_DONE_FOLDER="Traités")
     assert result.exit_code == 0, result.output
     assert f"2027-03-copil{NBSP}: 1 accepté" in result.output
     assert answers(territory) == {}
     assert all(b"\\Seen" not in f for f in mailbox.flags().values())
+    with mailbox.client() as client:
+        assert not client.folder_exists("Traités")  # not even the done folder is created
 
 
 def test_handled_messages_move_to_the_done_folder(territory, mailbox):

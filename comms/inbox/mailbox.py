@@ -40,8 +40,9 @@ class Fetched:
 class Mailbox:
     """A logged-in connection to one account, with its folder selected."""
 
-    def __init__(self, account: ImapAccount):
+    def __init__(self, account: ImapAccount, dry_run: bool = False):
         self.account = account
+        self.dry_run = dry_run  # then nothing is created, flagged or moved on the server
         self.client: IMAPClient | None = None
         self.uidvalidity = 0
         self.can_move = False
@@ -146,7 +147,7 @@ class Mailbox:
         to fix, rather than after a message was recorded, at every run."""
         assert self.client is not None
         done = self.account.done_folder
-        if not done or self.client.folder_exists(done):
+        if not done or self.dry_run or self.client.folder_exists(done):
             return
         try:
             self.client.create_folder(done)

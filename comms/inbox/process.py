@@ -403,7 +403,7 @@ def read_mailboxes(settings: InboxSettings, journal: Journal, events: Events, se
     processor = InboxProcessor(journal, events, secret, settings.soft_bounce_limit, summary,
                                dry_run)
     for account in settings.accounts:
-        with Mailbox(account) as box:
+        with Mailbox(account, dry_run) as box:
             uids = box.unhandled()
             known = {r["uid"]: r["outcome"] for r in journal.db.execute(
                 "SELECT uid, outcome FROM inbox_messages WHERE account = ? AND folder = ? "
