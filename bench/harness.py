@@ -32,6 +32,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -93,18 +94,26 @@ def run_command(argv: Sequence[str], expect_failure: str = "",
                 **popen: Any) -> tuple[float, float]:
     """(wall seconds, peak RSS in MB) of one command run to completion; its output is
     discarded. Raises SystemExit with the command's stderr when it fails, or, with
-    `expect_failure`, unless it fails with that text in its output."""
-    popen.setdefault("stdout", subprocess.PIPE if expect_failure else subprocess.DEVNULL)
-    popen.setdefault("stderr", subprocess.PIPE)
-    start = time.perf_counter()
-    process = subprocess.Popen(list(argv), **popen)
-    # wait4 gives the rusage of this child alone (RUSAGE_CHILDREN would be the max of all).
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    stderr = process.stderr.read() if process.stderr else b""
+    `expect_failure`, unless it fails with that text in its output.
+
+    The output kept goes to temporary files, never to a pipe: `wait4` (the only way to get
+    this child's own rusage) does not drain pipes, so a child writing more than a pipe's
+    buffer (64 KB on Linux, e.g. `comms check` with a thousand warnings) would block forever.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        popen.setdefault("stdout", out if expect_failure else subprocess.DEVNULL)
+        popen.setdefault("stderr", err)
+        start = time.perf_counter()
+        process = subprocess.Popen(list(argv), **popen)
+        # wait4 gives the rusage of this child alone (RUSAGE_CHILDREN would be the max of all).
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     if expect_failure:
-        output = (process.stdout.read() if process.stdout else b"") + stderr
+        output = stdout + stderr
         if process.returncode == 0 or expect_failure.encode() not in output:
             raise SystemExit(f"benchmark command should have failed with « {expect_failure} »"
                              f": {' '.join(map(str, argv))}\n"
