@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 from comms.calendar.feeds import write_feeds
 from comms.calendar.ics import event_ics
 from comms.calendar.revisions import Revisions
-from comms.errors import ContentError, Problem
+from comms.errors import CommsError, ContentError, Problem
 from comms.model import Event, Issue, Project
 from comms.render.archive import render_archive_index, render_archive_page
 from comms.render.newsletter import RenderedIssue, assets, render_issue, size_problem
@@ -103,20 +104,49 @@ def _write(prepared: _Prepared, out: Path) -> Built:
     return Built(issue, final, len(rendered.html.encode("utf-8")), files)
 
 
-def build_issue(project: Project, issue_id: str, out: Path, secret: str = "") -> Built:
+def _refuse_changed_archives(prepared: list[_Prepared], out: Path,
+                             sent: Collection[str]) -> None:
+    """CommsError, before anything is written, when the web archive (OUT/<issue>/index.html)
+    of an issue in `sent` (ids of issues already delivered) would change."""
+    changed = []
+    for p in prepared:
+        issue = p.rendered.content.issue
+        page = out / issue.id / "index.html"
+        if issue.id in sent and page.is_file() and \
+                page.read_text(encoding="utf-8") != p.archive:
+            changed.append(issue.id)
+    if changed:
+        names = ", ".join(changed)
+        raise CommsError(
+            f"Construction refusée\u00a0: l’archive web de la lettre {names} changerait, "
+            "alors que la lettre est déjà partie (ses lecteurs doivent y retrouver ce "
+            "qu’ils ont reçu). Une actualité ajoutée depuis se place dans la lettre "
+            "suivante (comms check le signale)\u00a0; pour une correction voulue, relancez "
+            "avec --force. Rien n’a été construit.")
+
+
+def build_issue(project: Project, issue_id: str, out: Path, secret: str = "",
+                sent: Collection[str] = ()) -> Built:
     """Render everything first, then write OUT/<issue>/ in one swap, and the agenda feeds;
-    the events' revisions (calendars/revisions.json) are saved last."""
+    the events' revisions (calendars/revisions.json) are saved last. `sent`: ids of the
+    issues already delivered, whose web archive must not change (CommsError, nothing
+    written); empty to rewrite it anyway."""
     revisions = Revisions.load(project.site.root)
-    built = _write(_prepare(project, issue_id, revisions, secret), out)
+    prepared = _prepare(project, issue_id, revisions, secret)
+    _refuse_changed_archives([prepared], out, sent)
+    built = _write(prepared, out)
     write_feeds(project, out, revisions=revisions)
     revisions.save()
     return built
 
 
-def build_all(project: Project, out: Path, secret: str = "") -> list[Built]:
-    """Every issue, then the feeds and the archive index that lists them."""
+def build_all(project: Project, out: Path, secret: str = "",
+              sent: Collection[str] = ()) -> list[Built]:
+    """Every issue, then the feeds and the archive index that lists them; `sent` as for
+    `build_issue`."""
     revisions = Revisions.load(project.site.root)
     prepared = [_prepare(project, issue.id, revisions, secret) for issue in project.issues]
+    _refuse_changed_archives(prepared, out, sent)
     built = [_write(p, out) for p in prepared]
     write_feeds(project, out, revisions=revisions)
     revisions.save()

@@ -67,10 +67,11 @@ def directory_problems(project: Project) -> list[Problem]:
     and of the invitations' audiences, which only the directory can tell."""
     from comms.directory import directory_for_check
     from comms.invitations.plan import check_audiences
-    from comms.send.follow_up import departure_problems
+    from comms.send.follow_up import departure_problems, late_news_problems
 
     directory, problems = directory_for_check(project)
     if directory is not None:
         problems += check_audiences(project, directory, project.events)
     problems += departure_problems(project, directory)
+    problems += late_news_problems(project)
     return problems

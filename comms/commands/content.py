@@ -53,16 +53,23 @@ def check(root: Path) -> None:
 @click.option("--all", "all_issues", is_flag=True, help="Construit toutes les lettres et l’index.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Dossier de sortie (par défaut : ROOT/build).")
+@click.option("--force", is_flag=True,
+              help="Réécrit aussi l’archive web d’une lettre déjà partie.")
 @root_option
 @today_option
 @friendly
-def build(issue_id: str | None, all_issues: bool, out: Path | None, root: Path,
+def build(issue_id: str | None, all_issues: bool, out: Path | None, force: bool, root: Path,
           today: str | None) -> None:
     """Construit une lettre (par défaut, la prochaine à paraître) : e-mail, texte, archive web,
-    aperçu .eml et fichiers d’agenda."""
+    aperçu .eml et fichiers d’agenda. L’archive web d’une lettre déjà partie n’est réécrite
+    qu’avec --force."""
+    from comms.send.journal import sent_campaigns
+    from comms.send.newsletter import campaign_id
     from comms.settings import load_settings
 
     project = reader.load_project(root)
+    delivered = set() if force else sent_campaigns(project.site.root)
+    sent = {i.id for i in project.issues if campaign_id(i.id) in delivered}
     out = out or project.site.root / "build"
     # The preview .eml carries a signed unsubscribe link like partners' copies when the
     # secret is set (.env); a build never needs it.
@@ -71,7 +78,7 @@ def build(issue_id: str | None, all_issues: bool, out: Path | None, root: Path,
     except CommsError:
         secret = ""  # a wrong setting is for `send` to report; the build does not need it
     if all_issues:
-        built = build_all(project, out, secret)
+        built = build_all(project, out, secret, sent)
         for b in built:
             click.echo(f"Lettre {b.issue.id}\u00a0: {b.folder}")
         click.secho(f"{len(built)} lettre(s) construite(s), index\u00a0: {out / 'index.html'}",
@@ -82,7 +89,7 @@ def build(issue_id: str | None, all_issues: bool, out: Path | None, root: Path,
     elif project.issue(issue_id) is None:
         known = ", ".join(i.id for i in project.issues) or "aucune"
         fail(f"La lettre « {issue_id} » n’existe pas (lettres prévues\u00a0: {known}).")
-    built = build_issue(project, issue_id, out, secret)
+    built = build_issue(project, issue_id, out, secret, sent)
     click.secho(f"Lettre {issue_id} construite dans {built.folder}", fg="green")
     for name in ("newsletter.html", "newsletter.txt", "index.html", "newsletter.eml"):
         click.echo(f"  {built.folder / name}")

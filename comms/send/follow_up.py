@@ -82,3 +82,54 @@ def departure_problems(project: Project, directory) -> list[Problem]:
             + " (cet avertissement disparaîtra)",
             WARNING))
     return problems
+
+
+def _field_line(source: Path, names: tuple[str, ...]) -> int | None:
+    """Line (1-based) of the first front-matter field among `names`, for the message."""
+    try:
+        lines = source.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    for name in names:
+        for number, line in enumerate(lines, start=1):
+            if line.startswith(f"{name}:"):
+                return number
+    return None
+
+
+def late_news_problems(project: Project) -> list[Problem]:
+    """One warning per news item that now falls into an issue already delivered (real
+    deliveries, not outbox deposits) but did not go out with it: it would never be read.
+    The warning gives the item's file and the line of its `issue:` (else `date:`) field,
+    and the issue to pin it to. Issues sent before comms recorded their items are
+    skipped (what went out is unknown)."""
+    from comms.selection import news_of
+    from comms.send.journal import JOURNAL_FILE, Journal, sent_campaigns
+    from comms.send.newsletter import campaign_id
+
+    root = project.site.root
+    delivered = sent_campaigns(root)
+    sent = [i for i in project.issues if campaign_id(i.id) in delivered]
+    if not sent:
+        return []
+    problems: list[Problem] = []
+    with Journal(root / JOURNAL_FILE) as journal:
+        for issue in sent:
+            went_out = journal.items(campaign_id(issue.id))
+            if not went_out:
+                continue
+            later = [i for i in project.issues if i.publish_on > issue.publish_on
+                     and campaign_id(i.id) not in delivered]
+            target = (f"épinglez-la avec issue: {later[0].id}" if later else
+                      "créez la lettre suivante (comms plan), puis épinglez-la avec "
+                      "issue: et son numéro")
+            for item in news_of(project, issue):
+                if item.id in went_out:
+                    continue
+                line = _field_line(item.source, ("issue", "date"))
+                problems.append(Problem(
+                    item.source, line, "issue" if item.issue else "date",
+                    f"la lettre {issue.id} est déjà partie\u00a0: {target}",
+                    "sinon, cette actualité ne paraîtra dans aucune lettre envoyée",
+                    WARNING))
+    return problems

@@ -183,6 +183,13 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE suppressions_scoped RENAME TO suppressions;
         ALTER TABLE suppression_lifts ADD COLUMN scope TEXT NOT NULL DEFAULT 'all';
     """),
+    Migration("news items of each newsletter that went out through a real transport", """
+        CREATE TABLE campaign_items (
+            campaign TEXT NOT NULL,      -- campaigns.id, recorded before its first message
+            item TEXT NOT NULL,          -- news item id (file stem)
+            PRIMARY KEY (campaign, item)
+        );
+    """),
 ]
 
 
@@ -445,6 +452,19 @@ class Journal:
             return
         self._update(campaign, recipient, "status = 'sent', provider_id = ?, sent_at = ?, "
                      "last_error = '', permanent = 0", (provider_id, now))
+
+    def record_items(self, campaign: str, items: Iterable[str]) -> None:
+        """Remember the news items that went out in `campaign` (a run through a real
+        transport): `comms check` then spots an item that falls into it afterwards."""
+        self.commit()
+        self.db.executemany("INSERT OR IGNORE INTO campaign_items (campaign, item) "
+                            "VALUES (?, ?)", ((campaign, item) for item in items))
+
+    def items(self, campaign: str) -> set[str]:
+        """News item ids recorded for `campaign` by `record_items` (empty for an issue sent
+        before comms kept them)."""
+        return {r[0] for r in self.db.execute(
+            "SELECT item FROM campaign_items WHERE campaign = ?", (campaign,))}
 
     def mark_maybe_delivered(self, campaign: str, recipient: str, error: str) -> None:
         """The whole message left but its final reply was lost: 'failed' with
