@@ -123,7 +123,8 @@ def send_step(project: Project, journal: Journal, item: StepPlan, transport: Tra
 def run_due(project: Project, directory: Directory, journal: Journal, due: Due,
             transport: Transport, settings: Settings, report: Report) -> list[Summary]:
     """Send everything `due` lists: the issue, then invitations, then sequence steps.
-    `report(label, summary)` is called after each campaign."""
+    `report(label, summary)` is called after each campaign. A campaign stopped by a
+    configuration problem (`Summary.check`) ends the run: nothing after it is tried."""
     from comms.send import newsletter
 
     summaries = []
@@ -133,14 +134,20 @@ def run_due(project: Project, directory: Directory, journal: Journal, due: Due,
                                         NEWSLETTER, transport, settings)
         report(f"Lettre {due.issue.issue.id}", summary)
         summaries.append(summary)
+        if summary.check:
+            return summaries
     for plan, version, summary in send_plans(project, due.invitations_to_send, journal,
                                              transport, settings):
         kinds = sorted({d.kind for d in plan.deliveries if d.version == version})
         report(f"{plan.event.id} · {', '.join(LABELS[k] for k in kinds)} "
                f"(séquence {version.sequence})", summary)
         summaries.append(summary)
+    if any(s.check for s in summaries):
+        return summaries
     for item in due.steps_to_send:
         summary = send_step(project, journal, item, transport, settings)
         report(f"{item.step.event.id} · {item.step.label}", summary)
         summaries.append(summary)
+        if summary.check:
+            break
     return summaries

@@ -215,3 +215,24 @@ def test_an_invitation_maybe_delivered_is_resent_only_on_request(root):
         assert resent.exit_code == 0, resent.output
         copies = sorted(len(c) for c in server.handler.by_recipient().values())
     assert copies == [1, 2]
+
+
+@pytest.mark.parametrize("command", [("invite", "--confirm"), ("due", "--run", "--confirm")])
+def test_a_configuration_stop_ends_every_later_campaign_of_the_command(root, command):
+    """The copil's invitees refused with the same reply prove the relay refuses everyone:
+    the working group's lone invitee, in the next campaign, is neither tried nor
+    suppressed."""
+    header = "email;first_name;last_name;organisation;role;lists;consent_on;unsubscribed_on\n"
+    copil = [f"membre{i}@copil.example.org" for i in range(4)]
+    write(root, "content/partners.csv", header + "".join(
+        f"{a};Prénom;Nom;Org;;copil;2026-01-10;\n" for a in copil)
+        + "seule@gt.example.org;Prénom;Nom;Org;;gt-logement;2026-01-10;\n")
+    with start(RefuseRecipients({*copil, "seule@gt.example.org"})) as server:
+        write(root, ".env", "".join(f"{k}={v}\n" for k, v in smtp_env(server).items()))
+        today = "--today" if command[0] == "invite" else "--date"
+        result = cli(*command, "--root", str(root), today, "2027-02-01")
+    assert result.exit_code == 1, result.output
+    assert "3 destinataires de suite refusés" in result.output
+    assert "2027-04-gt ·" not in result.output  # never attempted
+    with Journal.open(root) as journal:
+        assert journal.suppressed() == {}

@@ -622,7 +622,10 @@ def send_plans(project: Project, plans: Iterable[EventPlan], journal: Journal,
                now: Callable[[], datetime] | None = None,
                ) -> list[tuple[EventPlan, Version, Summary]]:
     """Send every planned version through the shared send loop, one campaign each; the
-    state mirror is refreshed after each one (and at the start of the next run anyway)."""
+    state mirror is refreshed after each one (and at the start of the next run anyway).
+    A campaign stopped by a configuration problem (`Summary.check`: the relay refuses us)
+    ends the whole sequence: the next campaigns would meet the same refusal, and one too
+    small to show it would have its recipients suppressed."""
     from comms.send import campaign as campaigns
 
     send = run or campaigns.run
@@ -646,4 +649,6 @@ def send_plans(project: Project, plans: Iterable[EventPlan], journal: Journal,
             finally:
                 sync_state(journal)
             out.append((plan, version, summary))
+            if summary.check:
+                return out
     return out
