@@ -21,6 +21,7 @@ from dotenv import dotenv_values
 from slugify import slugify
 
 from comms.errors import ConfigError, Problem, closest
+from comms.uri import split_url
 
 ENV_FILE = ".env"
 SECURITY_MODES = ("starttls", "tls", "none")
@@ -233,7 +234,7 @@ class _Reader:
         """An HTTP API's base URL: https (http only towards this machine, for tests), a
         host, nothing that would be read as a second address or hidden."""
         value = self.raw(name)
-        parts = urlsplit(value)
+        parts = split_url(value) or urlsplit("")
         loopback = (parts.hostname or "") in ("127.0.0.1", "localhost", "::1")
         if (parts.scheme != "https" and not (parts.scheme == "http" and loopback)) \
                 or not parts.hostname or re.search(r"[\s<>\",\x00-\x1f\x7f]", value) \

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 
 import idna
 
@@ -25,6 +25,18 @@ _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 class InvalidIRI(ValueError):
     """The host name cannot be written in IDNA (the message says why, in English)."""
+
+
+def split_url(text: str) -> SplitResult | None:
+    """`text` split as `urllib.parse.urlsplit` does, or None when it cannot be: an unclosed
+    or misplaced IPv6 bracket, a port that is not a number from 0 to 65535 (where urlsplit
+    and its `port` raise ValueError)."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        return None
+    return parts
 
 
 def _host(host: str) -> str:
@@ -45,7 +57,9 @@ def to_uri(iri: str) -> str:
     if iri.isascii() and not _STRAY_PERCENT.search(iri):
         return iri
     text = unicodedata.normalize("NFC", iri)
-    parts = urlsplit(text)
+    parts = split_url(text)
+    if parts is None:
+        raise InvalidIRI(f"not a URL: {text!r}")
     netloc = parts.netloc
     if netloc:
         userinfo, at, hostport = netloc.rpartition("@")

@@ -224,3 +224,45 @@ def test_a_newsletter_to_a_very_long_name_keeps_short_header_lines(first):
     assert len(to) > 100 and max(len(line) for line in to) <= 78
     decoded = str(make_header(decode_header(b"".join(to)[4:].decode("ascii"))))
     assert decoded == f"{first} Durand <anne@example.org>"
+
+
+BROKEN_URLS = ["https://[::1/x", "http://[fe80::1", "https://exemple.org]/x"]
+
+
+@pytest.mark.parametrize("value", BROKEN_URLS)
+def test_a_broken_url_setting_is_refused_in_french(root, value):
+    write(root, "comms.yaml", CONFIG.replace(
+        "  url: https://sante.example.org/desinscription", f"  url: '{value}'"))
+    found = errors(root)
+    assert len(found) == 1 and found[0].startswith("comms.yaml:"), found
+    assert "unsubscribe.url\u00a0:" in found[0]
+
+
+@pytest.mark.parametrize("value", BROKEN_URLS)
+def test_a_broken_link_in_a_news_item_is_reported_not_a_traceback(root, value):
+    write(root, "content/news/2027-01-10-a.md",
+          news_file("Première", "2027-01-10") + f"\nVoir [ce lien]({value}).\n")
+    result = cli("check", "--root", str(root))
+    assert result.exit_code in (0, 1) and "Traceback" not in result.output
+    assert "2027-01-10-a.md" in result.output, result.output
+    built = cli("build", "2027-1", "--root", str(root))
+    assert built.exit_code in (0, 1) and "Traceback" not in built.output
+
+
+@pytest.mark.parametrize("value", BROKEN_URLS)
+def test_a_broken_url_given_as_an_unsubscribe_token_is_refused(root, value):
+    result = cli("unsubscribe", "--token", f"{value}?t=abc", "--root", str(root),
+                 env={"COMMS_UNSUBSCRIBE_SECRET": "test-secret-0123456789abcdef"})
+    assert result.exit_code != 0 and "Jeton de désinscription invalide" in result.output
+
+
+@pytest.mark.parametrize("value", ["http://[::1", "https://[::1]:99999/v3",
+                                   "https://api.brevo.com:abc/v3"])
+def test_a_broken_brevo_api_url_is_a_configuration_error(root, value):
+    result = cli("send", "2027-1", "--root", str(root),
+                 env={"COMMS_TRANSPORT": "brevo", "BREVO_API_KEY": "xkeysib-test",
+                      "BREVO_API_URL": value,
+                      "COMMS_UNSUBSCRIBE_SECRET": "test-secret-0123456789abcdef"})
+    assert result.exit_code != 0
+    assert "BREVO_API_URL" in result.output and "n’est pas une adresse d’API valable" \
+        in result.output, result.output

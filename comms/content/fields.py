@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from comms.content.source import Document
 from comms.errors import Problems, closest
-from comms.uri import InvalidIRI, to_uri
+from comms.uri import InvalidIRI, split_url, to_uri
 
 
 class Invalid(ValueError):
@@ -189,8 +189,8 @@ _URL_BREAKERS = re.compile(r"[\s<>\",]")
 
 def url(raw: Any) -> str:
     value = line(raw)
-    parts = urlsplit(value)
-    if parts.scheme not in ("https", "http") or not parts.netloc:
+    parts = split_url(value)
+    if parts is None or parts.scheme not in ("https", "http") or not parts.netloc:
         raise Invalid(f"« {value} » n’est pas une adresse web complète",
                       "écrivez l’adresse entière, commençant par https://")
     breaker = _URL_BREAKERS.search(value)

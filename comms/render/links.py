@@ -11,9 +11,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from comms.render.markdown import LINK_SCHEMES
+from comms.uri import split_url
 
 NBSP = "\u00a0"
 # [text](target "title"), ![alt](target), and <scheme:…> autolinks.
@@ -61,7 +61,11 @@ def _judge(target: str) -> tuple[str, str] | None:
                 "partenaires ne peuvent pas ouvrir",
                 "déposez le document sur le site de la coordination et liez son adresse "
                 "https://…, ou joignez-le à l’actualité (image ou fichier dans content/)")
-    parts = urlsplit(target)
+    parts = split_url(target)
+    if parts is None:
+        return (f"le lien {shown} n’est pas une adresse valable (crochet ou numéro de port "
+                "mal placé) : il ne mènerait nulle part",
+                "recopiez l’adresse depuis la barre d’adresse du navigateur")
     scheme = parts.scheme.lower()
     if not scheme:
         if _EMAIL.match(target):

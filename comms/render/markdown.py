@@ -11,13 +11,15 @@ from __future__ import annotations
 import re
 import textwrap
 from collections.abc import Mapping
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 from markdown_it.tree import SyntaxTreeNode
+
+from comms.uri import split_url
 
 LINK_SCHEMES = ("http", "https", "mailto", "tel")
 IMAGE_SCHEMES = ("http", "https")
@@ -40,18 +42,27 @@ def absolute_url(url: str, base_url: str, schemes: tuple[str, ...] = LINK_SCHEME
     url = url.strip()
     if not url:
         return None
-    scheme = urlsplit(url).scheme.lower()
-    if scheme:
-        return url if scheme in schemes else None
+    parts = split_url(url)
+    if parts is None:
+        return None
+    if parts.scheme:
+        return url if parts.scheme.lower() in schemes else None
     if not base_url:
         return None
-    joined = urljoin(base_url, url)
-    return joined if urlsplit(joined).scheme.lower() in schemes else None
+    try:
+        joined = urljoin(base_url, url)
+    except ValueError:
+        return None
+    parts = split_url(joined)
+    return joined if parts is not None and parts.scheme.lower() in schemes else None
 
 
 def _validate_link(url: str) -> bool:
     """Only web, mail and phone links, or relative ones (resolved later against the base)."""
-    scheme = urlsplit(url.strip()).scheme.lower()
+    parts = split_url(url.strip())
+    if parts is None:
+        return False
+    scheme = parts.scheme.lower()
     return not scheme or scheme in LINK_SCHEMES
 
 

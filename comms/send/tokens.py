@@ -21,7 +21,7 @@ import hmac
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from comms.errors import CommsError, Problem
+from comms.uri import split_url
 
 NEWSLETTER = "newsletter"
 ALL = "all"
@@ -104,7 +105,9 @@ def _candidate(text: str) -> str:
     subject of the mailto message (`desinscription TOKEN`, possibly after « Re: »)."""
     text = text.strip()
     if text.lower().startswith(("http://", "https://", "mailto:")):
-        parts = urlsplit(text)
+        parts = split_url(text)
+        if parts is None:
+            raise _invalid("ce lien n’est pas une adresse valable")
         query = parse_qs(parts.query, keep_blank_values=True)
         if "t" in query:
             values = query["t"]
