@@ -221,3 +221,28 @@ def test_plan_with_an_impossible_year_is_a_french_error(root):
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "99999 est hors des valeurs possibles" in result.output
     assert not (root / "content" / "issues" / "99999-1.md").exists()
+
+
+def test_a_disk_write_error_is_not_called_a_damaged_journal(territory):
+    """SQLite's "disk I/O error" (here: a file size limit the journal's shared memory file
+    cannot grow past) says nothing against the journal: never advise to replace it."""
+    import resource
+    import signal
+    import sys
+
+    root, handler = territory
+
+    def limited() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    for name in ("comms.sqlite-wal", "comms.sqlite-shm"):
+        (root / "var" / name).unlink(missing_ok=True)
+    done = subprocess.run([sys.executable, "-m", "comms", "send", "2027-2", "--confirm",
+                           "--root", str(root)], capture_output=True, text=True,
+                          preexec_fn=limited, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "endommagé" not in done.stderr and "sauvegarde" not in done.stderr
+    assert "n’est pas en cause" in done.stderr and "Rien n’a été envoyé" in done.stderr
+    assert handler.messages == []

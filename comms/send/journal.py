@@ -14,6 +14,7 @@ in `schema_migrations`.
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -242,14 +243,31 @@ def restore_hint(path: Path) -> str:
             "déjà été envoyé (voir « Sauvegarder le journal » dans docs/redaction.md)")
 
 
+def _nearly_full(folder: Path) -> bool:
+    """Whether the disk holding `folder` has (almost) no room left: SQLite reports a full
+    disk met while growing its shared-memory file as a mere "disk I/O error"."""
+    try:
+        return shutil.disk_usage(folder).free < 1 << 20
+    except OSError:
+        return False
+
+
 def journal_error(path: Path, exc: sqlite3.Error) -> JournalError:
     """A French message for an SQLite failure on the journal at `path`."""
     text = str(exc).lower()
+    io_error = getattr(exc, "sqlite_errorname", "").startswith("SQLITE_IOERR") \
+        or "disk i/o error" in text
     if "readonly" in text or "read-only" in text:
         what = ("le journal est en lecture seule\u00a0: donnez le droit d’écriture sur "
                 f"{path} et sur son dossier {path.parent}")
-    elif "disk is full" in text or "disk full" in text:
+    elif "disk is full" in text or "disk full" in text or (io_error
+                                                           and _nearly_full(path.parent)):
         what = f"le disque est plein\u00a0: libérez de la place sur le disque de {path.parent}"
+    elif io_error:  # the disk refused a read or a write: nothing says the journal is bad
+        what = (f"le disque de {path.parent} a refusé une lecture ou une écriture ({exc})"
+                "\u00a0; le journal lui-même n’est pas en cause, ne le remplacez pas\u00a0: "
+                "vérifiez la place libre, les quotas et le support (clé débranchée, partage "
+                "réseau coupé), puis relancez la commande")
     elif "unable to open" in text:
         what = (f"impossible d’ouvrir ou de créer le journal\u00a0: vérifiez que le dossier "
                 f"{path.parent} existe et que vous avez le droit d’y écrire")
