@@ -246,3 +246,22 @@ def test_a_disk_write_error_is_not_called_a_damaged_journal(territory):
     assert "endommagé" not in done.stderr and "sauvegarde" not in done.stderr
     assert "n’est pas en cause" in done.stderr and "Rien n’a été envoyé" in done.stderr
     assert handler.messages == []
+
+
+def test_an_unsubscribe_the_journal_refuses_is_never_announced_as_done(territory):
+    root, _ = territory
+    path = root / JOURNAL_FILE
+    with Journal(path):
+        pass
+    for p in (path.with_name("comms.sqlite-wal"), path.with_name("comms.sqlite-shm")):
+        p.unlink(missing_ok=True)
+    with immutable(path):
+        result = cli("unsubscribe", "inconnue@exemple.org", "--root", str(root))
+    assert result.exit_code == 1 and "lecture seule" in result.output
+    assert "désinscrite" not in result.output and "est désinscrit" not in result.output
+    assert "n’est pas dans l’annuaire" not in result.output  # said once it is recorded
+    with Journal(path) as journal:
+        assert journal.suppression("inconnue@exemple.org", "all") is None
+    done = cli("unsubscribe", "inconnue@exemple.org", "--root", str(root))
+    assert done.exit_code == 0 and "n’est pas dans l’annuaire" in done.output
+    assert "est désinscrit" in done.output

@@ -267,10 +267,6 @@ def unsubscribe(email: str | None, token: str | None, root: Path) -> None:
                 directory = load_partners(project, _settings(root).partners)
             except CommsError:
                 directory = None
-        if directory is not None and directory.find(address) is None:
-            click.secho(f"Attention{NBSP}: {address} n’est pas dans l’annuaire "
-                        f"{directory.path}{NBSP}; vérifiez l’orthographe. L’adresse est "
-                        "tout de même désinscrite.", fg="yellow", err=True)
         with Journal.open(root) as journal:
             previous = journal.suppression(address, ALL)
             if previous is not None and previous.scope == ALL:
@@ -278,6 +274,11 @@ def unsubscribe(email: str | None, token: str | None, root: Path) -> None:
                            f"{previous.created_at[:10]}).")
                 return
             journal.suppress(address, UNSUBSCRIBE, SOURCE_COMMAND, scope=ALL)
+        # Only once recorded: a journal that refuses the write must not be contradicted.
+        if directory is not None and directory.find(address) is None:
+            click.secho(f"Attention{NBSP}: {address} n’est pas dans l’annuaire "
+                        f"{directory.path}{NBSP}; vérifiez l’orthographe. L’adresse est "
+                        "tout de même désinscrite.", fg="yellow", err=True)
     click.secho(f"{address} est désinscrit de {scope_label(scope, names)} : "
                 "plus rien de cela ne lui sera envoyé.", fg="green")
 
