@@ -20,6 +20,7 @@ import ssl
 import struct
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,6 +224,14 @@ class _DroppingHandler(socketserver.StreamRequestHandler):
                         chunks.append(chunk[1:] if chunk.startswith(b"..") else chunk)
                     with state.lock:
                         state.messages.append(Received(mail_from, rcpts, b"".join(chunks)))
+                    if state.reset:
+                        # The message taken, a proxy or firewall resets the connection
+                        # while the reply is awaited (an abortive close: RST).
+                        time.sleep(0.2)
+                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                                   struct.pack("ii", 1, 0))
+                        self.connection.close()
+                        return
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
                 if drop:
@@ -264,21 +273,22 @@ class _ThreadingServer(socketserver.ThreadingTCPServer):
 class DroppingServer(Recorder):
     """Resets the connection after `after_bytes` of the message, the first `drops` times;
     with `after_message`, reads the whole message (and keeps it) then closes without a
-    reply."""
+    reply: cleanly, or with a reset (RST) when `reset`."""
 
-    def __init__(self, drops: int, after_bytes: int = 2000, after_message: bool = False
-                 ) -> None:
+    def __init__(self, drops: int, after_bytes: int = 2000, after_message: bool = False,
+                 reset: bool = False) -> None:
         super().__init__()
         self.drops = drops
         self.after_bytes = after_bytes
         self.after_message = after_message
+        self.reset = reset
         self.transfers = 0
 
 
 @contextlib.contextmanager
-def start_dropping(drops: int, after_bytes: int = 2000, after_message: bool = False
-                   ) -> Iterator[Server]:
-    state = DroppingServer(drops, after_bytes, after_message)
+def start_dropping(drops: int, after_bytes: int = 2000, after_message: bool = False,
+                   reset: bool = False) -> Iterator[Server]:
+    state = DroppingServer(drops, after_bytes, after_message, reset)
     server = _ThreadingServer((HOST, 0), _DroppingHandler)
     server.owner = state  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)

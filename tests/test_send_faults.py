@@ -173,6 +173,20 @@ def test_a_close_after_the_message_is_maybe_delivered_across_two_runs(
     assert copies == {f"p{i}@example.org": 1 for i in range(4)}
 
 
+def test_a_reset_after_the_whole_message_is_maybe_delivered_across_two_runs(tmp_path):
+    """A proxy or a relay that resets the connection (RST, not a clean close) once it has
+    the whole message: the message may well be delivered, so it is never repeated."""
+    from smtp_servers import start_dropping
+
+    with start_dropping(drops=2, after_message=True, reset=True) as server:
+        first, _ = send(tmp_path, smtp_env(server), people(4))
+        second, _ = send(tmp_path, smtp_env(server), people(4))
+        copies = {a: len(c) for a, c in server.handler.by_recipient().items()}
+    assert first.sent == 2 and len(first.maybe_delivered) == 2
+    assert second.sent == 0 and second.skipped["peut-être déjà remis"] == 2
+    assert copies == {f"p{i}@example.org": 1 for i in range(4)}
+
+
 def test_maybe_delivered_is_resent_only_on_request(tmp_path, root):
     from smtp_servers import start_dropping
 

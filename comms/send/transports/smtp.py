@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import os
 import re
 import smtplib
+import socket
 import ssl
+import struct
 from dataclasses import dataclass
 
 from comms.errors import ConfigError, Problem
@@ -271,17 +274,22 @@ class SmtpTransport(Transport):
         if code != 354:
             raise smtplib.SMTPDataError(code, text)
         _timeout(conn, timeouts.data_block)
-        conn.send(data + b".\r\n")
-        self._handed_over = True  # from here on, the server may have the whole message
-        _timeout(conn, timeouts.data_end)
+        payload = data + b".\r\n"
+        acks = _Acknowledged(conn.sock)
         try:
-            code, text = conn.getreply()
-        except smtplib.SMTPServerDisconnected as exc:
-            # A reset (not a clean close) means the server closed with our data still
-            # unread in its buffer: it never read the final dot, nothing was delivered.
-            if isinstance(exc.__context__, ConnectionResetError):
-                self._handed_over = False
-            raise
+            conn.send(payload)
+            self._handed_over = True  # from here on, the server may have the whole message
+            _timeout(conn, timeouts.data_end)
+            try:
+                code, text = conn.getreply()
+            except smtplib.SMTPServerDisconnected:
+                # Closed or reset: delivered only if the server's system acknowledged
+                # every byte (a reset may come from a proxy after the whole message).
+                if acks.short_of(len(payload)):
+                    self._handed_over = False
+                raise
+        finally:
+            acks.close()
         if code != 250:
             raise smtplib.SMTPDataError(code, text)
 
@@ -306,6 +314,47 @@ def _login(conn: smtplib.SMTP, user: str, password: str) -> None:
     code, text = conn.docmd("AUTH", "PLAIN " + token)
     if code != 235:
         raise smtplib.SMTPAuthenticationError(code, text)
+
+
+class _Acknowledged:
+    """How many bytes the peer's TCP acknowledged since creation (Linux TCP_INFO
+    `tcpi_bytes_acked`), read on a duplicate of the socket so that it can still be asked
+    once smtplib has closed the connection after a failure."""
+
+    _BYTES_ACKED = 120  # offset of tcpi_bytes_acked in struct tcp_info (Linux >= 4.1)
+
+    def __init__(self, sock: socket.socket | None):
+        self._probe: socket.socket | None = None
+        self._start = -1
+        if sock is None or not hasattr(socket, "TCP_INFO"):
+            return
+        try:
+            self._probe = socket.socket(fileno=os.dup(sock.fileno()))
+            self._start = self._acked()
+        except OSError:
+            self.close()
+
+    def _acked(self) -> int:
+        assert self._probe is not None
+        info = self._probe.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+        if len(info) < self._BYTES_ACKED + 8:
+            raise OSError("tcp_info without bytes_acked")
+        return struct.unpack_from("Q", info, self._BYTES_ACKED)[0]
+
+    def short_of(self, count: int) -> bool:
+        """True when fewer than `count` bytes were acknowledged (so the end of what was sent
+        never arrived); False when they all were, or when the system cannot tell."""
+        if self._probe is None or self._start < 0:
+            return False
+        try:
+            return self._acked() - self._start < count
+        except OSError:
+            return False
+
+    def close(self) -> None:
+        probe, self._probe = self._probe, None
+        if probe is not None:
+            probe.close()
 
 
 def _timeout(conn: smtplib.SMTP, seconds: float) -> None:
