@@ -62,6 +62,18 @@ def _body_offset(source: Path, body: str) -> int | None:
     return None
 
 
+def ledger_problems(root: Path) -> list[Problem]:
+    """Problems of calendars/revisions.json, which build, calendar and invite would refuse."""
+    from comms.calendar.revisions import Revisions
+    from comms.errors import ContentError
+
+    try:
+        Revisions.load(root)
+    except ContentError as exc:
+        return list(exc.problems)
+    return []
+
+
 def directory_problems(project: Project) -> list[Problem]:
     """Problems of the partners directory, when there is one (it may live outside the root),
     and of the invitations' audiences, which only the directory can tell."""

@@ -210,6 +210,16 @@ def test_a_damaged_ledger_is_a_french_error_and_nothing_is_written(root):
     assert not (root / "build").exists()
 
 
+def test_check_reports_a_damaged_ledger(root):
+    """check lists every problem: a ledger that build, calendar and invite refuse is one."""
+    write(root, str(LEDGER), '{"2027-03-gt-logement": [{"sequence": "x"}]}')
+    result = cli("check", "--root", str(root))
+    assert result.exit_code == 1
+    assert "calendars/revisions.json" in result.output and "git checkout" in result.output
+    assert "Contenu valide" not in result.output
+    assert "Traceback" not in result.output
+
+
 def test_a_cancelled_meeting_says_so_in_every_feed(sample, tmp_path):
     """feed-cancelled: STATUS:CANCELLED is kept and the SUMMARY begins with « Annulé : »
     (Outlook ignores STATUS in subscriptions)."""

@@ -38,6 +38,7 @@ def check(root: Path) -> None:
     if project is not None and not any(p.is_error for p in problems):
         problems += review.rendered_problems(project)
     problems += review.directory_problems(project) if project else []
+    problems += review.ledger_problems(root)
     print_problems(ContentError(problems), root)
     errors = sum(p.is_error for p in problems)
     warnings = len(problems) - errors
