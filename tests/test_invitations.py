@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import html
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -309,6 +311,29 @@ def test_mime_tree_of_an_invitation(tmp_path, kind, method):
 
 
 # --------------------------------------------------------------------------- the flow
+
+
+def test_a_cancellation_gives_the_organisers_message_right_after_its_label(tmp_path):
+    """The event's text (the reason, the new date) follows « Le message de l’organisation : »,
+    in the text and the HTML parts, before the date and place it concerns."""
+    reason = "Réunion reportée au jeudi 1er avril."
+    project, event, _ = one_site_project(tmp_path, status="cancelled",
+                                         body_md=reason + "\n")
+    version = Version(event.id, "2027-03-copil@sante.example.org", 1, "CANCEL",
+                      fingerprint(event))
+    attendee = invitations.Attendee("anne@example.org", "Anne Durand")
+    factory = InvitationFactory(project, event, version, SECRET)
+    recipient = Recipient(attendee.email, attendee.name,
+                          Delivery(attendee, CANCELLATION, version))
+    msg = parse(factory(recipient, "<c.abc@sante.example.org>").as_bytes())
+    text = msg.get_body(("plain",)).get_content()
+    label = text.index("Le message de l’organisation")
+    assert text.index(reason) < text.index("Quand")
+    assert text[label:text.index(reason)].count("\n") <= 2
+    page = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", msg.get_body(("html",)).get_content()))
+    page = html.unescape(page)
+    assert page.index("Le message de l’organisation") < page.index(reason) < page.index("Quand")
+    assert text.count(reason) == 1 and page.count(reason) == 1
 
 
 def test_request_update_join_leave_cancel_against_a_real_smtp_server(territory, smtp,
