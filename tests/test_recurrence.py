@@ -124,6 +124,8 @@ def test_yaml_1_1_on_key_read_as_true_still_counts_as_on():
     # Dates some periods lack: the clients disagree (RFC 5545 skips, Outlook moves).
     ({"every": "month", "on": "fifth thursday", "count": 2}, THU_0304, "repeat.on",
      "«\u00a0fifth thursday\u00a0» n’existe pas tous les mois", "«\u00a0last thursday\u00a0»"),
+    ({"every": "month", "on": "fifth thursday", "count": 2}, THU_0304, "repeat.on",
+     "n’existe pas tous les mois", "«\u00a0dernier jeudi\u00a0»"),
     ({"every": "mois", "on": "5e jeudi", "count": 2}, THU_0304, "repeat.on",
      "n’existe pas tous les mois", "«\u00a0dernier jeudi\u00a0»"),
     ({"every": "month", "count": 4}, datetime(2027, 1, 31, 9, 0, tzinfo=PARIS),

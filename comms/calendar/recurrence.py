@@ -31,10 +31,10 @@ MAX_OCCURRENCES = 1000  # a series longer than this is a typo in `until`
 
 WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 WEEKDAYS_FR = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+WEEKDAYS_EN = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _WEEKDAY_WORDS = {
     **{name: i for i, name in enumerate(WEEKDAYS_FR)},
-    **{name: i for i, name in enumerate(
-        ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"))},
+    **{name: i for i, name in enumerate(WEEKDAYS_EN)},
 }
 _ORDINAL_WORDS = {
     "first": 1, "1st": 1, "premier": 1, "premiere": 1, "1er": 1, "1re": 1,
@@ -131,12 +131,14 @@ def parse_on(raw: Any) -> tuple[int, int]:
     them, so it is refused with « dernier » as the fix."""
     Invalid = _fields().Invalid
     m = _ON.match(_plain(raw))
-    if m and m.group(1) in _FIFTH_WORDS:
+    if m and m.group(1) in _FIFTH_WORDS and m.group(2) in _WEEKDAY_WORDS:
+        day = _WEEKDAY_WORDS[m.group(2)]
         raise Invalid(f"«\u00a0{raw}\u00a0» n’existe pas tous les mois\u00a0: les agendas ne "
                       "montreraient pas les mêmes dates (la norme saute les mois sans "
                       "cinquième jour, Outlook les déplace)",
-                      f"écrivez «\u00a0last {m.group(2)}\u00a0» ou «\u00a0dernier "
-                      f"{m.group(2)}\u00a0» si la réunion a lieu le dernier de chaque mois")
+                      f"écrivez «\u00a0dernier {WEEKDAYS_FR[day]}\u00a0» (ou «\u00a0last "
+                      f"{WEEKDAYS_EN[day]}\u00a0») si la réunion a lieu le dernier de "
+                      "chaque mois")
     if not m or m.group(1) not in _ORDINAL_WORDS:
         raise Invalid(f"« {raw} » n’est pas un jour du mois reconnu", ON_HINT)
     weekday = m.group(2)
