@@ -29,7 +29,13 @@ from smtp_servers import Recorder, smtp_env, start
 from comms.calendar.revisions import Revisions
 from comms.cli import main
 from comms.invitations import plan as invitations
-from comms.invitations.imip import CANCEL, REQUEST, invitation_ics, subject
+from comms.invitations.imip import (
+    CANCEL,
+    REQUEST,
+    describe_changes,
+    invitation_ics,
+    subject,
+)
 from comms.invitations.plan import (
     CANCELLATION,
     INVITATION,
@@ -334,6 +340,21 @@ def test_a_cancellation_gives_the_organisers_message_right_after_its_label(tmp_p
     page = html.unescape(page)
     assert page.index("Le message de l’organisation") < page.index(reason) < page.index("Quand")
     assert text.count(reason) == 1 and page.count(reason) == 1
+
+
+def test_an_update_elides_au_lieu_de_before_a_vowel(tmp_path):
+    """« (au lieu d’Agence …) », « (au lieu d’Atelier …) », but « (au lieu de jeudi …) »."""
+    from comms.calendar.revisions import significant_fields
+
+    site = make_site(root=tmp_path)
+    before = make_event(location="Agence Lisière Habitat", title="Atelier santé")
+    after = make_event(start=datetime(2027, 3, 19, 14, 0, tzinfo=PARIS),
+                       location="Mairie, salle 3", title="Comité de pilotage")
+    lines = describe_changes(significant_fields(before), after, site)
+    assert any(line.endswith("(au lieu d’Agence Lisière Habitat)") for line in lines), lines
+    assert any(line.endswith("(au lieu d’Atelier santé)") for line in lines), lines
+    assert any("(au lieu de jeudi 18 mars 2027" in line for line in lines), lines
+    assert not any("au lieu de A" in line for line in lines)
 
 
 def test_request_update_join_leave_cancel_against_a_real_smtp_server(territory, smtp,

@@ -185,6 +185,15 @@ def _when_of(fields: dict[str, Any]) -> tuple[date | datetime, date | datetime, 
     return parse(fields["start"]), parse(fields["end"]), bool(fields.get("all_day"))
 
 
+_VOWELS = "aeiouyàâäéèêëîïôöùûü"
+
+
+def _instead_of(old: str) -> str:
+    """« (au lieu de jeudi …) », elided before a vowel: « (au lieu d’Agence …) »."""
+    article = "d’" if old[:1].lower() in _VOWELS else "de "
+    return f" (au lieu {article}{old})"
+
+
 def describe_changes(previous: dict[str, Any], event: Event, site: Site) -> list[str]:
     """What an update changes for someone who holds the revision whose significant fields
     are `previous` (`comms.calendar.revisions`): French lines such as « Nouvel horaire :
@@ -202,7 +211,7 @@ def describe_changes(previous: dict[str, Any], event: Event, site: Site) -> list
         word = "Nouvelle date" if event.all_day else "Nouvel horaire"
         if event.repeat is not None:
             word += " (première séance)"
-        lines.append(f"{word}{NBSP}: {after} (au lieu de {before})")
+        lines.append(f"{word}{NBSP}: {after}{_instead_of(before)}")
     if now["rrule"] != previous.get("rrule") and event.repeat is not None:
         lines.append(f"Nouvelle répétition{NBSP}: {event.repeat.text}")
     added = sorted(set(now["except"]) - set(previous.get("except") or []))
@@ -227,13 +236,13 @@ def describe_changes(previous: dict[str, Any], event: Event, site: Site) -> list
             lines.append(f"Lieu retiré (c’était {old})")
         else:
             lines.append(f"Nouveau lieu{NBSP}: {event.location}"
-                         + (f" (au lieu de {old})" if old else ""))
+                         + (_instead_of(old) if old else ""))
     if now["online_url"] != previous.get("online_url"):
         lines.append(f"Nouveau lien de visioconférence{NBSP}: {event.online_url}"
                      if event.online_url else "Le lien de visioconférence est retiré")
     if now["title"] != previous.get("title"):
-        lines.append(f"Nouveau titre{NBSP}: {event.title} (au lieu de "
-                     f"{previous.get('title', '')})")
+        lines.append(f"Nouveau titre{NBSP}: {event.title}"
+                     f"{_instead_of(previous.get('title', ''))}")
     return [typo(line) for line in lines]
 
 
