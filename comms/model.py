@@ -63,6 +63,9 @@ class Site:
     partners_path: Path
     domain: str  # our domain: UIDs, Message-IDs, List-Id
     lists: tuple[str, ...] = ()  # directory list names declared in comms.yaml `lists:`
+    # comms.yaml `unsubscribe.one_click`: `unsubscribe_url` answers the RFC 8058 one-click
+    # POST (comms serve or an equivalent), so messages may carry List-Unsubscribe-Post.
+    unsubscribe_one_click: bool = False
 
     def coordinator(self, email: str) -> Coordinator | None:
         for c in self.coordinators:

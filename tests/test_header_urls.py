@@ -200,3 +200,54 @@ def test_one_click_unsubscribe_only_over_https(sample):
     # Nothing is sent either.
     result = cli("send", "2027-1", "--confirm", "--root", str(sample))
     assert result.exit_code == 1 and not outbox(sample)
+
+
+# --------------------------------------------------------------------------- one-click
+
+
+def set_one_click(root: Path, value: str | None) -> None:
+    """comms.yaml's `unsubscribe.one_click`: "true", "false", or None (the line removed)."""
+    path = root / "comms.yaml"
+    lines = [x for x in path.read_text(encoding="utf-8").splitlines()
+             if not x.strip().startswith("one_click:")]
+    if value is not None:
+        at = next(i for i, x in enumerate(lines) if x.startswith("unsubscribe:")) + 1
+        lines.insert(at, f"  one_click: {value}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize("setting,announced", [("true", True), ("false", False), (None, False)])
+def test_one_click_is_announced_only_when_the_endpoint_handles_it(sample, setting, announced):
+    """RFC 8058 section 3.1: List-Unsubscribe-Post only when `unsubscribe.url` answers the
+    POST (comms serve); otherwise (a static site, and by default) List-Unsubscribe still
+    offers the page and the mailto, in the newsletter and in the invitations."""
+    set_one_click(sample, setting)
+    assert cli("check", "--root", str(sample)).exit_code == 0
+    result = cli("send", "2027-1", "--confirm", "--root", str(sample))
+    assert result.exit_code == 0, result.output
+    letters = outbox(sample)
+    shutil.rmtree(sample / "var/outbox")
+    result = cli("invite", "2027-03-gt-logement", "--confirm", "--root", str(sample),
+                 "--today", "2027-01-10")
+    assert result.exit_code == 0, result.output
+    invitations = outbox(sample)
+    assert letters and invitations
+    for data in (*letters, *invitations):
+        head = raw_head(data).replace(b"\r\n ", b" ")
+        names = [line.split(b":", 1)[0].lower() for line in head.split(b"\r\n")]
+        assert (b"list-unsubscribe-post" in names) is announced
+        if announced:
+            assert raw_header(data, b"List-Unsubscribe-Post") == b"List-Unsubscribe=One-Click"
+        https, mailto = uri_items(raw_header(data, b"List-Unsubscribe"))
+        assert https.startswith(b"https://sante.valdelisiere.example.org/desinscription?t=")
+        assert mailto.startswith(b"mailto:desinscription@sante-valdelisiere.example.org?")
+        msg = email.message_from_bytes(data, policy=email.policy.default)
+        assert (msg["List-Unsubscribe-Post"] is not None) is announced
+
+
+def test_one_click_must_be_true_or_false(sample):
+    set_one_click(sample, "peut-être")
+    result = cli("check", "--root", str(sample))
+    assert result.exit_code != 0
+    assert "unsubscribe.one_click" in result.output
+    assert "Traceback" not in result.output

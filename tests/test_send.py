@@ -55,7 +55,7 @@ def template(site=None) -> MessageTemplate:
     return MessageTemplate(subject=SUBJECT, html_body=HTML, text_body=TEXT, sender=site.sender,
                            reply_to=site.reply_to,
                            list_id='"La Lettre" <newsletter.sante.example.org>',
-                           zone=PARIS)
+                           zone=PARIS, one_click=True)
 
 
 class _Partner:

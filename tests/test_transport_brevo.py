@@ -116,7 +116,8 @@ def run(tmp_path: Path, values: dict[str, str], n: int, time: FakeTime | None = 
                                f'<a href="{UNSUBSCRIBE_MARK}">x</a>',
                                text_body=f"{GREETING_MARK}\n{UNSUBSCRIBE_MARK}\n",
                                sender=site.sender, reply_to=site.reply_to,
-                               list_id='"La Lettre" <newsletter.sante.example.org>', zone=PARIS)
+                               list_id='"La Lettre" <newsletter.sante.example.org>', zone=PARIS,
+                               one_click=True)
     time = time or FakeTime()
     with Journal(tmp_path / "var" / "comms.sqlite") as journal:
         summary = campaigns.run(journal, CAMPAIGN, [Recipient(f"p{i}@example.org")

@@ -76,6 +76,9 @@ def cli(*args: str):
 def territory(root: Path) -> Path:
     write(root, "content/partners.csv", PARTNERS)
     write(root, ".env", f"COMMS_UNSUBSCRIBE_SECRET={SECRET}\n")
+    # comms serve answers the unsubscribe URL: the messages may announce one-click.
+    config = (root / "comms.yaml").read_text(encoding="utf-8")
+    write(root, "comms.yaml", config.replace("unsubscribe:\n", "unsubscribe:\n  one_click: true\n"))
     write(root, "content/news/2027-01-12-photo.md", news_file(
         "Avec photo", "2027-01-12", extra="image: content/images/photo.png\n"
         "image_alt: Une photo\n"))

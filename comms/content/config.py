@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from comms.content.fields import (
     Field,
     Invalid,
+    boolean,
     email,
     https_url,
     line,
@@ -72,7 +73,8 @@ COORDINATOR = {"name": Field(line, required=True, default=""),
                "phone": Field(line, default="")}
 BRAND = {"color": Field(colour, default="#1f5f7a"), "logo": Field(text, default="")}
 UNSUBSCRIBE = {"mailto": Field(email, required=True, default=""),
-               "url": Field(https_url, required=True, default="")}
+               "url": Field(https_url, required=True, default=""),
+               "one_click": Field(boolean, default=False)}
 
 
 def _child(doc: Document, key: str) -> Document:
@@ -141,5 +143,6 @@ def read_site(root: Path, sink: list) -> tuple[Site | None, tuple[str, ...]]:
         partners_path=(root / top["partners"]),
         domain=domain,
         lists=tuple(top["lists"] or ()),
+        unsubscribe_one_click=bool(unsub["one_click"]),
     )
     return site, site.lists

@@ -406,9 +406,12 @@ def imip_message(*, sender: Address, personal: Personal, rendered: Rendered, sub
     """The whole message for one attendee; `raw` holds the exact iMIP bytes."""
     text = _fill(rendered.text, personal, escape=False)
     html_body = _fill(rendered.html, personal, escape=True)
+    # RFC 8058: the one-click header only when the unsubscribe URL answers its POST.
+    one_click = site.unsubscribe_one_click
     headers = {"List-Unsubscribe": personal.list_unsubscribe,
-               "List-Unsubscribe-Post": ONE_CLICK,
                "Content-Class": "urn:content-classes:calendarmessage"}
+    if one_click:
+        headers["List-Unsubscribe-Post"] = ONE_CLICK
     mixed = f"=_mixed_{secrets.token_hex(10)}".encode()
     alternative = f"=_alt_{secrets.token_hex(10)}".encode()
     head = b"".join([
@@ -419,7 +422,7 @@ def imip_message(*, sender: Address, personal: Personal, rendered: Rendered, sub
         b"Message-ID: ", message_id.encode("ascii"), CRLF,
         b"List-Unsubscribe: ",
         personal.list_unsubscribe.replace(">, <", ">,\r\n <").encode("ascii"), CRLF,
-        b"List-Unsubscribe-Post: ", ONE_CLICK.encode("ascii"), CRLF,
+        b"List-Unsubscribe-Post: " + ONE_CLICK.encode("ascii") + CRLF if one_click else b"",
         b"Content-Class: urn:content-classes:calendarmessage", CRLF,
         b"MIME-Version: 1.0", CRLF,
         b'Content-Type: multipart/mixed; boundary="', mixed, b'"', CRLF,

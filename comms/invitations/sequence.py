@@ -140,7 +140,8 @@ def render_step(project: Project, step: Step) -> MessageTemplate:
                            text_body=rendered.text,
                            sender=Address(organizer.name, organizer.email), reply_to="",
                            list_id=list_id(step.instance.name, safe_id(step.instance.id),
-                                           site.domain), zone=site.timezone)
+                                           site.domain), zone=site.timezone,
+                           one_click=site.unsubscribe_one_click)
 
 
 class StepFactory:

@@ -62,7 +62,7 @@ def render_template(project: Project, issue_id: str, list_name: str) -> MessageT
     return MessageTemplate(subject=rendered.subject, html_body=rendered.html,
                            text_body=rendered.text, sender=site.sender, reply_to=site.reply_to,
                            list_id=list_id(site.newsletter_title, list_name, site.domain),
-                           zone=site.timezone)
+                           zone=site.timezone, one_click=site.unsubscribe_one_click)
 
 
 class NewsletterFactory:
@@ -167,7 +167,7 @@ def preview_message(project: Project, rendered: RenderedIssue, secret: str = "",
         subject=rendered.subject, html_body=rendered.html, text_body=rendered.text,
         sender=site.sender, reply_to=site.reply_to,
         list_id=list_id(site.newsletter_title, list_name, site.domain), zone=site.timezone,
-        personal=False, date=now)
+        personal=False, date=now, one_click=site.unsubscribe_one_click)
     if secret:
         token = make_token(secret, site.sender.email, NEWSLETTER_SCOPE)
         header = list_unsubscribe(unsubscribe_url(site.unsubscribe_url, token),

@@ -99,9 +99,12 @@ class MessageTemplate:
 
     def __init__(self, *, subject: str, html_body: str, text_body: str, sender: Address,
                  reply_to: str, list_id: str, zone: ZoneInfo, personal: bool = True,
-                 date: datetime | None = None):
+                 date: datetime | None = None, one_click: bool = False):
         """`personal=False`: bodies already written for one reader (the preview), without
-        the greeting and unsubscribe markers; `date` fixes the Date header."""
+        the greeting and unsubscribe markers; `date` fixes the Date header. `one_click`:
+        the List-Unsubscribe https URL answers the RFC 8058 one-click POST (comms.yaml
+        `unsubscribe.one_click`), so the messages carry List-Unsubscribe-Post; without
+        it they offer only the mailto and the page (RFC 2369)."""
         for label, body in (("HTML", html_body), ("texte", text_body)):
             for marker in MARKERS if personal else ():
                 if marker not in body:
@@ -116,6 +119,7 @@ class MessageTemplate:
         self.reply_to = reply_to
         self.list_id = list_id
         self.zone = zone
+        self.one_click = one_click
         self._html_qp = QuotedPrintableBody(html_body, BODY_MARKERS)
         self._text_qp = QuotedPrintableBody(text_body, BODY_MARKERS)
         boundary = f"=_comms_{secrets.token_hex(12)}".encode()
@@ -139,7 +143,7 @@ class MessageTemplate:
             fold("Reply-To", self.reply_to) if self.reply_to else b"",
             fold("Subject", subject),
             fold("List-Id", self.list_id),
-            b"List-Unsubscribe-Post: ", ONE_CLICK.encode(), CRLF,
+            b"List-Unsubscribe-Post: " + ONE_CLICK.encode() + CRLF if self.one_click else b"",
             b"MIME-Version: 1.0", CRLF,
             b'Content-Type: multipart/alternative;\r\n boundary="', self._boundary, b'"',
             CRLF, CRLF,
@@ -171,8 +175,9 @@ class MessageTemplate:
         html_values = {GREETING_MARK: html.escape(greeting, quote=False),
                        UNSUBSCRIBE_MARK: html.escape(unsubscribe_url),
                        UNSUBSCRIBE_ALL_MARK: html.escape(every)}
-        headers = {"List-Id": self.list_id, "List-Unsubscribe": list_unsubscribe,
-                   "List-Unsubscribe-Post": ONE_CLICK}
+        headers = {"List-Id": self.list_id, "List-Unsubscribe": list_unsubscribe}
+        if self.one_click:
+            headers["List-Unsubscribe-Post"] = ONE_CLICK
         # The personal values are checked here (no line breaks), the constant ones were
         # when the template was made: the message need not check them all again.
         to_line = _address_line("To", to)
