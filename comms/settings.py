@@ -59,10 +59,14 @@ KNOWN = {
     "BREVO_API_URL": DEFAULT_BREVO_URL,
     "BREVO_TIMEOUT": "30",
     "COMMS_ONLINE_CHECK": "true",
+    # DKIM signing (comms.send.signing): all three, or none for unsigned mail.
+    "DKIM_DOMAIN": "",
+    "DKIM_SELECTOR": "",
+    "DKIM_PRIVATE_KEY_FILE": "",
 }
 SECRETS = frozenset({"SMTP_PASSWORD", "BREVO_API_KEY", "COMMS_UNSUBSCRIBE_SECRET"})
 SECRET_FIELDS = frozenset({"smtp_password", "brevo_api_key", "unsubscribe_secret"})
-PREFIXES = ("COMMS_", "SMTP_", "BREVO_")
+PREFIXES = ("COMMS_", "SMTP_", "BREVO_", "DKIM_")
 GENERATE = "python -c \"import secrets; print(secrets.token_urlsafe(32))\""
 
 
@@ -89,6 +93,9 @@ class Settings:
     brevo_api_key: str
     brevo_api_url: str
     brevo_timeout: float
+    dkim_domain: str = ""
+    dkim_selector: str = ""
+    dkim_private_key_file: Path | None = None
     warnings: tuple[Problem, ...] = ()
     territory: str = ""  # comms.yaml `territory`, what unsubscribe tokens are bound to
     # Before a real send, check that the page and images answer online.
@@ -301,6 +308,7 @@ def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Setti
                  f"générés par\u00a0: {GENERATE}")
     partners = read.raw("COMMS_PARTNERS")
     ca_file = read.raw("SMTP_CA_FILE")
+    dkim_key = read.raw("DKIM_PRIVATE_KEY_FILE")
     settings = Settings(
         root=root,
         env_file=env_file,
@@ -323,6 +331,9 @@ def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Setti
         brevo_api_key=read.raw("BREVO_API_KEY"),
         brevo_api_url=read.api_url("BREVO_API_URL"),
         brevo_timeout=read.number("BREVO_TIMEOUT"),
+        dkim_domain=read.raw("DKIM_DOMAIN"),
+        dkim_selector=read.raw("DKIM_SELECTOR"),
+        dkim_private_key_file=(root / dkim_key) if dkim_key else None,
         warnings=tuple(warnings),
         territory=_territory(root),
         online_check=read.boolean("COMMS_ONLINE_CHECK"),

@@ -27,8 +27,23 @@ from comms.settings import Settings, load_settings
 if TYPE_CHECKING:
     from comms.model import Project
     from comms.send.campaign import Plan, Progress
+    from comms.send.signing import Signer
+    from comms.send.transports.base import Transport
 
 PROGRESS_FROM = 20  # recipients; shorter sends finish before a bar is worth drawing
+
+
+def _print_dkim(transport: Transport, signer: Signer | None) -> None:
+    """What the dry run says about DKIM: the newsletter always announces one-click
+    unsubscribe (List-Unsubscribe-Post), which Gmail and Yahoo honour only when signed."""
+    if signer is not None:
+        click.echo(f"Signature DKIM{NBSP}: domaine {signer.domain}, sélecteur "
+                   f"{signer.selector}.")
+    elif transport.sends_raw:
+        click.secho(f"Attention{NBSP}: signature DKIM désactivée (DKIM_DOMAIN vide), alors que "
+                    f"les messages annoncent la désinscription en un clic{NBSP}; Gmail et "
+                    "Yahoo l’ignorent sans signature. Voir docs/redaction.md, section "
+                    f"«{NBSP}Signature DKIM{NBSP}».", fg="yellow")
 
 
 def _settings(root: Path) -> Settings:
@@ -102,6 +117,9 @@ def send(issue_id: str, list_name: str, transport_name: str | None, test_address
         raise newsletter.refuse_on_content_errors(exc) from None
     issue = newsletter.find_issue(project, issue_id)
     transport = get_transport(transport_name, settings, root)
+    signer = campaigns.signer_for(transport, settings)
+    if signer is not None:
+        signer.check_aligned(project.site.sender.email, settings)
     secret = settings.require_secret()
     template = newsletter.render_template(project, issue.id, list_name)
 
@@ -152,6 +170,7 @@ def send(issue_id: str, list_name: str, transport_name: str | None, test_address
             _online_check(project, issue.id, refuse=confirm)
         if not confirm:
             _print_plan(plan)
+            _print_dkim(transport, signer)
             click.secho("Simulation\u00a0: rien n’a été envoyé. Ajoutez --confirm pour envoyer.",
                         fg="yellow")
             if not transport.delivers:

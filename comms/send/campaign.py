@@ -23,6 +23,7 @@ from comms.send.headers import message_id
 from comms.send.journal import BOUNCE, FAILED, SENDING, SENT, Journal
 from comms.send.message import OutgoingMessage
 from comms.send.pacing import RateLimiter, RetryPolicy
+from comms.send.signing import Signer
 from comms.send.tokens import NEWSLETTER, instance_scope
 from comms.send.transports.base import (
     MaybeDeliveredError,
@@ -229,10 +230,31 @@ def _open(transport: Transport, policy: RetryPolicy, sleep: Callable[[float], No
                                  "message n’a été envoyé.") from None
 
 
+def signer_for(transport: Transport, settings: Settings) -> Signer | None:
+    """The DKIM signer for what `transport` sends, or None: DKIM not configured, or a
+    transport that does not send raw bytes (an HTTP API). ConfigError for a wrong key or
+    setting (see `comms.send.signing.Signer.from_settings`)."""
+    return Signer.from_settings(settings) if transport.sends_raw else None
+
+
+def _check_alignment(signer: Signer | None, settings: Settings, factory: Factory,
+                     recipients: Sequence[Recipient], domain: str) -> None:
+    """ConfigError before anything is journalled when the campaign's From domain is not
+    aligned with DKIM_DOMAIN (every message of a campaign has the same From)."""
+    if signer is None or not recipients:
+        return
+    try:
+        first = factory(recipients[0], f"<alignment-check@{domain}>")
+    except CommsError:
+        return  # that recipient's own problem, reported by the loop
+    signer.check_aligned(first.sender.email, settings)
+
+
 class _Loop:
     def __init__(self, journal: Journal, campaign: Campaign, transport: Transport,
                  policy: RetryPolicy, limiter: RateLimiter, sleep: Callable[[float], None],
-                 rng: random.Random):
+                 rng: random.Random, signer: Signer | None = None,
+                 settings: Settings | None = None):
         self.journal = journal
         self.campaign = campaign
         self.transport = transport
@@ -240,6 +262,15 @@ class _Loop:
         self.limiter = limiter
         self.sleep = sleep
         self.rng = rng
+        self.signer = signer
+        self.settings = settings
+
+    def sign(self, message: OutgoingMessage) -> OutgoingMessage:
+        """The message with its DKIM signature when signing is on; ConfigError (the whole
+        run stops, nothing marked sent) when its From is not aligned."""
+        if self.signer is None or self.settings is None:
+            return message
+        return self.signer.sign(message, self.settings)
 
     def open(self) -> None:
         _open(self.transport, self.policy, self.sleep, self.rng)
@@ -298,12 +329,19 @@ def run(journal: Journal, campaign: Campaign, recipients: Sequence[Recipient],
     A message whose final reply was lost is reported in `Summary.maybe_delivered` and never
     sent again, in this run or a later one, unless `resend_maybe_delivered`. A relay refusing
     us (RFC 3463 5.7.x) or the same permanent refusal for several recipients in a row stops
-    the run (`Summary.stopped`, `Summary.check`) and suppresses nobody."""
+    the run (`Summary.stopped`, `Summary.check`) and suppresses nobody.
+
+    With DKIM configured and a transport that sends raw bytes, every message is signed
+    (RFC 6376); a wrong key or a DKIM domain not aligned with From raises ConfigError
+    before anything is journalled or sent."""
     secret = settings.require_secret()
+    signer = signer_for(transport, settings)
+    _check_alignment(signer, settings, factory, recipients, campaign.domain)
     policy = RetryPolicy.from_settings(settings)
     limiter = RateLimiter(settings.rate_per_minute if transport.rate_limited else 0,
                           clock, sleep)
-    loop = _Loop(journal, campaign, transport, policy, limiter, sleep, rng or random.Random())
+    loop = _Loop(journal, campaign, transport, policy, limiter, sleep, rng or random.Random(),
+                 signer, settings)
     with send_lock(journal.path):
         journal.record_campaign(campaign.id, kind=campaign.kind, ref=campaign.ref,
                                 scope=campaign.scope, year=campaign.year,
@@ -388,7 +426,7 @@ def _send_all(loop: _Loop, to_send: list[Recipient], states: dict[str, tuple[str
                 journal.mark_failed(campaign, key, exc.message, permanent=True)
                 summary.failed.append((recipient.email, exc.message))
                 continue
-            outcome = loop.deliver(key, message)
+            outcome = loop.deliver(key, loop.sign(message))
             if outcome.permanent:
                 summary.failed.append((recipient.email, outcome.error))
                 consecutive = 0
@@ -430,6 +468,9 @@ def send_one(transport: Transport, message: OutgoingMessage, settings: Settings,
     """One message outside any campaign (a test copy): retried, never journalled."""
     policy = RetryPolicy.from_settings(settings)
     rng = random.Random()
+    signer = signer_for(transport, settings)
+    if signer is not None:
+        message = signer.sign(message, settings)
     _open(transport, policy, sleep, rng)
     try:
         for attempt in range(1, policy.max_attempts + 1):

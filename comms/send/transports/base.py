@@ -75,6 +75,10 @@ class Transport(ABC):
     # False for a transport that keeps messages on this machine (outbox): what it takes is
     # recorded as deposited, never as delivered, and a real transport sends it later.
     delivers: bool = True
+    # Whether the transport hands over the message's RFC 5322 bytes (SMTP DATA, a file),
+    # which the send loop then signs with DKIM when configured; False for an HTTP API that
+    # builds the message itself from structured fields (Brevo).
+    sends_raw: bool = True
 
     @abstractmethod
     def open(self) -> None: ...

@@ -101,6 +101,7 @@ def summarise(response: requests.Response) -> str:
 
 class BrevoTransport(Transport):
     name = "brevo"
+    sends_raw = False
 
     def __init__(self, settings: Settings):
         if not settings.brevo_api_key:
