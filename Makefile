@@ -53,6 +53,7 @@ bench: $(STAMP) ## Time builds and sends beside their anchors (BENCH_FLAGS=--jso
 	$(BIN)/python bench/bench_build.py $(BENCH_FLAGS)
 	$(BIN)/python bench/bench_size.py $(BENCH_FLAGS)
 	$(BIN)/python bench/bench_send.py $(BENCH_FLAGS)
+	$(BIN)/python bench/bench_dkim.py $(BENCH_FLAGS)
 	$(BIN)/python bench/bench_inbox.py $(BENCH_FLAGS)
 	$(BIN)/python bench/bench_invite.py $(BENCH_FLAGS)
 	$(BIN)/python bench/bench_web.py $(BENCH_FLAGS)

@@ -40,7 +40,14 @@ class _OpenSslDKIM(dkim.DKIM):
     """dkimpy's signer with the RSA step done by OpenSSL (same bytes, RFC 8017 §8.2)."""
 
     def __init__(self, message: bytes, key: rsa.RSAPrivateKey):
-        super().__init__(message, linesep=b"\r\n")
+        head, sep, body = message.partition(b"\r\n\r\n")
+        if sep and message.count(b"\n") == message.count(b"\r\n"):
+            # CRLF throughout: dkimpy parses the header only, and takes the body as it is
+            # (what its line-by-line parse would rebuild, byte for byte).
+            super().__init__(head + b"\r\n\r\n", linesep=b"\r\n")
+            self.body = body
+        else:
+            super().__init__(message, linesep=b"\r\n")
         self._key = key
 
     def gen_header(self, fields: list[tuple[bytes, bytes]], include_headers: tuple[bytes, ...],
