@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from smtp_servers import smtp_env
+from test_header_urls import set_one_click
 
 from comms.cli import main
 from comms.send.journal import Journal
@@ -23,6 +24,11 @@ from comms.send.signing import SIGNED_HEADERS, aligned
 SELECTOR = "lettre2027"
 DOMAIN = "sante.example.org"  # the From domain of the test territory
 ARGS = ("send", "2027-1", "--confirm", "--now")
+
+
+@pytest.fixture(autouse=True)
+def one_click(root):
+    set_one_click(root, "true")  # the messages announce one-click (List-Unsubscribe-Post)
 
 
 @pytest.fixture(scope="module")
