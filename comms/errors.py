@@ -60,7 +60,9 @@ class ContentError(CommsError):
     def __init__(self, problems: Iterable[Problem], message: str = ""):
         problems = list(problems)
         count = sum(p.is_error for p in problems)
-        super().__init__(message or f"{count} erreur(s) dans le contenu.", problems)
+        from comms.french import count as counted
+
+        super().__init__(message or f"{counted(count, 'erreur')} dans le contenu.", problems)
 
 
 class ConfigError(CommsError):

@@ -66,6 +66,7 @@ class Site:
     # comms.yaml `unsubscribe.one_click`: `unsubscribe_url` answers the RFC 8058 one-click
     # POST (comms serve or an equivalent), so messages may carry List-Unsubscribe-Post.
     unsubscribe_one_click: bool = False
+    territory_of: str = ""  # « du Haut-Bugey », « d’Oyonnax », « de Lyon » (comms.yaml)
 
     def coordinator(self, email: str) -> Coordinator | None:
         for c in self.coordinators:

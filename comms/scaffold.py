@@ -10,7 +10,7 @@ from slugify import slugify
 
 from comms.content import EVENTS_DIR, INSTANCES_FILE, ISSUES_DIR, NEWS_DIR
 from comms.content.calendars import read_instances
-from comms.content.config import read_site
+from comms.content.config import CONFIG_FILE, read_site
 from comms.content.fields import Invalid, naive_datetime, one_of
 from comms.errors import CommsError, ContentError, Problem, closest
 from comms.model import COMMON, DISPOSITIFS, SECTIONS, Project
@@ -42,7 +42,16 @@ def _choice(value: str, *choices: str, label: str) -> str:
         raise CommsError(f"{exc.message} — {exc.hint}") from None
 
 
+def require_territory(root: Path) -> None:
+    """CommsError pointing to `comms init` when `root` holds no comms.yaml."""
+    if not (root / CONFIG_FILE).is_file():
+        raise CommsError(f"{root.resolve()} n’est pas le dossier d’un territoire (pas de "
+                         f"{CONFIG_FILE}) : placez-vous dans ce dossier ou indiquez-le avec "
+                         "--root, ou créez un nouveau territoire avec « comms init DOSSIER ».")
+
+
 def new_news(root: Path, title: str, on: date, dispositif: str, section: str) -> Path:
+    require_territory(root)
     scheme = _choice(dispositif, *DISPOSITIFS, COMMON, label="un dispositif")
     section = _choice(section, *SECTIONS, label="une rubrique")
     slug = slugify(title, max_length=60, word_boundary=True) or "actualite"
@@ -65,6 +74,7 @@ Votre texte ici, en Markdown.
 
 def new_event(root: Path, instance: str, on: date, title: str, start: str, end: str,
               all_day: bool) -> Path:
+    require_territory(root)
     sink: list[Problem] = []
     site, _ = read_site(root.resolve(), sink)
     instances = read_instances(root / INSTANCES_FILE, site, sink)
@@ -102,6 +112,23 @@ Ordre du jour\u00a0:
 """)
 
 
+# The editorial's opening words: the email already greets each partner by name (« Bonjour
+# Prénom, »), so the scaffold has no greeting of its own; `check` flags this text left as is.
+EDITORIAL_PLACEHOLDER = "Votre éditorial ici."
+
+
+def issue_text(number: int, publish_on: date, period: str, editorial_by: str) -> str:
+    """The front matter and placeholder editorial of a new issue file."""
+    return f"""---
+number: {number}
+publish_on: {publish_on.isoformat()}
+period: {period}
+editorial_by: {_quote(editorial_by)}
+---
+{EDITORIAL_PLACEHOLDER}
+"""
+
+
 def plan_year(root: Path, year: int) -> tuple[list[Path], list[Path]]:
     """Create YEAR-1..n from comms.yaml `issue_dates`; existing files are left as they are."""
     sink: list[Problem] = []
@@ -115,16 +142,9 @@ def plan_year(root: Path, year: int) -> tuple[list[Path], list[Path]]:
             kept.append(path)
             continue
         publish_on = date(year, month, day_)
-        created.append(_create(path, f"""---
-number: {number}
-publish_on: {publish_on.isoformat()}
-period: {SEASONS[month]} {year}
-editorial_by: {_quote(site.coordinators[0].name if site.coordinators else "")}
----
-Chères et chers partenaires,
-
-Votre éditorial ici.
-"""))
+        created.append(_create(path, issue_text(number, publish_on, f"{SEASONS[month]} {year}",
+                                                site.coordinators[0].name
+                                                if site.coordinators else "")))
     return created, kept
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import sys
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -11,8 +14,13 @@ from comms import content as reader
 from comms import review, scaffold
 from comms.build import build_all, build_issue, upcoming_issue
 from comms.commands.common import YEAR, fail, friendly, print_problems, root_option
+from comms.content.config import of_territory
 from comms.content.fields import Invalid, day
+from comms.content.fields import email as email_field
+from comms.content.fields import url as url_field
 from comms.errors import CommsError, ContentError
+from comms.french import agree, count, territory_of
+from comms.init import Answers, Coordinator, init_territory
 
 ROADMAP_ISSUES_PER_YEAR = 3
 
@@ -43,10 +51,12 @@ def check(root: Path) -> None:
     errors = sum(p.is_error for p in problems)
     warnings = len(problems) - errors
     if errors:
-        fail(f"{errors} erreur(s), {warnings} avertissement(s). Rien n’a été construit ni envoyé.")
-    click.secho(f"Contenu valide\u00a0: {len(project.issues)} lettre(s), {len(project.news)} "
-                f"actualité(s), {len(project.events)} évènement(s)"
-                + (f", {warnings} avertissement(s)." if warnings else "."), fg="green")
+        fail(f"{count(errors, 'erreur')}, {count(warnings, 'avertissement')}. Rien n’a été "
+             "construit ni envoyé.")
+    click.secho(f"Contenu valide\u00a0: {count(len(project.issues), 'lettre')}, "
+                f"{count(len(project.news), 'actualité')}, "
+                f"{count(len(project.events), 'évènement')}"
+                + (f", {count(warnings, 'avertissement')}." if warnings else "."), fg="green")
 
 
 @click.command()
@@ -82,7 +92,8 @@ def build(issue_id: str | None, all_issues: bool, out: Path | None, force: bool,
         built = build_all(project, out, secret, sent)
         for b in built:
             click.echo(f"Lettre {b.issue.id}\u00a0: {b.folder}")
-        click.secho(f"{len(built)} lettre(s) construite(s), index\u00a0: {out / 'index.html'}",
+        click.secho(f"{count(len(built), 'lettre construite')}, index\u00a0: "
+                    f"{out / 'index.html'}",
                     fg="green")
         return
     if issue_id is None:
@@ -96,7 +107,7 @@ def build(issue_id: str | None, all_issues: bool, out: Path | None, force: bool,
         click.echo(f"  {built.folder / name}")
     agenda = [f for f in built.files if f.parent.name == "agenda"]
     if agenda:
-        click.echo(f"  {built.folder / 'agenda'} ({len(agenda)} fichier(s) .ics)")
+        click.echo(f"  {built.folder / 'agenda'} ({count(len(agenda), 'fichier')} .ics)")
     click.echo(f"HTML\u00a0: {built.html_bytes / 1024:.0f} Ko.")
 
 
@@ -161,14 +172,128 @@ def status(year: int | None, out: Path | None, root: Path, today: str | None) ->
     route."""
     project = reader.load_project(root)
     now = _today(today)
-    year = year or now.year
+    if year is None:  # the year being prepared: the next issue's
+        year = upcoming_issue(project, now).year if project.issues else now.year
     report = scaffold.year_status(project, year, out or project.site.root / "build", now)
     for line in report.lines:
         click.echo(line)
     colour = "green" if report.published >= ROADMAP_ISSUES_PER_YEAR else "yellow"
-    click.secho(f"{year}\u00a0: {report.planned} prévue(s), {report.built} construite(s), "
-                f"{report.published} publiée(s) — objectif de la feuille de route\u00a0: "
+    click.secho(f"{year}\u00a0: {report.planned} {agree(report.planned, 'prévue')}, "
+                f"{report.built} {agree(report.built, 'construite')}, "
+                f"{report.published} {agree(report.published, 'publiée')} — objectif de la "
+                "feuille de route\u00a0: "
                 f"{ROADMAP_ISSUES_PER_YEAR} par an.", fg=colour)
 
 
-COMMANDS = [check, build, new, plan, status]
+def _coordinator(value: str) -> Coordinator:
+    """« Prénom Nom <adresse> » or « Prénom Nom, adresse »."""
+    m = re.fullmatch(r"\s*(?P<name>[^<>,]+?)\s*(?:<(?P<a>[^<>]+)>|,\s*(?P<b>\S+))\s*", value)
+    if not m:
+        raise click.BadParameter(f"« {value} » : écrivez « Prénom Nom <adresse> », par "
+                                 "exemple « Claire Martin <claire.martin@mairie.fr> »")
+    address = (m.group("a") or m.group("b")).strip()
+    try:
+        address = email_field(address)
+    except Invalid as exc:
+        raise click.BadParameter(f"{exc.message} — {exc.hint}") from None
+    return Coordinator(m.group("name"), "Coordination", address)
+
+
+def _ask(answers: Answers) -> Answers:
+    """The questions of an interactive `init`; Enter keeps the value shown in brackets."""
+    territory = click.prompt("Nom du territoire", default=answers.territory)
+    of = click.prompt("On écrit « la lettre… »", default=answers.territory_of
+                      or territory_of(territory))
+    people = []
+    for n, default in enumerate(answers.coordinators, 1):
+        name = click.prompt(f"Coordination {n}, prénom et nom", default=default.name)
+        address = click.prompt(f"Coordination {n}, adresse électronique",
+                               default=default.email, value_proc=_email_prompt)
+        people.append(Coordinator(name, default.role, address))
+    sender = click.prompt("Adresse d’expédition de la lettre", default=answers.sender_email,
+                          value_proc=_email_prompt)
+    web = click.prompt("Adresse web où la lettre sera publiée", default=answers.web_base_url,
+                       value_proc=_url_prompt)
+    return replace(answers, territory=territory, territory_of=of, coordinators=tuple(people),
+                   sender_email=sender, web_base_url=web)
+
+
+def _email_prompt(value: str) -> str:
+    try:
+        return email_field(value)
+    except Invalid as exc:
+        raise click.UsageError(f"{exc.message} — {exc.hint}") from None
+
+
+def _url_prompt(value: str) -> str:
+    try:
+        return url_field(value)
+    except Invalid as exc:
+        raise click.UsageError(f"{exc.message} — {exc.hint}") from None
+
+
+def interactive() -> bool:
+    """Questions only when someone types the answers (not under cron, a pipe or a script)."""
+    return sys.stdin.isatty()
+
+
+@click.command("init")
+@click.argument("folder", required=False, default=".", metavar="[DOSSIER]",
+                type=click.Path(file_okay=False, path_type=Path))
+@click.option("--territory", metavar="NOM", help="Nom du territoire, par exemple Haut-Bugey.")
+@click.option("--territory-of", metavar="TEXTE",
+              help="« de » et le nom : « du Haut-Bugey », « d’Oyonnax » (par défaut : « de "
+                   "NOM » ou « d’NOM »).")
+@click.option("--coordinator", "coordinators", multiple=True, metavar="\"NOM <ADRESSE>\"",
+              help="Une coordinatrice ou un coordinateur (option répétable).")
+@click.option("--sender-name", metavar="NOM", help="Nom d’expéditeur de la lettre.")
+@click.option("--sender-email", metavar="ADRESSE", help="Adresse d’expédition de la lettre.")
+@click.option("--web-base-url", metavar="URL", help="Adresse web où la lettre est publiée.")
+@today_option
+@friendly
+def init(folder: Path, territory: str | None, territory_of: str | None,
+         coordinators: tuple[str, ...], sender_name: str | None, sender_email: str | None,
+         web_base_url: str | None, today: str | None) -> None:
+    """Crée un nouveau territoire prêt à l’emploi : comms.yaml commenté, instances,
+    annuaire, une actualité, un évènement, les lettres de l’année, .gitignore et .env.
+
+    Sans option, pose quelques questions (sauf si l’entrée n’est pas un terminal : des
+    valeurs d’exemple sont alors utilisées, à remplacer ensuite)."""
+    answers = Answers()
+    given = {}
+    if territory:
+        given["territory"] = territory.strip()
+    if territory_of:
+        try:
+            given["territory_of"] = of_territory(territory_of)
+        except Invalid as exc:
+            raise click.BadParameter(f"{exc.message} — {exc.hint}",
+                                     param_hint="« --territory-of »") from None
+    if coordinators:
+        people = [_coordinator(c) for c in coordinators]
+        roles = [c.role for c in answers.coordinators]
+        given["coordinators"] = tuple(replace(p, role=roles[i] if i < len(roles) else p.role)
+                                      for i, p in enumerate(people))
+    if sender_name:
+        given["sender_name"] = sender_name.strip()
+    for key, value, check in (("sender_email", sender_email, _email_prompt),
+                              ("web_base_url", web_base_url, _url_prompt)):
+        if value:
+            try:
+                given[key] = check(value)
+            except click.UsageError as exc:
+                raise click.BadParameter(
+                    exc.message, param_hint=f"« --{key.replace('_', '-')} »") from None
+    answers = replace(answers, **given)
+    if not given and interactive():
+        answers = _ask(answers)
+    written = init_territory(folder, answers, _today(today))
+    for path in written:
+        click.echo(f"Créé : {path}")
+    click.secho(f"Territoire {answers.territory} prêt dans {folder.resolve()}.", fg="green")
+    where = "" if folder == Path(".") else f" --root {folder}"
+    click.echo(f"Étapes suivantes : remplacez les valeurs d’exemple de comms.yaml, puis "
+               f"« comms check{where} » et « comms build{where} ».")
+
+
+COMMANDS = [init, check, build, new, plan, status]

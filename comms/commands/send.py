@@ -334,14 +334,16 @@ _REASONS = {"unsubscribe": "désinscription", "bounce": "échec définitif"}
 
 
 @click.command()
-@click.argument("year", type=YEAR, metavar="ANNÉE")
+@click.argument("year", type=YEAR, required=False, metavar="[ANNÉE]")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Fichier CSV (par défaut\u00a0: ROOT/build/rapport-ANNÉE.csv).")
 @root_option
 @friendly
-def report(year: int, csv_path: Path | None, root: Path) -> None:
-    """Indicateurs de l’année pour la feuille de route\u00a0: lettres envoyées face aux trois
-    prévues, destinataires, invitations par instance, échecs, désinscriptions."""
+def report(year: int | None, csv_path: Path | None, root: Path) -> None:
+    """Indicateurs de l’année pour la feuille de route (par défaut, l’année en cours)\u00a0:
+    lettres envoyées face aux trois prévues, destinataires, invitations par instance, échecs,
+    désinscriptions."""
+    year = year or date.today().year
     from rich.console import Console
     from rich.table import Table
 

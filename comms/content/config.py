@@ -21,6 +21,7 @@ from comms.content.fields import (
 )
 from comms.content.source import Document, read_yaml
 from comms.errors import Problems
+from comms.french import territory_of
 from comms.model import Address, Coordinator, Site
 
 CONFIG_FILE = "comms.yaml"
@@ -50,8 +51,24 @@ def month_day(raw: object) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
+_OF = re.compile(r"^(?:de la |de l['’]\s*|de |d['’]\s*|du |des )(?P<name>\S.*)$", re.I)
+
+
+def of_territory(raw: object) -> str:
+    """« du Haut-Bugey », « d’Oyonnax », « de Lyon »: typographic apostrophe, no space."""
+    value = line(raw)
+    m = _OF.match(value)
+    if not m:
+        raise Invalid(f"« {value} » ne commence pas par « de », « d’ », « du » ou « des »",
+                      "écrivez comment on dit « la lettre de… » : par exemple « du Haut-Bugey », "
+                      "« d’Oyonnax » ou « de Lyon »")
+    head = value[: m.start("name")].rstrip().replace("'", "’")
+    return head + ("" if head.endswith("’") else " ") + m.group("name")
+
+
 TOP = {
     "territory": Field(line, required=True),
+    "territory_of": Field(of_territory, default=""),
     "newsletter_title": Field(line, required=True),
     "sender": Field(mapping, required=True),
     "reply_to": Field(email),
@@ -87,7 +104,8 @@ def read_site(root: Path, sink: list) -> tuple[Site | None, tuple[str, ...]]:
     report = Problems(path, sink)
     if not path.is_file():
         report.error(None, None, f"fichier {CONFIG_FILE} introuvable dans {root}",
-                     "placez-vous dans le dossier du territoire ou indiquez-le avec --root")
+                     "placez-vous dans le dossier du territoire ou indiquez-le avec --root ; "
+                     "pour créer un nouveau territoire : comms init DOSSIER")
         return None, ()
     doc = read_yaml(path, report)
     if doc is None:
@@ -144,5 +162,6 @@ def read_site(root: Path, sink: list) -> tuple[Site | None, tuple[str, ...]]:
         domain=domain,
         lists=tuple(top["lists"] or ()),
         unsubscribe_one_click=bool(unsub["one_click"]),
+        territory_of=top["territory_of"] or territory_of(top["territory"] or ""),
     )
     return site, site.lists

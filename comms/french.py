@@ -1,0 +1,52 @@
+"""French wording shared by every message: plurals and the territory's « de ».
+
+Plural categories come from babel's CLDR rules for French (0 and 1 are singular: « 0
+erreur », « 1 destinataire », « 2 désinscrits »), never from « (s) ».
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from babel import Locale
+
+FRENCH = Locale("fr")
+NBSP = "\u00a0"
+
+
+def plural(n: int, singular: str, plural_form: str) -> str:
+    """`singular` or `plural_form` for a quantity `n`, by the CLDR French rule (0 and 1 take
+    the singular; « many » — millions — takes the plural form)."""
+    return singular if FRENCH.plural_form(abs(n)) == "one" else plural_form
+
+
+def count(n: int, singular: str, plural_form: str | None = None) -> str:
+    """« 1 destinataire », « 2 destinataires », « 0 erreur »; `plural_form` defaults to
+    `singular` + s, and each word of a phrase agrees (« 2 lettres construites » is given as
+    count(2, "lettre construite", "lettres construites"))."""
+    if plural_form is None:
+        plural_form = " ".join(w if w.endswith(("s", "x", "z")) else w + "s"
+                               for w in singular.split(" "))
+    return f"{n} {plural(n, singular, plural_form)}"
+
+
+def agree(n: int, singular: str, plural_form: str | None = None) -> str:
+    """A word that agrees with a quantity written elsewhere: « prévue » / « prévues »."""
+    return plural(n, singular, plural_form or singular + "s")
+
+
+_VOWELS = set("aeiouyh")
+
+
+def territory_of(name: str) -> str:
+    """« de Lyon », « d’Oyonnax »: the default way to say « of » before a territory's name.
+
+    Elision before a vowel (or a mute h is assumed for « H »: write the setting otherwise).
+    Articles (« du Haut-Bugey », « des Monts du Lyonnais ») cannot be guessed: they come from
+    comms.yaml `territory_of`.
+    """
+    name = name.strip()
+    if not name:
+        return ""
+    base = unicodedata.normalize("NFD", name[0])[0].lower()
+    return f"d’{name}" if base in _VOWELS - {"h"} else f"de {name}"

@@ -1,0 +1,144 @@
+"""`comms init` through the CLI runner: a new territory that `check` accepts and `build` builds."""
+
+from __future__ import annotations
+
+import csv
+import io
+import stat
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from comms.cli import main
+from comms.commands import content as content_commands
+from comms.directory import load_directory
+
+
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+
+
+def test_init_then_check_passes_and_build_produces_an_issue(tmp_path):
+    root = tmp_path / "nouveau"
+    result = run("init", str(root), "--today", "2027-01-05")
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    for name in ("comms.yaml", "calendars/instances.yaml", "content/partners.csv", ".gitignore",
+                 ".env", "content/issues/2027-1.md"):
+        assert (root / name).is_file(), name
+    assert len(list((root / "content/news").glob("*.md"))) == 1
+    assert len(list((root / "calendars/events").glob("*.md"))) == 1
+
+    check = run("check", "--root", str(root))
+    assert check.exit_code == 0, check.output
+    assert "Contenu valide" in check.output
+
+    out = tmp_path / "out"
+    build = run("build", "--root", str(root), "--out", str(out), "--today", "2027-01-05")
+    assert build.exit_code == 0, build.output
+    html = (out / "2027-1" / "newsletter.html").read_text(encoding="utf-8")
+    assert "Bienvenue dans la lettre commune" in html
+    assert list((out / "2027-1" / "agenda").glob("*.ics"))
+
+
+def test_init_writes_the_usual_instances_secret_and_gitignore(tmp_path):
+    root = tmp_path / "t"
+    assert run("init", str(root)).exit_code == 0
+    instances = (root / "calendars/instances.yaml").read_text(encoding="utf-8")
+    for name in ("Comité de pilotage", "Comité technique", "Assemblée plénière",
+                 "Groupe de travail", "Journée interprofessionnelle", "save_the_date"):
+        assert name in instances
+    ignored = (root / ".gitignore").read_text(encoding="utf-8").split()
+    assert {"var/", "build/", ".env"} <= set(ignored)
+    env = (root / ".env").read_text(encoding="utf-8")
+    secret = next(line.split("=", 1)[1] for line in env.splitlines()
+                  if line.startswith("COMMS_UNSUBSCRIBE_SECRET="))
+    assert len(secret) >= 32
+    assert stat.S_IMODE((root / ".env").stat().st_mode) == 0o600
+    # A second territory gets another secret.
+    other = tmp_path / "u"
+    assert run("init", str(other)).exit_code == 0
+    assert secret not in (other / ".env").read_text(encoding="utf-8")
+
+
+def test_init_partners_header_is_what_french_excel_writes(tmp_path):
+    root = tmp_path / "t"
+    run("init", str(root))
+    raw = (root / "content/partners.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM: Excel opens accents right
+    header = next(csv.reader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
+    assert header[:3] == ["Courriel", "Prénom", "Nom"]
+    assert "Désinscrit le" in header
+    directory = load_directory(root / "content/partners.csv")
+    assert [p.email for p in directory.partners] == ["prenom.nom@example.org"]
+
+
+def test_init_with_options_uses_the_territory_with_its_article(tmp_path):
+    root = tmp_path / "bugey"
+    result = run("init", str(root), "--territory", "Haut-Bugey", "--territory-of",
+                 "du Haut-Bugey", "--coordinator", "Claire Martin <claire@bugey.example.fr>",
+                 "--coordinator", "Karim Benali <karim@bugey.example.fr>",
+                 "--sender-email", "lettre@bugey.example.fr",
+                 "--web-base-url", "https://bugey.example.fr/lettre/", "--today", "2027-01-05")
+    assert result.exit_code == 0, result.output
+    config = (root / "comms.yaml").read_text(encoding="utf-8")
+    assert 'territory_of: "du Haut-Bugey"' in config
+    assert "claire@bugey.example.fr" in config
+    assert run("check", "--root", str(root)).exit_code == 0
+    out = tmp_path / "out"
+    assert run("build", "--root", str(root), "--out", str(out), "--today",
+               "2027-01-05").exit_code == 0
+    html = (out / "2027-1" / "newsletter.html").read_text(encoding="utf-8")
+    text = (out / "2027-1" / "newsletter.txt").read_text(encoding="utf-8")
+    assert "santé mentale du Haut-Bugey" in html
+    assert "sur le territoire du Haut-Bugey" in text
+    assert "La Lettre santé du Haut-Bugey" in html
+
+
+def test_territory_elision_by_default(tmp_path):
+    root = tmp_path / "o"
+    assert run("init", str(root), "--territory", "Oyonnax").exit_code == 0
+    assert 'territory_of: "d’Oyonnax"' in (root / "comms.yaml").read_text(encoding="utf-8")
+
+
+def test_init_refuses_a_territory_of_without_de_and_writes_nothing(tmp_path):
+    root = tmp_path / "x"
+    result = run("init", str(root), "--territory", "Lyon", "--territory-of", "Lyon")
+    assert result.exit_code == 2
+    assert "ne commence pas par « de »" in result.output.replace("\u00a0", " ")
+    assert not root.exists()
+
+
+def test_init_refuses_an_existing_territory_and_changes_nothing(tmp_path):
+    root = tmp_path / "t"
+    run("init", str(root))
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    result = run("init", str(root))
+    assert result.exit_code == 1
+    assert "existe déjà" in result.output and "rien n’a été modifié" in result.output
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
+
+
+def test_init_asks_questions_on_a_terminal(tmp_path, monkeypatch):
+    monkeypatch.setattr(content_commands, "interactive", lambda: True)
+    root = tmp_path / "q"
+    answers = "\n".join(["Haut-Bugey", "du Haut-Bugey", "Claire Martin", "pas-une-adresse",
+                         "claire@bugey.example.fr", "Karim Benali", "karim@bugey.example.fr",
+                         "lettre@bugey.example.fr", "https://bugey.example.fr/lettre/"]) + "\n"
+    result = run("init", str(root), input=answers)
+    assert result.exit_code == 0, result.output
+    assert "Nom du territoire" in result.output
+    assert "n’est pas une adresse électronique valide" in result.output  # asked again
+    config = (root / "comms.yaml").read_text(encoding="utf-8")
+    assert "claire@bugey.example.fr" in config and "Claire Martin" in config
+    assert run("check", "--root", str(root)).exit_code == 0
+
+
+def test_new_outside_a_territory_points_to_init(tmp_path):
+    for args in (["new", "news", "Titre"], ["new", "event", "copil", "2027-03-18"],
+                 ["plan", "2027"]):
+        result = run(*args, "--root", str(tmp_path))
+        assert result.exit_code == 1, args
+        assert "comms init" in result.output, args
+        assert "Traceback" not in result.output
+    assert list(Path(tmp_path).iterdir()) == []
