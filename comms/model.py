@@ -11,6 +11,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from comms.french import territory_of
+
 DISPOSITIFS = ("ASV", "CLS", "CLSM")
 COMMON = "commun"
 SECTIONS = {
@@ -67,6 +69,10 @@ class Site:
     # POST (comms serve or an equivalent), so messages may carry List-Unsubscribe-Post.
     unsubscribe_one_click: bool = False
     territory_of: str = ""  # « du Haut-Bugey », « d’Oyonnax », « de Lyon » (comms.yaml)
+
+    def __post_init__(self) -> None:
+        if not self.territory_of:  # « de » or « d’ » and the name, when comms.yaml says nothing
+            object.__setattr__(self, "territory_of", territory_of(self.territory))
 
     def coordinator(self, email: str) -> Coordinator | None:
         for c in self.coordinators:

@@ -92,6 +92,8 @@ def test_init_with_options_uses_the_territory_with_its_article(tmp_path):
     text = (out / "2027-1" / "newsletter.txt").read_text(encoding="utf-8")
     assert "santé mentale du Haut-Bugey" in html
     assert "sur le territoire du Haut-Bugey" in text
+    assert "Agenda santé du Haut-Bugey" in html
+    assert "de Haut-Bugey" not in html and "de Haut-Bugey" not in text
     assert "La Lettre santé du Haut-Bugey" in html
 
 

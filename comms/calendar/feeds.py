@@ -59,7 +59,7 @@ def feeds(project: Project) -> list[Feed]:
         for scheme in DISPOSITIFS:
             if scheme in instance.dispositifs or COMMON in instance.dispositifs:
                 by_scheme[scheme].append(event)
-    out = [Feed(AGENDA, f"Agenda santé de {territory}", events)]
+    out = [Feed(AGENDA, f"Agenda santé {project.site.territory_of}", events)]
     for scheme in DISPOSITIFS:
         out.append(Feed(scheme.lower(), f"{SCHEME_NAMES[scheme]} — {territory}",
                         tuple(by_scheme[scheme])))

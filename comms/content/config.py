@@ -21,7 +21,6 @@ from comms.content.fields import (
 )
 from comms.content.source import Document, read_yaml
 from comms.errors import Problems
-from comms.french import territory_of
 from comms.model import Address, Coordinator, Site
 
 CONFIG_FILE = "comms.yaml"
@@ -162,6 +161,6 @@ def read_site(root: Path, sink: list) -> tuple[Site | None, tuple[str, ...]]:
         domain=domain,
         lists=tuple(top["lists"] or ()),
         unsubscribe_one_click=bool(unsub["one_click"]),
-        territory_of=top["territory_of"] or territory_of(top["territory"] or ""),
+        territory_of=top["territory_of"] or "",
     )
     return site, site.lists

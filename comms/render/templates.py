@@ -208,8 +208,14 @@ def environment(root: Path | None = None) -> jinja2.Environment:
         underline=_underline,
         nowrap_hyphens=_nowrap_hyphens,
         wrap=_wrap,
+        guillemets=_guillemets,
     )
     return env
+
+
+def _guillemets(name: str) -> str:
+    """« name », unless the name holds its own guillemets (never « … « … » … »)."""
+    return name if "«" in name else f"«\u00a0{name}\u00a0»"
 
 
 def render(root: Path | None, name: str, **context: Any) -> str:
