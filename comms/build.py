@@ -63,7 +63,7 @@ class _Prepared:
     archive: str
     eml: bytes
     calendars: dict[str, bytes]
-    copies: list[tuple[Path, Path]]
+    copies: list[tuple[Path, str, bytes | None]]  # source, destination, resized bytes
 
 
 def _agenda_file(event: Event, project: Project, revisions: Revisions) -> bytes:
@@ -95,10 +95,13 @@ def _write(prepared: _Prepared, out: Path) -> Built:
         for event_id, ics in prepared.calendars.items():
             (folder / "agenda").mkdir(exist_ok=True)
             (folder / "agenda" / f"{event_id}.ics").write_bytes(ics)
-        for source, relative in prepared.copies:  # relative to OUT: "ISSUE/images/x.png"
+        for source, relative, data in prepared.copies:  # relative to OUT: "ISSUE/images/x"
             dest = folder / Path(relative).relative_to(issue.id)
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, dest)
+            if data is None:
+                shutil.copyfile(source, dest)
+            else:
+                dest.write_bytes(data)
     final = (out / issue.id).resolve()
     files = tuple(sorted(p for p in final.rglob("*") if p.is_file()))
     return Built(issue, final, len(rendered.html.encode("utf-8")), files)

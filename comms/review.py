@@ -10,8 +10,9 @@ from comms.errors import WARNING, Problem
 from comms.model import Project
 from comms.render.links import bad_links
 from comms.render.markdown import vague_links
-from comms.render.newsletter import render_issue
+from comms.render.newsletter import image_weight, kb, render_issue
 from comms.render.templates import contrast_warnings
+from comms.selection import select
 
 
 def rendered_problems(project: Project) -> list[Problem]:
@@ -24,6 +25,8 @@ def rendered_problems(project: Project) -> list[Problem]:
                  for text in contrast_warnings(project.site)]
     for source, body in [(e.source, e.body_md) for e in project.events]:
         problems += link_problems(source, body)
+    problems += placeholder_problems(project)
+    problems += image_problems(project)
     for source, body in [(n.source, n.body_md) for n in project.news] + [
             (i.source, i.editorial_md) for i in project.issues]:
         problems += link_problems(source, body)
@@ -87,3 +90,56 @@ def directory_problems(project: Project) -> list[Problem]:
     problems += departure_problems(project, directory)
     problems += late_news_problems(project)
     return problems
+
+
+# Text the scaffolds write for coordinators to replace, compared without case.
+PLACEHOLDERS = ("Votre éditorial ici", "Votre texte ici", "Une actualité d’exemple",
+                "Lorem ipsum", "À compléter", "Texte à venir")
+# Images heavier than this in one issue slow the email down on phones (most partners read
+# on a mobile connection at least once); the figure is a warning, not a limit.
+IMAGE_BUDGET = 800 * 1024
+
+
+def _line_of(path, needle: str) -> int | None:
+    try:
+        lines = path.read_text(encoding="utf-8").lower().split("\n")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return next((n for n, text in enumerate(lines, 1) if needle.lower() in text), None)
+
+
+def placeholder_problems(project: Project) -> list[Problem]:
+    """Scaffold text left in what partners would read (« Votre éditorial ici »)."""
+    problems = []
+    texts = [(i.source, i.editorial_md, "éditorial") for i in project.issues]
+    texts += [(n.source, f"{n.summary}\n{n.body_md}", "actualité") for n in project.news
+              if not n.draft]
+    for source, text, what in texts:
+        folded = text.lower().replace("'", "’")
+        for placeholder in PLACEHOLDERS:
+            if placeholder.lower() in folded:
+                problems.append(Problem(
+                    source, _line_of(source, placeholder), None,
+                    f"le texte d’exemple « {placeholder} » est encore là ({what})",
+                    "remplacez-le par votre texte avant la parution", level=WARNING))
+                break
+    return problems
+
+
+def image_report(project: Project) -> list[tuple[str, int, int]]:
+    """(issue id, number of images, bytes the build writes for them) per issue."""
+    out = []
+    for issue in project.issues:
+        count, total = image_weight(project, select(project, issue.id))
+        out.append((issue.id, count, total))
+    return out
+
+
+def image_problems(project: Project) -> list[Problem]:
+    """A warning per issue whose images, once resized, still weigh more than IMAGE_BUDGET."""
+    sources = {i.id: i.source for i in project.issues}
+    return [Problem(sources[issue_id], None, None,
+                    f"les {n} images de la lettre {issue_id} pèsent {kb(total)} une fois "
+                    f"réduites, au-delà de {kb(IMAGE_BUDGET)}",
+                    "retirez une image ou préférez des photos moins détaillées", level=WARNING)
+            for issue_id, n, total in image_report(project) if total > IMAGE_BUDGET]

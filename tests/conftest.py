@@ -12,10 +12,10 @@ pytest_plugins = ["smtp_servers", "imap_server"]  # real SMTP and IMAP servers, 
 
 REPO = Path(__file__).resolve().parent.parent
 
-# A one-pixel PNG, enough for image checks.
+# A one-pixel PNG (valid: Pillow checks every chunk), enough for image checks.
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+    "1f15c4890000000d49444154789c6360606060000000050001a5f645400000000049454e44ae426082"
 )
 
 CONFIG = """\

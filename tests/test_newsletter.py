@@ -261,8 +261,9 @@ def test_lang_dir_title_and_preheader(rendered):
     assert page.html_attrs.get("lang") == "fr" and page.html_attrs.get("dir") == "ltr"
     assert page.title == rendered.subject
     assert rendered.subject == f"La Lettre santé de Val-de-Lisière n°{NB}1 — Hiver 2027"
-    assert "Chères et chers partenaires" in rendered.preheader
-    assert htmllib.escape(rendered.preheader, quote=False) in rendered.html
+    # The editorial's own greeting gives way to the personal one, in the preheader too.
+    assert rendered.preheader == f"Bonne lecture{NB}!"
+    assert htmllib.escape(rendered.preheader, quote=False).replace(NB, "&#160;") in rendered.html
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in \
         rendered.html
 
@@ -337,7 +338,7 @@ def test_body_text_is_at_least_16px(rendered):
     assert small <= {"ASV", "CLS", "CLSM", "Commun", "ANNULÉ", "jeu.", "lun.", "mar.",
                      "mars", "avr."}, small
     assert all(size >= 13 for size, _ in page.sized_text)
-    for text in ("Un paragraphe.", "Chères et chers partenaires,", "Trois sessions.",
+    for text in ("Un paragraphe.", f"Bonne lecture{NB}!", "Trois sessions.",
                  "Se désinscrire de la lettre"):
         sizes = [size for size, t in page.sized_text if t == text]
         assert sizes and min(sizes) >= 16, text
@@ -588,9 +589,9 @@ def test_assets_to_copy(rendered):
     proj = project()
     root = proj.site.root
     assert assets(proj, rendered.content) == [
-        (root / "content/images/logo.png", "2027-1/images/logo.png"),
-        (root / "content/images/pssm.png", "2027-1/images/pssm.png"),
-    ]
+        (root / "content/images/logo.png", "2027-1/images/logo.png", None),
+        (root / "content/images/pssm.png", "2027-1/images/pssm.png", None),
+    ]  # unreadable placeholders are copied as they are; real images: tests/test_images.py
 
 
 def test_assets_with_the_same_file_name():
@@ -598,7 +599,7 @@ def test_assets_with_the_same_file_name():
             make_news("2027-01-06-b", image=Path("content/b/photo.png"), image_alt="b")]
     proj = project(news=news, site=make_site())
     rendered = render_issue(proj, "2027-1")
-    dests = [d for _, d in assets(proj, rendered.content)]
+    dests = [d for _, d, _ in assets(proj, rendered.content)]
     assert dests == ["2027-1/images/photo.png", "2027-1/images/photo-2.png"]
     srcs = {img["src"] for img in Page(rendered.html).images}
     assert srcs == {BASE + "2027-1/images/photo.png", BASE + "2027-1/images/photo-2.png"}

@@ -53,6 +53,12 @@ def check(root: Path) -> None:
     if errors:
         fail(f"{count(errors, 'erreur')}, {count(warnings, 'avertissement')}. Rien n’a été "
              "construit ni envoyé.")
+    from comms.render.newsletter import kb
+
+    for issue_id, n, total in review.image_report(project):
+        if n:
+            click.echo(f"Images de la lettre {issue_id}\u00a0: {count(n, 'image')}, "
+                       f"{kb(total)} une fois réduites.")
     click.secho(f"Contenu valide\u00a0: {count(len(project.issues), 'lettre')}, "
                 f"{count(len(project.news), 'actualité')}, "
                 f"{count(len(project.events), 'évènement')}"

@@ -21,6 +21,7 @@ from comms.content.fields import (
 )
 from comms.content.source import Document, read_yaml
 from comms.errors import Problems
+from comms.images import ImageProblem, inspect_image
 from comms.model import Address, Coordinator, Site
 
 CONFIG_FILE = "comms.yaml"
@@ -138,6 +139,13 @@ def read_site(root: Path, sink: list) -> tuple[Site | None, tuple[str, ...]]:
                          "indiquez un chemin relatif au dossier du territoire, "
                          "par exemple content/images/logo.png")
             logo = None
+        else:
+            try:
+                inspect_image(logo)
+            except ImageProblem as exc:
+                report.error(_child(doc, "brand").line_of("logo"), "brand.logo", exc.message,
+                             exc.hint)
+                logo = None
     base = top["web_base_url"]
     base = base if base.endswith("/") else base + "/"
     sender_email = sender.get("email") or ""

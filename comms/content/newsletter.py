@@ -20,6 +20,7 @@ from comms.content.fields import (
 )
 from comms.content.source import read_markdown
 from comms.errors import Problems
+from comms.images import ImageProblem, inspect_image
 from comms.model import COMMON, DISPOSITIFS, SECTIONS, Issue, NewsItem
 
 ISSUE_ID = re.compile(r"^\d{4}-\d{1,2}$")
@@ -105,9 +106,11 @@ def read_news(path: Path, root: Path, sink: list) -> NewsItem | None:
             report.error(doc.line_of("image"), "image", f"l’image « {f['image']} » est introuvable",
                          "indiquez un chemin relatif au dossier du territoire, par exemple "
                          "content/images/photo.png")
-        elif image.suffix.lower() not in (".png", ".jpg", ".jpeg", ".gif", ".webp"):
-            report.error(doc.line_of("image"), "image", "format d’image non pris en charge",
-                         "utilisez une image PNG, JPEG ou GIF")
+        else:
+            try:
+                inspect_image(image)
+            except ImageProblem as exc:
+                report.error(doc.line_of("image"), "image", exc.message, exc.hint)
         if not f["image_alt"]:
             report.error(doc.line_of("image"), "image_alt",
                          "texte alternatif manquant pour l’image",

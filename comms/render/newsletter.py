@@ -21,8 +21,16 @@ from comms.calendar.feeds import RESERVED as MAIN_FEEDS
 from comms.calendar.feeds import feed_urls, google_subscribe_url, webcal_url
 from comms.calendar.recurrence import Occurrence
 from comms.errors import CommsError
+from comms.images import ImageProblem, WebImage, safe_name, web_image
 from comms.model import COMMON, DISPOSITIFS, SECTIONS, Event, NewsItem, Project
-from comms.render.markdown import block_count, first_paragraph, french_spacing, to_html, to_text
+from comms.render.markdown import (
+    block_count,
+    first_paragraph,
+    french_spacing,
+    to_html,
+    to_text,
+    tokens,
+)
 from comms.render.templates import Theme, contrast_warnings, environment, render, theme_for
 from comms.selection import IssueContent, select
 
@@ -32,6 +40,7 @@ __all__ = [
     "RenderedIssue",
     "assets",
     "contrast_warnings",
+    "image_weight",
     "render_issue",
     "size_problem",
     "size_report",
@@ -73,6 +82,8 @@ class ItemView:
     summary: str
     image_url: str
     image_alt: str
+    image_width: int  # CSS pixels as shown in the email
+    image_height: int  # 0 when unknown
     body_html: Markup
     body_text: str
     link: str
@@ -159,31 +170,62 @@ class RenderedIssue:
 # --------------------------------------------------------------------------- URLs and assets
 
 
-def _image_names(project: Project, content: IssueContent) -> dict[Path, str]:
-    """Source image -> file name in ISSUE/images/, unique even when two files share a name."""
-    sources: list[Path] = []
-    if project.site.logo is not None:
-        sources.append(project.site.logo)
-    sources += [n.image for n in content.news if n.image is not None]
-    names: dict[Path, str] = {}
-    taken: set[str] = set()
-    for src in sources:
-        if src in names:
-            continue
-        name, n = src.name, 1
-        while name in taken:
-            n += 1
-            name = f"{src.stem}-{n}{src.suffix}"
-        taken.add(name)
-        names[src] = name
-    return names
+LOGO_WIDTH = 150  # CSS pixels of the logo in the header
+IMAGE_WIDTH = 536  # CSS pixels of a news image: the 600 px sheet minus its side padding
 
 
-def assets(project: Project, content: IssueContent) -> list[tuple[Path, str]]:
-    """Files the build must copy: (source path, destination relative to the output root)."""
+@dataclass(frozen=True)
+class ImageFile:
+    """One image of an issue: where it comes from, its name in ISSUE/images/, what is written."""
+
+    source: Path
+    name: str
+    css_width: int
+    web: WebImage | None  # None when the file cannot be read (the reader reports it)
+
+    def shown(self) -> tuple[int, int] | None:
+        """(width, height) in CSS pixels as the email shows it, for `<img>` attributes."""
+        return self.web.shown(self.css_width) if self.web else None
+
+
+def _images(project: Project, content: IssueContent) -> dict[Path, ImageFile]:
+    """Source image -> its file in ISSUE/images/: resized for the width the email shows it,
+    recompressed, under a URL-safe name unique in the issue."""
     root = project.site.root
-    return [(src if src.is_absolute() else root / src, f"{content.issue.id}/images/{name}")
-            for src, name in _image_names(project, content).items()]
+    wanted: list[tuple[Path, int]] = []
+    if project.site.logo is not None:
+        wanted.append((project.site.logo, LOGO_WIDTH))
+    wanted += [(n.image, IMAGE_WIDTH) for n in content.news if n.image is not None]
+    out: dict[Path, ImageFile] = {}
+    taken: set[str] = set()
+    for src, width in wanted:
+        if src in out:
+            continue
+        path = src if src.is_absolute() else root / src
+        try:
+            web = web_image(path, width)
+        except (OSError, ImageProblem, ValueError):
+            web = None
+        extension = web.extension if web else src.suffix.lower()
+        out[src] = ImageFile(path, safe_name(src, extension, taken), width, web)
+    return out
+
+
+def assets(project: Project, content: IssueContent) -> list[tuple[Path, str, bytes | None]]:
+    """Images the build writes: (source path, destination relative to the output root, the
+    resized bytes — or None to copy the source as it is)."""
+    return [(f.source, f"{content.issue.id}/images/{f.name}", f.web.data if f.web else None)
+            for f in _images(project, content).values()]
+
+
+def image_weight(project: Project, content: IssueContent) -> tuple[int, int]:
+    """(number of images, total bytes written) of an issue's images."""
+    files = list(_images(project, content).values())
+    total = 0
+    for f in files:
+        total += len(f.web.data) if f.web else (f.source.stat().st_size
+                                                if f.source.is_file() else 0)
+    return len(files), total
 
 
 def issue_url(project: Project, issue_id: str) -> str:
@@ -235,11 +277,12 @@ def _labels(dispositifs: Iterable[str], theme: Theme) -> tuple[Label, ...]:
 
 
 def _item_view(project: Project, content: IssueContent, item: NewsItem, theme: Theme,
-               images: dict[Path, str]) -> ItemView:
+               images: dict[Path, ImageFile]) -> ItemView:
     site = project.site
     base = site.web_base_url
-    image_url = (site.url(f"{content.issue.id}/images/{images[item.image]}")
-                 if item.image is not None else "")
+    image = images[item.image] if item.image is not None else None
+    image_url = site.url(f"{content.issue.id}/images/{image.name}") if image else ""
+    shown = (image.shown() if image else None) or (IMAGE_WIDTH, 0)
     title = french_spacing(item.title)
     return ItemView(
         id=item.id,
@@ -248,6 +291,8 @@ def _item_view(project: Project, content: IssueContent, item: NewsItem, theme: T
         author=item.author,
         summary=french_spacing(item.summary),
         image_url=image_url,
+        image_width=shown[0],
+        image_height=shown[1],
         image_alt=item.image_alt,
         body_html=Markup(to_html(item.body_md, base, heading_base=4,
                                  styles=markdown_styles(theme))),
@@ -258,7 +303,7 @@ def _item_view(project: Project, content: IssueContent, item: NewsItem, theme: T
 
 
 def _sections(project: Project, content: IssueContent, theme: Theme) -> list[SectionView]:
-    images = _image_names(project, content)
+    images = _images(project, content)
 
     def views(items: Iterable[NewsItem]) -> tuple[ItemView, ...]:
         return tuple(_item_view(project, content, n, theme, images) for n in items)
@@ -352,11 +397,34 @@ def subject_of(project: Project, content: IssueContent) -> str:
 
 def _preheader(content: IssueContent) -> str:
     issue = content.issue
-    first = first_paragraph(issue.editorial_md)
+    first = first_paragraph(without_greeting(issue.editorial_md))
     text = " — ".join(p for p in (issue.title, first) if p)
     if len(text) > PREHEADER_MAX:
         text = text[:PREHEADER_MAX].rsplit(" ", 1)[0].rstrip(" ,;:—") + "…"
     return french_spacing(text)
+
+
+_GREETING = re.compile(r"^(bonjour|bonsoir|ch[èe]re?s?|madame|mesdames|monsieur|messieurs|"
+                       r"à toutes et à tous|à tous|salut)\b", re.I)
+GREETING_MAX = 80  # characters: a longer opening paragraph is a sentence, not a greeting
+
+
+def opening_greeting(md: str) -> str:
+    """The editorial's own greeting (« Chères et chers partenaires, »), if its first block is
+    one short paragraph that starts like a greeting; else ""."""
+    found = tokens(md)
+    if len(found) < 3 or found[0].type != "paragraph_open":
+        return ""
+    text = " ".join(found[1].content.split())
+    return text if len(text) <= GREETING_MAX and _GREETING.match(text) else ""
+
+
+def without_greeting(md: str) -> str:
+    """The editorial without its own greeting: the email greets each partner by name."""
+    found = tokens(md)
+    if not opening_greeting(md) or not found[0].map:
+        return md
+    return "\n".join(md.split("\n")[found[0].map[1]:]).lstrip("\n")
 
 
 def _signature(project: Project, name: str) -> str:
@@ -371,7 +439,11 @@ def context(project: Project, content: IssueContent, personal: Personal | None) 
     site = project.site
     theme = theme_for(site)
     issue = content.issue
-    images = _image_names(project, content)
+    # One greeting: the personal « Bonjour Prénom, » replaces the editorial's own.
+    editorial = without_greeting(issue.editorial_md) if personal else issue.editorial_md
+    images = _images(project, content)
+    logo = images.get(site.logo) if site.logo is not None else None
+    logo_size = (logo.shown() if logo else None) or (LOGO_WIDTH, 0)
     return {
         "site": site,
         "issue": issue,
@@ -381,13 +453,14 @@ def context(project: Project, content: IssueContent, personal: Personal | None) 
         "title": french_spacing(site.newsletter_title),
         "number_line": f"N°\u00a0{issue.number}" + (f" · {issue.period}" if issue.period else ""),
         "issue_title": french_spacing(issue.title),
-        "logo_url": (site.url(f"{issue.id}/images/{images[site.logo]}")
-                     if site.logo is not None else ""),
+        "logo_url": site.url(f"{issue.id}/images/{logo.name}") if logo else "",
+        "logo_width": logo_size[0],
+        "logo_height": logo_size[1],
         "logo_alt": site.sender.name,
         "personal": personal,
-        "editorial_html": Markup(to_html(issue.editorial_md, site.web_base_url, heading_base=3,
+        "editorial_html": Markup(to_html(editorial, site.web_base_url, heading_base=3,
                                          styles=markdown_styles(theme))),
-        "editorial_text": to_text(issue.editorial_md, base_url=site.web_base_url),
+        "editorial_text": to_text(editorial, base_url=site.web_base_url),
         "signature": _signature(project, issue.editorial_by) if issue.editorial_by else "",
         "sections": _sections(project, content, theme),
         "agenda": _agenda(project, content, theme),
