@@ -190,6 +190,7 @@ class Project:
     news: tuple[NewsItem, ...]  # sorted by date, then id
     instances: dict[str, Instance]
     events: tuple[Event, ...]  # sorted by start
+    unreadable: tuple[Path, ...] = ()  # files that could not be read: dependent checks skipped
 
     def issue(self, issue_id: str) -> Issue | None:
         return next((i for i in self.issues if i.id == issue_id), None)

@@ -45,7 +45,8 @@ def check(root: Path) -> None:
     project, problems = reader.inspect(root)
     if project is not None and not any(p.is_error for p in problems):
         problems += review.rendered_problems(project)
-    problems += review.directory_problems(project) if project else []
+    if project is not None and not project.unreadable:  # lists come from the instances
+        problems += review.directory_problems(project)
     problems += review.ledger_problems(root)
     print_problems(ContentError(problems), root)
     errors = sum(p.is_error for p in problems)

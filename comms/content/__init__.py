@@ -67,15 +67,19 @@ def inspect(root: Path) -> tuple[Project | None, list[Problem]]:
               if (i := read_issue(p, sink))]
     news = [n for p in _markdown_files(root / NEWS_DIR, root, sink)
             if (n := read_news(p, root, sink))]
+    before = len(sink)
     instances = read_instances(root / INSTANCES_FILE, site, sink)
+    # A file that cannot be read at all gives one error; what depends on it is not checked.
+    instances_read = bool(instances) or not any(p.is_error for p in sink[before:])
     events = [e for p in _markdown_files(root / EVENTS_DIR, root, sink)
-              if (e := read_event(p, site, instances, sink))]
+              if (e := read_event(p, site, instances, sink, instances_read))]
     project = Project(
         site=site,
         issues=tuple(sorted(issues, key=lambda i: (i.publish_on, i.id))),
         news=tuple(sorted(news, key=lambda n: (n.date, n.id))),
         instances=instances,
         events=tuple(sorted(events, key=_event_order)),
+        unreadable=() if instances_read else (root / INSTANCES_FILE,),
     )
     _cross_checks(project, sink)
     return project, sink

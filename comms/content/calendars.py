@@ -128,7 +128,10 @@ def _instance(key: str, doc: Document, site: Site | None, report: Problems) -> I
 
 
 def read_event(path: Path, site: Site, instances: dict[str, Instance],
-               sink: list) -> Event | None:
+               sink: list, instances_read: bool = True) -> Event | None:
+    """An event, or None after reporting its problems. With `instances_read` False (the
+    instances file could not be read, an error already reported), its instance is not
+    checked and no event is returned."""
     report = Problems(path, sink)
     doc = read_markdown(path, report)
     if doc is None:
@@ -136,7 +139,7 @@ def read_event(path: Path, site: Site, instances: dict[str, Instance],
     before = len(sink)
     f = read_fields(doc, EVENT_FIELDS, report)
     instance = instances.get(f["instance"]) if f["instance"] else None
-    if f["instance"] and instance is None:
+    if f["instance"] and instance is None and instances_read:
         guess = closest(f["instance"], instances)
         report.error(doc.line_of("instance"), "instance", f"instance « {f['instance']} » inconnue",
                      f"vouliez-vous écrire « {guess} »\u00a0?" if guess else
@@ -157,7 +160,7 @@ def read_event(path: Path, site: Site, instances: dict[str, Instance],
             report.error(at, field, message, hint)
 
         repeat = parse_repeat(f["repeat"], when[0], repeat_problem)
-    if any(p.is_error for p in sink[before:]) or when is None:
+    if any(p.is_error for p in sink[before:]) or when is None or instance is None:
         return None
     start, end, all_day = when
     return Event(

@@ -67,23 +67,89 @@ class _Refused(yaml.YAMLError):
         self.problem, self.hint, self.problem_mark = problem, hint, mark
 
 
-def _yaml_error(exc: yaml.YAMLError, report: Problems, first_line: int) -> None:
+_KEY_NO_SPACE = re.compile(r"^\s*(?:- )?([A-Za-z_][\w-]*):(?!//)(\S.*)$")
+_QUOTED_THEN_MORE = re.compile(r"^\s*(?:- )?[\w-]+:\s*([\"'])(?:(?!\1).)*\1\s*[^\s#]")
+_COLON_IN_VALUE = re.compile(r"^\s*(?:- )?([\w-]+):\s+([^\"'\[{][^#]*?:\s.*)$")
+_HEX_COMMENT = re.compile(r"^\s*(?:- )?([\w-]+):\s+(#[0-9A-Fa-f]{3,8})\b")
+
+
+def _explain(lines: list[str], at: int, problem: str) -> tuple[int, str, str]:
+    """(0-based line, French message, what to write) for a YAML syntax error near `at`.
+
+    The parser's English says where it gave up, not what the coordinator typed: the lines
+    around that place are read again to name the slip (a tab, straight quotes inside a quoted
+    value, a missing space after a colon, a colon inside a value, a shifted indentation).
+    """
+    near = [n for n in (at, at - 1) if 0 <= n < len(lines)]
+    for n, text in enumerate(lines):
+        if "\t" in text[: len(text) - len(text.lstrip())] or ("\t" in problem and n == at):
+            return (n, "une tabulation sert de décalage sur cette ligne, or YAML n’accepte que "
+                    "des espaces", "remplacez la tabulation par des espaces (deux par niveau), "
+                    "alignés sur les lignes voisines")
+    for n in near:
+        m = _QUOTED_THEN_MORE.match(lines[n])
+        if m:
+            if m.group(1) == "'":
+                return (n, "une apostrophe droite ' ferme la valeur commencée par '",
+                        "utilisez l’apostrophe typographique ’, ou entourez la valeur de "
+                        "guillemets doubles\u00a0: title: \"L’hôpital de jour\"")
+            return (n, "des guillemets droits \" à l’intérieur d’une valeur entre guillemets "
+                    "droits la coupent en deux", "citez avec les guillemets français « … » à "
+                    "l’intérieur\u00a0: title: \"La journée « Bien vieillir »\"")
+    for n, text in enumerate(lines[: at + 1]):
+        value = text.split(" #", 1)[0]
+        if value.count("[") > value.count("]") and not value.strip().endswith("["):
+            return (n, "le crochet [ ouvert sur cette ligne n’est pas refermé",
+                    "refermez la liste sur la même ligne\u00a0: dispositif: [ASV, CLS]")
+    for n in near:
+        m = _KEY_NO_SPACE.match(lines[n])
+        if m:
+            return (n, f"il manque une espace après « {m.group(1)}: »",
+                    f"écrivez « {m.group(1)}: {m.group(2)} » (une espace après les deux-points)")
+    for n in near:
+        m = _COLON_IN_VALUE.match(lines[n])
+        if m:
+            return (n, f"la valeur de « {m.group(1)} » contient « : », que YAML lit comme un "
+                    "nouveau champ", f"mettez la valeur entre guillemets droits\u00a0: "
+                    f"{m.group(1)}: \"{m.group(2).strip()}\"")
+    if "block end" in problem or "indentation" in problem or "expected ':'" in problem:
+        return (at, "décalage incohérent\u00a0: cette ligne n’est pas alignée sur les champs "
+                "de son bloc", "décalez-la du même nombre d’espaces que les champs voisins du "
+                "même niveau")
+    return (at, "cette ligne ne se lit pas comme « nom: valeur »",
+            "vérifiez le décalage (des espaces, pas de tabulation) et mettez entre guillemets "
+            "droits les valeurs contenant « : » ou « # »")
+
+
+def _yaml_error(exc: yaml.YAMLError, text: str, report: Problems, first_line: int) -> None:
     mark = getattr(exc, "problem_mark", None)
-    line = mark.line + first_line if mark is not None else first_line
     if isinstance(exc, _Refused):
-        report.error(line, None, exc.problem, exc.hint)
+        report.error((mark.line if mark else 0) + first_line, None, exc.problem, exc.hint)
         return
-    problem = getattr(exc, "problem", None) or str(exc)
+    at = mark.line if mark is not None else 0
+    problem = str(getattr(exc, "problem", None) or exc)
     if "maximum nesting depth" in problem:  # libyaml's own limit, met before ours
-        report.error(line, None, f"imbrication trop profonde (plus de {MAX_DEPTH} niveaux)",
+        report.error(at + first_line, None,
+                     f"imbrication trop profonde (plus de {MAX_DEPTH} niveaux)",
                      "écrivez les champs à plat, comme dans les exemples du guide")
         return
-    report.error(
-        line,
-        None,
-        f"syntaxe YAML invalide ({problem})",
-        "vérifiez l’indentation et mettez entre guillemets les valeurs contenant « : » ou « # »",
-    )
+    line, message, hint = _explain(text.split("\n"), at, problem)
+    report.error(line + first_line, None, f"le fichier ne peut pas être lu\u00a0: {message}",
+                 hint)
+
+
+def _hex_comments(text: str, report: Problems, first_line: int) -> bool:
+    """`color: #1f5f7a` reads as an empty value followed by a comment: say so."""
+    found = False
+    for n, line in enumerate(text.split("\n")):
+        m = _HEX_COMMENT.match(line)
+        if m:
+            found = True
+            report.error(n + first_line, m.group(1),
+                         f"« {m.group(2)} » est lu comme un commentaire (tout ce qui suit # est "
+                         "ignoré)", f"mettez la couleur entre guillemets droits\u00a0: "
+                         f"{m.group(1)}: \"{m.group(2)}\"")
+    return found
 
 
 _INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
@@ -210,7 +276,9 @@ def parse_yaml(text: str, path: Path, report: Problems, first_line: int = 1) -> 
         finally:
             loader.dispose()
     except yaml.YAMLError as exc:
-        _yaml_error(exc, report, first_line)
+        _yaml_error(exc, text, report, first_line)
+        return None
+    if "#" in text and _hex_comments(text, report, first_line):
         return None
     if node is None:
         return Document(path, {}, {}, first_line)
