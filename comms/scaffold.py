@@ -12,8 +12,9 @@ from comms.content import EVENTS_DIR, INSTANCES_FILE, ISSUES_DIR, NEWS_DIR
 from comms.content.calendars import read_instances
 from comms.content.config import CONFIG_FILE, read_site
 from comms.content.fields import Invalid, naive_datetime, one_of
+from comms.content.fields import section as section_field
 from comms.errors import CommsError, ContentError, Problem, closest
-from comms.model import COMMON, DISPOSITIFS, SECTIONS, Project
+from comms.model import COMMON, DISPOSITIFS, Project
 
 SEASONS = {12: "Hiver", 1: "Hiver", 2: "Hiver", 3: "Printemps", 4: "Printemps", 5: "Printemps",
            6: "Été", 7: "Été", 8: "Été", 9: "Automne", 10: "Automne", 11: "Automne"}
@@ -53,7 +54,10 @@ def require_territory(root: Path) -> None:
 def new_news(root: Path, title: str, on: date, dispositif: str, section: str) -> Path:
     require_territory(root)
     scheme = _choice(dispositif, *DISPOSITIFS, COMMON, label="un dispositif")
-    section = _choice(section, *SECTIONS, label="une rubrique")
+    try:
+        section = section_field(section)
+    except Invalid as exc:
+        raise CommsError(f"--section\u00a0: {exc.message} — {exc.hint}") from None
     slug = slugify(title, max_length=60, word_boundary=True) or "actualite"
     path = root / NEWS_DIR / f"{on.isoformat()}-{slug}.md"
     return _create(path, f"""---
@@ -91,7 +95,7 @@ def new_event(root: Path, instance: str, on: date, title: str, start: str, end: 
             first = naive_datetime(f"{on.isoformat()} {start}")
             last = naive_datetime(f"{on.isoformat()} {end}")
         except Invalid as exc:
-            raise CommsError(f"{exc.message} — écrivez l’heure comme 14:00") from None
+            raise CommsError(f"--start, --end\u00a0: {exc.message} — {exc.hint}") from None
         if last <= first:
             raise CommsError("l’heure de fin doit suivre l’heure de début (--start, --end)")
         when = f"start: {first:%Y-%m-%d %H:%M}\nend: {last:%Y-%m-%d %H:%M}"

@@ -23,6 +23,7 @@ from comms.content.fields import (
     mapping,
     one_of,
     read_fields,
+    status,
     url,
 )
 from comms.content.source import Document, read_markdown, read_yaml
@@ -62,7 +63,7 @@ EVENT_FIELDS = {
     "online_url": Field(url, default=""),
     "registration_url": Field(url, default=""),
     "evaluation_url": Field(url, default=""),
-    "status": Field(one_of("confirmed", "cancelled", label="un statut"), default="confirmed"),
+    "status": Field(status, default="confirmed"),
     "attendees": Field(list_of(email), default=()),
     "audience": Field(list_of(list_name)),
     "repeat": Field(mapping),

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -121,12 +121,21 @@ def boolean(raw: Any) -> bool:
     raise Invalid(f"« {raw} » n’est ni vrai ni faux", "écrivez true ou false")
 
 
+# The forms coordinators write, read the same way everywhere (news, events, directory,
+# command options); docs/redaction.md lists them. Only what is really ambiguous is refused.
 _DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
-_DATE_FR = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
-_DATETIME = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2})[:h](\d{2})(?::(\d{2}))?$")
+_DATE_FR = re.compile(r"^(\d{1,2})[/.](\d{1,2})[/.](\d{4})$")
+_DATE_SHORT_YEAR = re.compile(r"^\d{1,2}[/.-]\d{1,2}[/.-]\d{2}$")
+_DATE_NO_YEAR = re.compile(r"^\d{1,2}[/.-]\d{1,2}$")
+_TIME = re.compile(r"^(\d{1,2})\s*(?:[:hH.]\s*(\d{2})?(?::(\d{2}))?|[hH])$")
+_WHEN = re.compile(r"^(?P<date>\S+?)(?:\s+à\s+|\s*T\s*|\s+)(?P<time>\d.*)$")
+DATE_FORMS = "AAAA-MM-JJ (2027-03-18) ou JJ/MM/AAAA (18/03/2027)"
+TIME_FORMS = "14:30, 14h30, 14 h 30 ou 14h"
 
 
 def day(raw: Any) -> date:
+    """A date written 2027-03-18 or 18/03/2027 (also 18.03.2027). Refused: a two-digit year
+    or no year (ambiguous), with the accepted forms in the message."""
     if isinstance(raw, date) and not isinstance(raw, datetime):
         return raw
     value = str(raw).strip()
@@ -135,27 +144,95 @@ def day(raw: Any) -> date:
     if not m and (m := _DATE_FR.match(value)):
         parts = (m.group(3), m.group(2), m.group(1))
     if not parts:
-        raise Invalid(f"« {value} » n’est pas une date",
-                      "écrivez la date sous la forme AAAA-MM-JJ, par exemple 2027-03-18")
+        if _DATE_SHORT_YEAR.match(value) or _DATE_NO_YEAR.match(value):
+            raise Invalid(f"« {value} »\u00a0: l’année manque ou n’a que deux chiffres",
+                          f"écrivez l’année en entier\u00a0: {DATE_FORMS}")
+        raise Invalid(f"« {value} » n’est pas une date",
+                      f"écrivez la date sous la forme {DATE_FORMS}")
     try:
         return date(int(parts[0]), int(parts[1]), int(parts[2]))
     except ValueError:
-        raise Invalid(f"la date « {value} » n’existe pas",
-                      "vérifiez le jour et le mois (AAAA-MM-JJ)") from None
+        raise Invalid(f"la date « {value} » n’existe pas",
+                      f"vérifiez le jour et le mois ({DATE_FORMS})") from None
+
+
+def clock(raw: Any) -> time:
+    """A time of day: 14:30, 14h30, 14 h 30, 14h, 14.30 (24-hour clock)."""
+    value = str(raw).strip()
+    m = _TIME.match(value)
+    if not m:
+        raise Invalid(f"« {value} » n’est pas une heure",
+                      f"écrivez l’heure sur 24 heures\u00a0: {TIME_FORMS}")
+    hour, minute, second = (int(g) if g else 0 for g in m.groups())
+    if hour > 23 or minute > 59 or second > 59:
+        raise Invalid(f"l’heure « {value} » n’existe pas",
+                      f"écrivez une heure entre 00:00 et 23:59 ({TIME_FORMS})")
+    return time(hour, minute, second)
 
 
 def naive_datetime(raw: Any) -> datetime:
-    value = str(raw).strip()
-    m = _DATETIME.match(value)
+    """A date and a time, as day() and clock() read them: « 2027-03-18 14:00 », « 18/03/2027
+    14h30 », « 18/03/2027 à 14 h »."""
+    value = " ".join(str(raw).split())
+    m = _WHEN.match(value)
     if not m:
-        raise Invalid(f"« {value} » n’est pas une date et une heure",
-                      "écrivez AAAA-MM-JJ HH:MM, par exemple 2027-03-18 14:00")
-    y, mo, d, h, mi, s = (int(g) if g else 0 for g in m.groups())
+        raise Invalid(f"« {value} » n’est pas une date et une heure",
+                      "écrivez la date puis l’heure, par exemple 2027-03-18 14:00 ou "
+                      "18/03/2027 14h30")
     try:
-        return datetime(y, mo, d, h, mi, s)
-    except ValueError:
-        raise Invalid(f"« {value} » n’existe pas",
-                      "vérifiez le jour, le mois et l’heure (00:00 à 23:59)") from None
+        on = day(m.group("date"))
+        at = clock(m.group("time"))
+    except Invalid as exc:
+        raise Invalid(f"« {value} »\u00a0: {exc.message}", exc.hint) from None
+    return datetime.combine(on, at)
+
+
+def _fold(value: str) -> str:
+    """Lower case, no accents, single spaces: how coordinators' words are compared."""
+    plain = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+    return " ".join(plain.lower().replace("’", "'").split())
+
+
+def synonyms(table: dict[str, tuple[str, ...]], label: str) -> Parser:
+    """A value given by its key or by one of its French names, in any case, with or without
+    accents: {"cancelled": ("annulé", "annulée")} reads « Annulé » as "cancelled"."""
+    index = {_fold(k): k for k in table}
+    for key, names in table.items():
+        index.update({_fold(n): key for n in names})
+
+    def parse(raw: Any) -> str:
+        value = text(raw)
+        found = index.get(_fold(value))
+        if found is not None:
+            return found
+        shown = sorted({n for names in table.values() for n in names[:1]} | set(table))
+        guess = closest(_fold(value), index)
+        hint = f"vouliez-vous écrire « {index[guess]} »\u00a0? " if guess else ""
+        raise Invalid(f"« {value} » n’est pas {label}",
+                      hint + "valeurs possibles\u00a0: " + ", ".join(shown))
+    return parse
+
+
+SECTION_NAMES = {
+    "news": ("Actualités", "actualité", "actus", "nouvelles"),
+    "progress": ("Avancée des travaux", "avancée", "avancement", "avancement des travaux",
+                 "travaux"),
+    "resources": ("Ressources", "ressources bibliographiques", "ressource", "bibliographie"),
+}
+STATUS_NAMES = {
+    "confirmed": ("confirmé", "confirmée", "maintenu", "maintenue", "prévu", "prévue"),
+    "cancelled": ("annulé", "annulée", "annule", "canceled", "annulation"),
+}
+section = synonyms(SECTION_NAMES, "une rubrique")
+status = synonyms(STATUS_NAMES, "un statut")
+
+
+def date_or_datetime(raw: Any) -> date | datetime:
+    """A plain date (all-day) or a naive local date-time."""
+    value = str(raw).strip()
+    if _DATE.match(value) or _DATE_FR.match(value):
+        return day(value)
+    return naive_datetime(value)
 
 
 def localize(naive: datetime, zone: ZoneInfo) -> datetime:
@@ -172,14 +249,6 @@ def localize(naive: datetime, zone: ZoneInfo) -> datetime:
             "choisissez une heure avant 2 h ou à partir de 3 h",
         )
     return aware
-
-
-def date_or_datetime(raw: Any) -> date | datetime:
-    """A plain date (all-day) or a naive local date-time."""
-    value = str(raw).strip()
-    if _DATE.match(value) or _DATE_FR.match(value):
-        return day(value)
-    return naive_datetime(value)
 
 
 # Characters that end or split a URL where it is quoted: List-Unsubscribe (<url>, <url>,

@@ -15,13 +15,14 @@ from comms.content.fields import (
     list_of,
     one_of,
     read_fields,
+    section,
     text,
     url,
 )
 from comms.content.source import read_markdown
 from comms.errors import Problems
 from comms.images import ImageProblem, inspect_image
-from comms.model import COMMON, DISPOSITIFS, SECTIONS, Issue, NewsItem
+from comms.model import COMMON, DISPOSITIFS, Issue, NewsItem
 
 ISSUE_ID = re.compile(r"^\d{4}-\d{1,2}$")
 
@@ -54,7 +55,7 @@ NEWS_FIELDS = {
     "date": Field(day, required=True),
     "dispositif": Field(list_of(one_of(*DISPOSITIFS, COMMON, label="un dispositif")),
                         required=True, default=(COMMON,)),
-    "section": Field(one_of(*SECTIONS, label="une rubrique"), required=True, default="news"),
+    "section": Field(section, required=True, default="news"),
     "issue": Field(issue_id),
     "summary": Field(text, default=""),
     "image": Field(text, default=""),
