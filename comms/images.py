@@ -65,7 +65,7 @@ def inspect_image(path: Path) -> ImageInfo:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
             Image.DecompressionBombError) as exc:
         raise ImageProblem(
-            f"le fichier « {path.name} » n’est pas une image lisible ({type(exc).__name__})",
+            f"le fichier « {path.name} » n’est pas une image lisible ({type(exc).__name__})",
             "enregistrez l’image à nouveau depuis votre logiciel, en PNG ou en JPEG") from None
     if kind not in ACCEPTED:
         why = REFUSED_WHY.get(kind, f"les messageries n’affichent pas toutes le format {kind}")
@@ -137,8 +137,8 @@ def web_image(path: Path, css_width: int) -> WebImage:
 
 
 def safe_name(path: Path, extension: str, taken: set[str]) -> str:
-    """A lower-case ASCII file name safe in a URL (« Photo été 2027.JPG » ->
-    « photo-ete-2027.jpg »), made unique against `taken` (which it updates)."""
+    """A lower-case ASCII file name safe in a URL (« Photo été 2027.JPG » ->
+    « photo-ete-2027.jpg »), made unique against `taken` (which it updates)."""
     stem = slugify(path.stem, max_length=60, word_boundary=True) or "image"
     name, n = f"{stem}{extension}", 1
     while name in taken:

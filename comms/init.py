@@ -38,14 +38,14 @@ class Answers:
     """What `comms init` asks; every field has a placeholder that `comms check` accepts."""
 
     territory: str = "Mon territoire"
-    territory_of: str = ""  # « du Haut-Bugey », « d’Oyonnax »; empty: derived from the name
+    territory_of: str = ""  # « du Haut-Bugey », « d’Oyonnax »; empty: derived from the name
     coordinators: tuple[Coordinator, ...] = (
         Coordinator("Prénom Nom", "Coordinatrice ASV et CLS",
                     f"coordination.asv@{PLACEHOLDER_DOMAIN}"),
         Coordinator("Prénom Nom", "Coordinateur du CLSM",
                     f"coordination.clsm@{PLACEHOLDER_DOMAIN}"),
     )
-    sender_name: str = ""  # empty: « Coordination santé » and the territory
+    sender_name: str = ""  # empty: « Coordination santé » and the territory
     sender_email: str = f"lettre@{PLACEHOLDER_DOMAIN}"
     web_base_url: str = f"https://{PLACEHOLDER_DOMAIN}/lettre/"
 
@@ -59,7 +59,7 @@ class Answers:
 
 
 def _q(value: str) -> str:
-    """A YAML double-quoted scalar: names may hold « : », « # » or quotes."""
+    """A YAML double-quoted scalar: names may hold « : », « # » or quotes."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -76,10 +76,10 @@ def config_text(a: Answers) -> str:
     return f"""\
 # Réglages de la lettre commune ASV · CLS · CLSM {a.of}.
 # Chaque champ est décrit dans le guide de rédaction (docs/redaction.md).
-# Après chaque modification, lancez « comms check ».
+# Après chaque modification, lancez « comms check ».
 
-# Nom du territoire, et la façon de dire « de » devant lui (« du Haut-Bugey »,
-# « d’Oyonnax », « de Lyon », « des Monts du Lyonnais ») : utilisé dans toutes les lettres.
+# Nom du territoire, et la façon de dire « de » devant lui (« du Haut-Bugey »,
+# « d’Oyonnax », « de Lyon », « des Monts du Lyonnais ») : utilisé dans toutes les lettres.
 territory: {_q(a.territory)}
 territory_of: {_q(a.of)}
 newsletter_title: {_q(f"La Lettre santé {a.of}")}
@@ -108,10 +108,10 @@ unsubscribe:
   mailto: desinscription@{domain}
   url: {_domain_url(a.web_base_url, "desinscription")}
 
-# Mois-jour des trois numéros de l’année (utilisé par « comms plan »).
+# Mois-jour des trois numéros de l’année (utilisé par « comms plan »).
 issue_dates: [{", ".join(f'"{m:02d}-{d:02d}"' for m, d in DEFAULT_ISSUE_DATES)}]
 
-# Annuaire des partenaires : données personnelles, à garder hors d’un dépôt public.
+# Annuaire des partenaires : données personnelles, à garder hors d’un dépôt public.
 partners: {PARTNERS_FILE.as_posix()}
 """
 
@@ -121,10 +121,10 @@ def instances_text(a: Answers) -> str:
     second = a.coordinators[-1].email
     return f"""\
 # Les instances de la coordination santé {a.of}.
-# Chaque évènement de calendars/events/ indique l’une de ces instances (champ « instance »).
-# audience : listes de l’annuaire des partenaires qui reçoivent l’invitation.
-# organizer : adresse de l’une des coordinations (voir comms.yaml).
-# reminder : alarme avant le début (« 1 day », « 2 hours », « 30 minutes » ou « none »).
+# Chaque évènement de calendars/events/ indique l’une de ces instances (champ « instance »).
+# audience : listes de l’annuaire des partenaires qui reçoivent l’invitation.
+# organizer : adresse de l’une des coordinations (voir comms.yaml).
+# reminder : alarme avant le début (« 1 day », « 2 hours », « 30 minutes » ou « none »).
 
 copil:
   name: Comité de pilotage
@@ -147,14 +147,14 @@ pleniere:
   organizer: {second}
   reminder: 1 day
 
-# Un groupe de travail par axe : copiez ce bloc et changez l’identifiant et le nom.
+# Un groupe de travail par axe : copiez ce bloc et changez l’identifiant et le nom.
 gt-logement:
   name: Groupe de travail Logement et santé mentale
   dispositif: CLSM
   audience: [gt-logement]
   organizer: {second}
 
-# La journée interprofessionnelle annuelle : ses messages partent aux jours indiqués,
+# La journée interprofessionnelle annuelle : ses messages partent aux jours indiqués,
 # comptés depuis le jour J (négatif avant, positif après).
 journee-interpro:
   name: Journée interprofessionnelle
@@ -186,15 +186,15 @@ def news_text(on: date) -> str:
 ---
 title: "Bienvenue dans la lettre commune"
 date: {on.isoformat()}
-dispositif: commun          # ASV, CLS, CLSM ou commun (ou une liste : [CLS, CLSM])
+dispositif: commun          # ASV, CLS, CLSM ou commun (ou une liste : [CLS, CLSM])
 section: news               # news (Actualités), progress (Avancée des travaux) ou resources
 summary: "Une actualité d’exemple, à remplacer par la vôtre."
-# link: https://…           # lien « En savoir plus »
+# link: https://…           # lien « En savoir plus »
 # image: content/images/photo.png
 # image_alt: "Description de l’image"
 draft: false                # true pour la garder hors des lettres
 ---
-Cette actualité montre la forme d’un fichier : l’en-tête entre les deux lignes « --- »,
+Cette actualité montre la forme d’un fichier : l’en-tête entre les deux lignes « --- »,
 puis le texte en Markdown. Remplacez-la, ou supprimez ce fichier.
 """
 
@@ -207,9 +207,9 @@ start: {on.isoformat()} 14:00
 end: {on.isoformat()} 16:30
 location: "Mairie, salle du conseil"   # adresse complète
 # online_url: https://…     # lien de visioconférence
-status: confirmed           # annulé (ou cancelled) : les invités reçoivent l’annulation
+status: confirmed           # annulé (ou cancelled) : les invités reçoivent l’annulation
 ---
-Ordre du jour :
+Ordre du jour :
 
 1. Bilan de l’année
 2. Programme de l’année à venir
@@ -217,7 +217,7 @@ Ordre du jour :
 
 
 GITIGNORE = """\
-# Produits par comms, et secrets : hors du dépôt.
+# Produits par comms, et secrets : hors du dépôt.
 var/
 build/
 .env
@@ -226,10 +226,10 @@ build/
 
 def env_text() -> str:
     return f"""\
-# Réglages secrets de ce territoire (jamais dans git : voir .gitignore).
+# Réglages secrets de ce territoire (jamais dans git : voir .gitignore).
 # Tous les réglages possibles sont décrits dans .env.example.
 
-# Signe les liens de désinscription ; ne le changez pas une fois des lettres envoyées.
+# Signe les liens de désinscription ; ne le changez pas une fois des lettres envoyées.
 COMMS_UNSUBSCRIBE_SECRET={secrets.token_urlsafe(32)}
 
 # Sans réglage d’envoi, les messages sont seulement écrits dans var/outbox.
@@ -275,7 +275,7 @@ def init_territory(root: Path, answers: Answers, today: date) -> list[Path]:
     if (root / CONFIG_FILE).exists():
         raise CommsError(f"{root / CONFIG_FILE} existe déjà\u00a0: ce dossier est déjà un "
                          "territoire, rien n’a été modifié. Choisissez un dossier vide, par "
-                         "exemple « comms init mon-territoire ».")
+                         "exemple « comms init mon-territoire ».")
     existing = [p for p in files if p.exists()]
     if existing:
         raise CommsError(f"{existing[0]} existe déjà\u00a0: rien n’a été modifié. Choisissez un "

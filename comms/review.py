@@ -109,7 +109,7 @@ def _line_of(path, needle: str) -> int | None:
 
 
 def placeholder_problems(project: Project) -> list[Problem]:
-    """Scaffold text left in what partners would read (« Votre éditorial ici »)."""
+    """Scaffold text left in what partners would read (« Votre éditorial ici »)."""
     problems = []
     texts = [(i.source, i.editorial_md, "éditorial") for i in project.issues]
     texts += [(n.source, f"{n.summary}\n{n.body_md}", "actualité") for n in project.news
@@ -120,7 +120,7 @@ def placeholder_problems(project: Project) -> list[Problem]:
             if placeholder.lower() in folded:
                 problems.append(Problem(
                     source, _line_of(source, placeholder), None,
-                    f"le texte d’exemple « {placeholder} » est encore là ({what})",
+                    f"le texte d’exemple « {placeholder} » est encore là ({what})",
                     "remplacez-le par votre texte avant la parution", level=WARNING))
                 break
     return problems

@@ -21,7 +21,7 @@ SEASONS = {12: "Hiver", 1: "Hiver", 2: "Hiver", 3: "Printemps", 4: "Printemps", 
 
 
 def _quote(value: str) -> str:
-    """A YAML double-quoted scalar (titles may hold « : » or « # »)."""
+    """A YAML double-quoted scalar (titles may hold « : » or « # »)."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -48,7 +48,7 @@ def require_territory(root: Path) -> None:
     if not (root / CONFIG_FILE).is_file():
         raise CommsError(f"{root.resolve()} n’est pas le dossier d’un territoire (pas de "
                          f"{CONFIG_FILE}) : placez-vous dans ce dossier ou indiquez-le avec "
-                         "--root, ou créez un nouveau territoire avec « comms init DOSSIER ».")
+                         "--root, ou créez un nouveau territoire avec « comms init DOSSIER ».")
 
 
 def new_news(root: Path, title: str, on: date, dispositif: str, section: str) -> Path:
@@ -116,8 +116,8 @@ Ordre du jour\u00a0:
 """)
 
 
-# The editorial's opening words: the email already greets each partner by name (« Bonjour
-# Prénom, »), so the scaffold has no greeting of its own; `check` flags this text left as is.
+# The editorial's opening words: the email already greets each partner by name (« Bonjour
+# Prénom, »), so the scaffold has no greeting of its own; `check` flags this text left as is.
 EDITORIAL_PLACEHOLDER = "Votre éditorial ici."
 
 

@@ -33,8 +33,20 @@ def test_parameter_errors_are_french():
     unknown = run("bild")
     assert unknown.exit_code == 2
     assert f"Erreur{NB}: commande « bild » inconnue." in unknown.output
-    assert "Vouliez-vous dire 'build'" in unknown.output
+    assert f"Vouliez-vous dire «{NB}build{NB}»{NB}?" in unknown.output
     assert f"Erreur{NB}: option « --bogus » inconnue." in run("build", "--bogus").output
-    assert "argument manquant 'INSTANCE'" in run("new", "event").output
+    assert f"argument manquant «{NB}INSTANCE{NB}»" in run("new", "event").output
     assert "« abc » n’est pas un nombre" in run("plan", "abc").output
     assert "Usage" not in run("plan", "abc").output
+
+
+def test_help_headings_and_metavariables_are_french():
+    result = run("new", "--help")
+    assert f"Options{NB}:" in result.output and f"Commandes{NB}:" in result.output
+    assert "COMMANDE [ARGUMENTS]..." in result.output and "COMMAND " not in result.output
+    for name in main.commands:
+        text = run(name, "--help").output
+        for english in (" TEXT ", " INTEGER ", " DIRECTORY", " PATH ", " FILE "):
+            assert english not in text, (name, english)
+        assert "'" not in text.replace("’", ""), name  # typographic apostrophes only
+    assert "--list TEXTE" in run("send", "--help").output

@@ -82,7 +82,7 @@ def test_unknown_status_names_the_french_values(root):
     event(root, "2027-03-18 14h", "2027-03-18 16h", "status: reporté\n")
     result = run("check", "--root", str(root))
     assert result.exit_code == 1
-    assert "« reporté » n’est pas un statut" in result.output
+    assert "« reporté » n’est pas un statut" in result.output.replace("\u00a0", " ")
     assert "annulé" in result.output
 
 

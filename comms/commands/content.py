@@ -193,11 +193,11 @@ def status(year: int | None, out: Path | None, root: Path, today: str | None) ->
 
 
 def _coordinator(value: str) -> Coordinator:
-    """« Prénom Nom <adresse> » or « Prénom Nom, adresse »."""
+    """« Prénom Nom <adresse> » or « Prénom Nom, adresse »."""
     m = re.fullmatch(r"\s*(?P<name>[^<>,]+?)\s*(?:<(?P<a>[^<>]+)>|,\s*(?P<b>\S+))\s*", value)
     if not m:
-        raise click.BadParameter(f"« {value} » : écrivez « Prénom Nom <adresse> », par "
-                                 "exemple « Claire Martin <claire.martin@mairie.fr> »")
+        raise click.BadParameter(f"« {value} » : écrivez « Prénom Nom <adresse> », par "
+                                 "exemple « Claire Martin <claire.martin@mairie.fr> »")
     address = (m.group("a") or m.group("b")).strip()
     try:
         address = email_field(address)
@@ -209,7 +209,7 @@ def _coordinator(value: str) -> Coordinator:
 def _ask(answers: Answers) -> Answers:
     """The questions of an interactive `init`; Enter keeps the value shown in brackets."""
     territory = click.prompt("Nom du territoire", default=answers.territory)
-    of = click.prompt("On écrit « la lettre… »", default=answers.territory_of
+    of = click.prompt("On écrit « la lettre… »", default=answers.territory_of
                       or territory_of(territory))
     people = []
     for n, default in enumerate(answers.coordinators, 1):
@@ -249,8 +249,8 @@ def interactive() -> bool:
                 type=click.Path(file_okay=False, path_type=Path))
 @click.option("--territory", metavar="NOM", help="Nom du territoire, par exemple Haut-Bugey.")
 @click.option("--territory-of", metavar="TEXTE",
-              help="« de » et le nom : « du Haut-Bugey », « d’Oyonnax » (par défaut : « de "
-                   "NOM » ou « d’NOM »).")
+              help="« de » et le nom : « du Haut-Bugey », « d’Oyonnax » (par défaut : « de "
+                   "NOM » ou « d’NOM »).")
 @click.option("--coordinator", "coordinators", multiple=True, metavar="\"NOM <ADRESSE>\"",
               help="Une coordinatrice ou un coordinateur (option répétable).")
 @click.option("--sender-name", metavar="NOM", help="Nom d’expéditeur de la lettre.")
@@ -275,7 +275,7 @@ def init(folder: Path, territory: str | None, territory_of: str | None,
             given["territory_of"] = of_territory(territory_of)
         except Invalid as exc:
             raise click.BadParameter(f"{exc.message} — {exc.hint}",
-                                     param_hint="« --territory-of »") from None
+                                     param_hint="« --territory-of »") from None
     if coordinators:
         people = [_coordinator(c) for c in coordinators]
         roles = [c.role for c in answers.coordinators]
@@ -290,7 +290,7 @@ def init(folder: Path, territory: str | None, territory_of: str | None,
                 given[key] = check(value)
             except click.UsageError as exc:
                 raise click.BadParameter(
-                    exc.message, param_hint=f"« --{key.replace('_', '-')} »") from None
+                    exc.message, param_hint=f"« --{key.replace('_', '-')} »") from None
     answers = replace(answers, **given)
     if not given and interactive():
         answers = _ask(answers)
@@ -300,7 +300,7 @@ def init(folder: Path, territory: str | None, territory_of: str | None,
     click.secho(f"Territoire {answers.territory} prêt dans {folder.resolve()}.", fg="green")
     where = "" if folder == Path(".") else f" --root {folder}"
     click.echo(f"Étapes suivantes : remplacez les valeurs d’exemple de comms.yaml, puis "
-               f"« comms check{where} » et « comms build{where} ».")
+               f"« comms check{where} » et « comms build{where} ».")
 
 
 COMMANDS = [init, check, build, new, plan, status]

@@ -7,6 +7,11 @@ here stays in English rather than failing.
 
 from __future__ import annotations
 
+import functools
+import re
+from collections.abc import Callable
+from typing import Any
+
 import click.core
 import click.decorators
 import click.exceptions
@@ -56,7 +61,8 @@ PLURALS = {
     "Option {name!r} requires an argument.": ("l’option « {name} » attend une valeur.",
                                               "l’option « {name} » attend {nargs} valeurs."),
     "Did you mean {possibility}?": (f"Vouliez-vous dire {{possibility}}{NB}?",
-                                    f"(Vouliez-vous dire {{possibilities}}{NB}?)"),
+                                    f"(Vouliez-vous dire l’une de ces options{NB}: "
+                                    f"{{possibilities}}{NB}?)"),
 }
 
 
@@ -71,6 +77,56 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return forms[0] if n <= 1 else forms[1]
 
 
+# Type names click shows as metavariables (`--out DIRECTORY`).
+METAVARS = {"TEXT": "TEXTE", "INTEGER": "ENTIER", "FLOAT": "NOMBRE", "DIRECTORY": "DOSSIER",
+            "FILE": "FICHIER", "PATH": "CHEMIN", "BOOLEAN": "OUI|NON", "FILENAME": "FICHIER"}
+SUBCOMMAND_METAVAR = "COMMANDE [ARGUMENTS]..."
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def guillemets(text: str) -> str:
+    """'--out' -> « --out »: click quotes names with straight quotes."""
+    return _QUOTED.sub(lambda m: f"«{NB}{m.group(1)}{NB}»", text)
+
+
+def _french_metavar(original: Callable[..., str]) -> Callable[..., str]:
+    @functools.wraps(original)
+    def make_metavar(self: click.core.Parameter, ctx: click.Context) -> str:
+        metavar = original(self, ctx)
+        return re.sub(r"[A-Z]+", lambda m: METAVARS.get(m.group(), m.group()), metavar) \
+            if self.metavar is None else metavar
+    return make_metavar
+
+
+def _french_hint(original: Callable[..., str]) -> Callable[..., str]:
+    @functools.wraps(original)
+    def get_error_hint(self: click.core.Parameter, ctx: click.Context | None) -> str:
+        return guillemets(original(self, ctx))
+    return get_error_hint
+
+
+def _format_possibilities(possibilities: list[str]) -> str:
+    shown = ", ".join(f"«{NB}{p}{NB}»" for p in sorted(possibilities))
+    return ngettext("Did you mean {possibility}?", "(Did you mean one of: {possibilities}?)",
+                    len(possibilities)).format(possibility=shown, possibilities=shown)
+
+
+def _write_heading(self: click.formatting.HelpFormatter, heading: str) -> None:
+    self.write(f"{'':>{self.current_indent}}{heading}{NB}:\n")
+
+
+def _group_init(original: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(original)
+    def __init__(self: click.Group, *args: Any, **kwargs: Any) -> None:
+        if not kwargs.get("chain"):
+            kwargs.setdefault("subcommand_metavar", SUBCOMMAND_METAVAR)
+        original(self, *args, **kwargs)
+    return __init__
+
+
+_PATCHED = False
+
+
 def install() -> None:
     """Point click's `_` and `ngettext` at the French table (before commands are declared,
     since parameter types translate their names when created)."""
@@ -80,3 +136,15 @@ def install() -> None:
             module._ = gettext
         if hasattr(module, "ngettext"):
             module.ngettext = ngettext
+    global _PATCHED
+    if _PATCHED:  # wrappers are applied once, however often this module is imported
+        return
+    _PATCHED = True
+    for cls in (click.core.Parameter, click.core.Argument):
+        if "make_metavar" in vars(cls):
+            cls.make_metavar = _french_metavar(vars(cls)["make_metavar"])
+        if "get_error_hint" in vars(cls):
+            cls.get_error_hint = _french_hint(vars(cls)["get_error_hint"])
+    click.exceptions._format_possibilities = _format_possibilities
+    click.formatting.HelpFormatter.write_heading = _write_heading
+    click.core.Group.__init__ = _group_init(click.core.Group.__init__)

@@ -55,13 +55,13 @@ _OF = re.compile(r"^(?:de la |de l['’]\s*|de |d['’]\s*|du |des )(?P<name>\S.
 
 
 def of_territory(raw: object) -> str:
-    """« du Haut-Bugey », « d’Oyonnax », « de Lyon »: typographic apostrophe, no space."""
+    """« du Haut-Bugey », « d’Oyonnax », « de Lyon »: typographic apostrophe, no space."""
     value = line(raw)
     m = _OF.match(value)
     if not m:
-        raise Invalid(f"« {value} » ne commence pas par « de », « d’ », « du » ou « des »",
-                      "écrivez comment on dit « la lettre de… » : par exemple « du Haut-Bugey », "
-                      "« d’Oyonnax » ou « de Lyon »")
+        raise Invalid(f"« {value} » ne commence pas par « de », « d’ », « du » ou « des »",
+                      "écrivez comment on dit « la lettre de… » : par exemple « du Haut-Bugey », "
+                      "« d’Oyonnax » ou « de Lyon »")
     head = value[: m.start("name")].rstrip().replace("'", "’")
     return head + ("" if head.endswith("’") else " ") + m.group("name")
 

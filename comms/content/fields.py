@@ -145,14 +145,14 @@ def day(raw: Any) -> date:
         parts = (m.group(3), m.group(2), m.group(1))
     if not parts:
         if _DATE_SHORT_YEAR.match(value) or _DATE_NO_YEAR.match(value):
-            raise Invalid(f"« {value} »\u00a0: l’année manque ou n’a que deux chiffres",
+            raise Invalid(f"« {value} »\u00a0: l’année manque ou n’a que deux chiffres",
                           f"écrivez l’année en entier\u00a0: {DATE_FORMS}")
-        raise Invalid(f"« {value} » n’est pas une date",
+        raise Invalid(f"« {value} » n’est pas une date",
                       f"écrivez la date sous la forme {DATE_FORMS}")
     try:
         return date(int(parts[0]), int(parts[1]), int(parts[2]))
     except ValueError:
-        raise Invalid(f"la date « {value} » n’existe pas",
+        raise Invalid(f"la date « {value} » n’existe pas",
                       f"vérifiez le jour et le mois ({DATE_FORMS})") from None
 
 
@@ -161,29 +161,29 @@ def clock(raw: Any) -> time:
     value = str(raw).strip()
     m = _TIME.match(value)
     if not m:
-        raise Invalid(f"« {value} » n’est pas une heure",
+        raise Invalid(f"« {value} » n’est pas une heure",
                       f"écrivez l’heure sur 24 heures\u00a0: {TIME_FORMS}")
     hour, minute, second = (int(g) if g else 0 for g in m.groups())
     if hour > 23 or minute > 59 or second > 59:
-        raise Invalid(f"l’heure « {value} » n’existe pas",
+        raise Invalid(f"l’heure « {value} » n’existe pas",
                       f"écrivez une heure entre 00:00 et 23:59 ({TIME_FORMS})")
     return time(hour, minute, second)
 
 
 def naive_datetime(raw: Any) -> datetime:
-    """A date and a time, as day() and clock() read them: « 2027-03-18 14:00 », « 18/03/2027
-    14h30 », « 18/03/2027 à 14 h »."""
+    """A date and a time, as day() and clock() read them: « 2027-03-18 14:00 », « 18/03/2027
+    14h30 », « 18/03/2027 à 14 h »."""
     value = " ".join(str(raw).split())
     m = _WHEN.match(value)
     if not m:
-        raise Invalid(f"« {value} » n’est pas une date et une heure",
+        raise Invalid(f"« {value} » n’est pas une date et une heure",
                       "écrivez la date puis l’heure, par exemple 2027-03-18 14:00 ou "
                       "18/03/2027 14h30")
     try:
         on = day(m.group("date"))
         at = clock(m.group("time"))
     except Invalid as exc:
-        raise Invalid(f"« {value} »\u00a0: {exc.message}", exc.hint) from None
+        raise Invalid(f"« {value} »\u00a0: {exc.message}", exc.hint) from None
     return datetime.combine(on, at)
 
 
@@ -195,7 +195,7 @@ def _fold(value: str) -> str:
 
 def synonyms(table: dict[str, tuple[str, ...]], label: str) -> Parser:
     """A value given by its key or by one of its French names, in any case, with or without
-    accents: {"cancelled": ("annulé", "annulée")} reads « Annulé » as "cancelled"."""
+    accents: {"cancelled": ("annulé", "annulée")} reads « Annulé » as "cancelled"."""
     index = {_fold(k): k for k in table}
     for key, names in table.items():
         index.update({_fold(n): key for n in names})
@@ -207,8 +207,8 @@ def synonyms(table: dict[str, tuple[str, ...]], label: str) -> Parser:
             return found
         shown = sorted({n for names in table.values() for n in names[:1]} | set(table))
         guess = closest(_fold(value), index)
-        hint = f"vouliez-vous écrire « {index[guess]} »\u00a0? " if guess else ""
-        raise Invalid(f"« {value} » n’est pas {label}",
+        hint = f"vouliez-vous écrire « {index[guess]} »\u00a0? " if guess else ""
+        raise Invalid(f"« {value} » n’est pas {label}",
                       hint + "valeurs possibles\u00a0: " + ", ".join(shown))
     return parse
 

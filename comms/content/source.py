@@ -94,8 +94,8 @@ def _explain(lines: list[str], at: int, problem: str) -> tuple[int, str, str]:
                         "utilisez l’apostrophe typographique ’, ou entourez la valeur de "
                         "guillemets doubles\u00a0: title: \"L’hôpital de jour\"")
             return (n, "des guillemets droits \" à l’intérieur d’une valeur entre guillemets "
-                    "droits la coupent en deux", "citez avec les guillemets français « … » à "
-                    "l’intérieur\u00a0: title: \"La journée « Bien vieillir »\"")
+                    "droits la coupent en deux", "citez avec les guillemets français « … » à "
+                    "l’intérieur\u00a0: title: \"La journée « Bien vieillir »\"")
     for n, text in enumerate(lines[: at + 1]):
         value = text.split(" #", 1)[0]
         if value.count("[") > value.count("]") and not value.strip().endswith("["):
@@ -104,21 +104,21 @@ def _explain(lines: list[str], at: int, problem: str) -> tuple[int, str, str]:
     for n in near:
         m = _KEY_NO_SPACE.match(lines[n])
         if m:
-            return (n, f"il manque une espace après « {m.group(1)}: »",
-                    f"écrivez « {m.group(1)}: {m.group(2)} » (une espace après les deux-points)")
+            return (n, f"il manque une espace après « {m.group(1)}: »",
+                    f"écrivez « {m.group(1)}: {m.group(2)} » (une espace après les deux-points)")
     for n in near:
         m = _COLON_IN_VALUE.match(lines[n])
         if m:
-            return (n, f"la valeur de « {m.group(1)} » contient « : », que YAML lit comme un "
+            return (n, f"la valeur de « {m.group(1)} » contient « : », que YAML lit comme un "
                     "nouveau champ", f"mettez la valeur entre guillemets droits\u00a0: "
                     f"{m.group(1)}: \"{m.group(2).strip()}\"")
     if "block end" in problem or "indentation" in problem or "expected ':'" in problem:
         return (at, "décalage incohérent\u00a0: cette ligne n’est pas alignée sur les champs "
                 "de son bloc", "décalez-la du même nombre d’espaces que les champs voisins du "
                 "même niveau")
-    return (at, "cette ligne ne se lit pas comme « nom: valeur »",
+    return (at, "cette ligne ne se lit pas comme « nom: valeur »",
             "vérifiez le décalage (des espaces, pas de tabulation) et mettez entre guillemets "
-            "droits les valeurs contenant « : » ou « # »")
+            "droits les valeurs contenant « : » ou « # »")
 
 
 def _yaml_error(exc: yaml.YAMLError, text: str, report: Problems, first_line: int) -> None:
@@ -146,7 +146,7 @@ def _hex_comments(text: str, report: Problems, first_line: int) -> bool:
         if m:
             found = True
             report.error(n + first_line, m.group(1),
-                         f"« {m.group(2)} » est lu comme un commentaire (tout ce qui suit # est "
+                         f"« {m.group(2)} » est lu comme un commentaire (tout ce qui suit # est "
                          "ignoré)", f"mettez la couleur entre guillemets droits\u00a0: "
                          f"{m.group(1)}: \"{m.group(2)}\"")
     return found

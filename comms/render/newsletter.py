@@ -142,7 +142,7 @@ class FeedView:
 @dataclass(frozen=True)
 class ContactView:
     name: str
-    role: str  # as written after a comma: « coordinatrice ASV et CLS »
+    role: str  # as written after a comma: « coordinatrice ASV et CLS »
     email: str
     phone: str  # with no-break spaces
 
@@ -379,7 +379,7 @@ def feed_views(project: Project) -> list[FeedView]:
 
 
 def _after_comma(role: str) -> str:
-    """« Coordinatrice ASV » -> « coordinatrice ASV », but « ARS ... » stays."""
+    """« Coordinatrice ASV » -> « coordinatrice ASV », but « ARS ... » stays."""
     return role[0].lower() + role[1:] if role[1:2].islower() else role
 
 
@@ -410,7 +410,7 @@ GREETING_MAX = 80  # characters: a longer opening paragraph is a sentence, not a
 
 
 def opening_greeting(md: str) -> str:
-    """The editorial's own greeting (« Chères et chers partenaires, »), if its first block is
+    """The editorial's own greeting (« Chères et chers partenaires, »), if its first block is
     one short paragraph that starts like a greeting; else ""."""
     found = tokens(md)
     if len(found) < 3 or found[0].type != "paragraph_open":
@@ -439,7 +439,7 @@ def context(project: Project, content: IssueContent, personal: Personal | None) 
     site = project.site
     theme = theme_for(site)
     issue = content.issue
-    # One greeting: the personal « Bonjour Prénom, » replaces the editorial's own.
+    # One greeting: the personal « Bonjour Prénom, » replaces the editorial's own.
     editorial = without_greeting(issue.editorial_md) if personal else issue.editorial_md
     images = _images(project, content)
     logo = images.get(site.logo) if site.logo is not None else None
@@ -511,7 +511,7 @@ def tidy_text(text: str) -> str:
 
 def render_issue(project: Project, issue_id: str, personal: Personal | None = None,
                  content: IssueContent | None = None) -> RenderedIssue:
-    """The email of one issue. Without `personal`: « Bonjour, » and the site's unsubscribe page."""
+    """The email of one issue. Without `personal`: « Bonjour, » and the site's unsubscribe page."""
     if content is None:
         try:
             content = select(project, issue_id)
