@@ -20,14 +20,31 @@ def plural(n: int, singular: str, plural_form: str) -> str:
     return singular if FRENCH.plural_form(abs(n)) == "one" else plural_form
 
 
+# Plurals of the phrases the commands count, where adding an s to each word would be wrong.
+PLURALS = {
+    "déjà envoyé": "déjà envoyés",
+    "adresse en double": "adresses en double",
+    "adresse en échec définitif": "adresses en échec définitif",
+    "désinscrit (annuaire)": "désinscrits (annuaire)",
+    "peut-être déjà remis": "peut-être déjà remis",
+    "message peut-être remis": "messages peut-être remis",
+    "message interrompu": "messages interrompus",
+}
+
+
+def plural_of(singular: str) -> str:
+    """The plural of a counted word or phrase: PLURALS, else an s on each word that takes
+    one (« lettre construite » -> « lettres construites »)."""
+    if singular in PLURALS:
+        return PLURALS[singular]
+    return " ".join(w if w.endswith(("s", "x", "z")) or not w[-1:].isalpha() else w + "s"
+                    for w in singular.split(" "))
+
+
 def count(n: int, singular: str, plural_form: str | None = None) -> str:
-    """« 1 destinataire », « 2 destinataires », « 0 erreur »; `plural_form` defaults to
-    `singular` + s, and each word of a phrase agrees (« 2 lettres construites » is given as
-    count(2, "lettre construite", "lettres construites"))."""
-    if plural_form is None:
-        plural_form = " ".join(w if w.endswith(("s", "x", "z")) else w + "s"
-                               for w in singular.split(" "))
-    return f"{n} {plural(n, singular, plural_form)}"
+    """« 0 erreur », « 1 destinataire », « 2 destinataires », « 2 lettres construites »;
+    `plural_form` defaults to plural_of(singular)."""
+    return f"{n} {plural(n, singular, plural_form or plural_of(singular))}"
 
 
 def agree(n: int, singular: str, plural_form: str | None = None) -> str:

@@ -26,7 +26,7 @@ def test_calendar_writes_the_feeds_and_prints_their_addresses(root, tmp_path):
     assert f"fichier{NBSP}: {folder / 'agenda.ics'}" in result.output
     assert f"adresse{NBSP}: https://sante.example.org/lettre/calendars/agenda.ics" in \
         result.output
-    assert "Comité de pilotage — Val-de-Lisière (1 évènement(s))" in result.output
+    assert "Comité de pilotage — Val-de-Lisière (1 évènement)" in result.output
     for path in folder.iterdir():
         data = path.read_bytes()
         cal = icalendar.Calendar.from_ical(data)

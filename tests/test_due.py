@@ -152,7 +152,7 @@ def test_listing_names_the_issue_invitations_and_steps(territory):
     assert result.exit_code == 0, result.output
     out = result.output
     assert f"À envoyer le lundi 15 février 2027{NBSP}:" in out
-    assert f"Lettre 2027-1{NBSP}: parution aujourd’hui, 2 destinataire(s)" in out
+    assert f"Lettre 2027-1{NBSP}: parution aujourd’hui, 2 destinataires" in out
     assert "(2027-03-copil)" in out and "(2027-04-gt)" in out
     assert "2027-06-journee" not in out  # its invitation waits for its step
     late = due(territory, "2027-02-20").output
@@ -161,7 +161,7 @@ def test_listing_names_the_issue_invitations_and_steps(territory):
     assert "le journal d’envoi n’en garde aucune trace" in late and "--first-time" in late
     on_day = due(territory, "2027-04-11").output
     assert "2027-06-journee · annonce «\u00a0réservez la date\u00a0», prévu le dimanche " \
-        f"11 avril 2027{NBSP}: aujourd’hui, 3 destinataire(s)" in on_day
+        f"11 avril 2027{NBSP}: aujourd’hui, 3 destinataires" in on_day
     assert "2027-06-journee · invitation d’agenda, prévue le mardi 11 mai 2027" in on_day
     assert not (territory / "var").exists(), "a listing writes nothing"
     from comms.send.journal import Journal

@@ -435,7 +435,7 @@ def test_request_update_join_leave_cancel_against_a_real_smtp_server(territory, 
     write(territory, "calendars/events/2027-03-copil.md",
           copil("2027-03-18 15:00", "2027-03-18 17:00", "status: cancelled\n"))
     dry = invite(territory, env=env)
-    assert "annulation (séquence 2)\u00a0: 4 destinataire(s)" in dry.output
+    assert "annulation (séquence 2)\u00a0: 4 destinataires" in dry.output
     assert take(server) == []
     assert invite(territory, "--confirm", env=env).exit_code == 0
     cancels = take(server)
@@ -561,12 +561,12 @@ def test_dry_run_prints_who_would_receive_what_and_sends_nothing(territory, smtp
     assert result.exit_code == 0, result.output
     out = result.output
     assert f"Comité de pilotage{NBSP}: bilan — jeudi 18 mars 2027 (2027-03-copil)" in out
-    assert f"invitation (séquence 0){NBSP}: 4 destinataire(s)" in out
+    assert f"invitation (séquence 0){NBSP}: 4 destinataires" in out
     assert "    Anne Durand <anne.durand@mairie.example.org>" in out
     assert f"    {EXTRA}" in out
     assert "Léa Morel <lea.morel@ccas.example.org> — désinscrit (annuaire)" in out
     assert f"(2026-12-copil){NBSP}: passé, rien n’est envoyé." in out
-    assert "Simulation" in out and "rien n’a été envoyé (5 message(s)" in out
+    assert "Simulation" in out and "rien n’a été envoyé (5 messages" in out
     assert take(server) == []
     assert not (territory / "var" / "comms.sqlite").exists()
 

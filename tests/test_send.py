@@ -518,8 +518,8 @@ def outbox(root: Path) -> list[email.message.EmailMessage]:
 def test_dry_run_counts_and_sends_nothing(territory):
     result = cli("send", "2027-1", "--root", str(territory))
     assert result.exit_code == 0, result.output
-    assert "3 destinataire(s) la recevraient" in result.output
-    assert "1 écarté(s)\u00a0: 1 désinscrit (annuaire)" in result.output
+    assert "3 destinataires la recevraient" in result.output
+    assert "1 écarté\u00a0: 1 désinscrit (annuaire)" in result.output
     assert "rien n’a été envoyé" in result.output
     assert "déposés dans var/outbox\u00a0: rien ne partirait" in result.output
     assert outbox(territory) == []
@@ -606,7 +606,7 @@ def test_test_copy_is_outside_the_campaign(territory):
     with Journal.open(territory) as journal:
         assert journal.messages("newsletter-2027-1") == {}
     dry = cli("send", "2027-1", "--root", str(territory))
-    assert "3 destinataire(s)" in dry.output
+    assert "3 destinataires" in dry.output
 
 
 def test_test_copy_refuses_a_header_injection(territory):

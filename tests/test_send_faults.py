@@ -199,7 +199,7 @@ def test_maybe_delivered_is_resent_only_on_request(tmp_path, root):
         assert again.exit_code == 0 and "envoyés\u00a0: 0" in again.output
         assert len(server.handler.messages) == 3
         plan = cli("send", "2027-1", "--resend-maybe-delivered", "--root", str(root))
-        assert "1 message(s) peut-être remis" in plan.output
+        assert "1 message peut-être remis" in plan.output
         resent = cli("send", "2027-1", "--confirm", "--now", "--resend-maybe-delivered",
                      "--root", str(root))
         assert resent.exit_code == 0 and "envoyés\u00a0: 1" in resent.output

@@ -25,6 +25,10 @@ from comms.commands.common import (
     sigterm_as_interrupt,
 )
 from comms.errors import CommsError, ConfigError, ContentError
+from comms.french import count, plural
+
+# « 2 mises à jour »: the delivery kinds' plurals where an s on each word would be wrong.
+PLURAL_LABELS = {"mise à jour": "mises à jour"}
 
 if TYPE_CHECKING:
     from comms.directory import Directory
@@ -114,10 +118,10 @@ def calendar_command(out: Path | None, root: Path) -> None:
     out = out or project.site.root / "build"
     written = write_feeds(project, out)
     for feed, path in zip(feeds(project), written, strict=True):
-        click.echo(f"{feed.name} ({len(feed.events)} évènement(s))")
+        click.echo(f"{feed.name} ({count(len(feed.events), 'évènement')})")
         click.echo(f"  fichier{NBSP}: {path}")
         click.echo(f"  adresse{NBSP}: {project.site.url(f'{FEEDS_DIR}/{feed.filename}')}")
-    click.secho(f"{len(written)} agenda(s) écrit(s) dans {out / FEEDS_DIR}. Publiez ce dossier "
+    click.secho(f"{count(len(written), 'agenda écrit')} dans {out / FEEDS_DIR}. Publiez ce dossier "
                 f"à l’adresse {project.site.url(FEEDS_DIR + '/')}", fg="green")
 
 
@@ -158,13 +162,13 @@ def _print_event_plan(project: Project, plan: EventPlan, names: bool = True) -> 
             if not people:
                 continue
             click.echo(f"  {LABELS[kind]} (séquence {version.sequence}){NBSP}: "
-                       f"{len(people)} destinataire(s)")
+                       f"{count(len(people), 'destinataire')}")
             if names:
                 for person in people:
                     click.echo(f"    {_who(person)}")
     if plan.skipped:
         counts = Counter(reason for _, reason in plan.skipped)
-        click.echo(f"  écarté(s){NBSP}: {reasons(counts)}")
+        click.echo(f"  {plural(len(plan.skipped), 'écarté', 'écartés')}{NBSP}: {reasons(counts)}")
         if names:
             for person, reason in plan.skipped:
                 click.echo(f"    {_who(person)} — {reason}")
@@ -235,8 +239,8 @@ def invite(event_ids: tuple[str, ...], transport_name: str | None, confirm: bool
         if not confirm:
             for plan in plans:
                 _print_event_plan(project, plan)
-            count = sum(len(p.deliveries) for p in plans)
-            click.secho(f"Simulation\u00a0: rien n’a été envoyé ({count} message(s) à "
+            total = sum(len(p.deliveries) for p in plans)
+            click.secho(f"Simulation\u00a0: rien n’a été envoyé ({count(total, 'message')} à "
                         "envoyer). Ajoutez --confirm pour envoyer.", fg="yellow")
             if _deposits_only(transport_name, settings):
                 print_outbox_note(done=False)
@@ -281,14 +285,15 @@ def _print_due(project: Project, due: Due) -> None:
         when = ("reprise d’un envoi interrompu" if due.issue.resume else
                 f"en retard (parution prévue le {format_day(issue.publish_on)})"
                 if due.issue.late else "parution aujourd’hui")
-        click.echo(f"  Lettre {issue.id}{NBSP}: {when}, {len(due.issue.plan.to_send)} "
-                   "destinataire(s) de la liste newsletter")
+        click.echo(f"  Lettre {issue.id}{NBSP}: {when}, "
+                   f"{count(len(due.issue.plan.to_send), 'destinataire')} de la liste newsletter")
     to_invite = due.invitations_to_send
     if to_invite:
         click.echo("  Invitations d’agenda" + NBSP + ":")
         for plan in to_invite:
             counts = Counter(d.kind for d in plan.deliveries)
-            what = ", ".join(f"{counts[k]} {LABELS[k]}(s)" for k in LABELS if counts[k])
+            what = ", ".join(count(counts[k], LABELS[k], PLURAL_LABELS.get(LABELS[k]))
+                             for k in LABELS if counts[k])
             click.echo(f"    {_heading(project, plan)}{NBSP}: {what}")
     shown = [s for s in due.steps if s.timing != sequence.DONE or s.step.day == due.day]
     waiting = [p for p in due.invitations if p.invitation_day is not None
@@ -312,9 +317,9 @@ def _print_step(item: StepPlan, format_day) -> None:
     step = item.step
     head = f"    {step.event.id} · {step.label}, prévu le {format_day(step.day)}"
     if item.timing == sequence.TODAY:
-        state = f"aujourd’hui, {len(item.plan.to_send)} destinataire(s)"
+        state = f"aujourd’hui, {count(len(item.plan.to_send), 'destinataire')}"
     elif item.timing == sequence.LATE:
-        state = (f"en retard, {len(item.plan.to_send)} destinataire(s) (envoi possible "
+        state = (f"en retard, {count(len(item.plan.to_send), 'destinataire')} (envoi possible "
                  f"jusqu’au {format_day(step.deadline)})")
     elif item.timing == sequence.DONE:
         state = "déjà envoyé"

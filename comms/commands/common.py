@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from comms.errors import CommsError
+from comms.french import count, plural
 
 if TYPE_CHECKING:
     from comms.send.campaign import Summary
@@ -89,7 +90,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 def reasons(counts: Counter[str]) -> str:
     """« 36 déjà envoyé, 2 désinscrit »: skip reasons, most frequent first."""
-    return ", ".join(f"{n} {reason}" for reason, n in counts.most_common())
+    return ", ".join(count(n, reason) for reason, n in counts.most_common())
 
 
 OUTBOX_NOTE = (f"déposés dans var/outbox{NBSP}: rien n’est parti. Ce n’était qu’un essai "
@@ -120,25 +121,28 @@ def print_summary(label: str, summary: Summary) -> None:
     if not summary.delivers:
         print_outbox_note(done=True)
     if summary.resent_in_flight:
-        click.echo(f"  {summary.resent_in_flight} message(s) interrompu(s) lors d’un envoi "
-                   "précédent ont été renvoyés (même Message-ID).")
+        n = summary.resent_in_flight
+        click.echo(f"  {count(n, 'message interrompu')} lors d’un envoi précédent "
+                   f"{plural(n, 'a été renvoyé', 'ont été renvoyés')} (même Message-ID).")
     for address, reason in summary.failed:
         click.secho(f"  {address}{NBSP}: {reason}", fg="red", err=True)
     if summary.maybe_delivered:
-        click.secho(f"  {len(summary.maybe_delivered)} message(s) peut-être remis (transmis "
-                    f"en entier, sans réponse finale du serveur){NBSP}: ils ne seront pas "
-                    "renvoyés, sauf si vous le demandez avec --resend-maybe-delivered après "
-                    "avoir vérifié auprès des destinataires.", fg="yellow", err=True)
+        n = len(summary.maybe_delivered)
+        click.secho(f"  {count(n, 'message peut-être remis')} (transmis en entier, sans "
+                    f"réponse finale du serveur){NBSP}: {plural(n, 'il', 'ils')} ne "
+                    f"{plural(n, 'sera', 'seront')} pas renvoyé{plural(n, '', 's')}, sauf si "
+                    "vous le demandez avec --resend-maybe-delivered après avoir vérifié auprès "
+                    "des destinataires.", fg="yellow", err=True)
         for address, reason in summary.maybe_delivered:
             click.secho(f"  {address}{NBSP}: {reason}", fg="yellow", err=True)
+    remaining = (f"{count(summary.remaining, 'message')} "
+                 f"{plural(summary.remaining, 'reste', 'restent')} à envoyer")
     if summary.stopped and summary.check:
-        click.secho(f"  Envoi arrêté{NBSP}: {summary.stopped}. {summary.remaining} message(s) "
-                    f"restent à envoyer{NBSP}; {summary.check}, puis relancez la même "
-                    "commande.", fg="red", err=True)
+        click.secho(f"  Envoi arrêté{NBSP}: {summary.stopped}. {remaining}{NBSP}; "
+                    f"{summary.check}, puis relancez la même commande.", fg="red", err=True)
     elif summary.stopped:
-        click.secho(f"  Envoi arrêté{NBSP}: {summary.stopped}. {summary.remaining} message(s) "
-                    f"restent à envoyer{NBSP}: relancez la même commande plus tard.",
-                    fg="red", err=True)
+        click.secho(f"  Envoi arrêté{NBSP}: {summary.stopped}. {remaining}{NBSP}: relancez la "
+                    "même commande plus tard.", fg="red", err=True)
     elif summary.failed:
         click.secho("  Relancer la même commande réessaiera les messages en échec (les "
                     "adresses refusées définitivement restent écartées).", err=True)

@@ -22,6 +22,7 @@ from comms.commands.common import (
     sigterm_as_interrupt,
 )
 from comms.errors import CommsError, ConfigError, ContentError, Problem
+from comms.french import count, plural
 from comms.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -153,7 +154,7 @@ def send(issue_id: str, list_name: str, transport_name: str | None, test_address
                               resend_maybe_delivered=resend_maybe)
         click.echo(f"Lettre {issue.id}{NBSP}: « {template.subject} »")
         click.echo(f"Liste {list_name} · transport {transport.name} · "
-                   f"{len(plan.to_send) + len(plan.skipped)} inscrit(s)")
+                   f"{count(len(plan.to_send) + len(plan.skipped), 'inscrit')}")
         early = _early(issue.publish_on, date.today())
         if early and confirm and transport.delivers and not now:
             raise CommsError(f"Envoi refusé{NBSP}: {early}. Ajoutez --now pour l’envoyer "
@@ -224,18 +225,25 @@ def _online_check(project: Project, issue_id: str, refuse: bool) -> None:
 
 
 def _print_plan(plan: Plan) -> None:
-    click.echo(f"  {len(plan.to_send)} destinataire(s) la recevraient.")
+    n = len(plan.to_send)
+    click.echo(f"  {count(n, 'destinataire')} la {plural(n, 'recevrait', 'recevraient')}.")
     if plan.skipped:
-        click.echo(f"  {len(plan.skipped)} écarté(s){NBSP}: {reasons(plan.skip_counts())}.")
+        click.echo(f"  {count(len(plan.skipped), 'écarté')}{NBSP}: {reasons(plan.skip_counts())}.")
     if plan.deposited_before:
-        click.echo(f"  {plan.deposited_before} d’entre eux n’ont reçu qu’un essai déposé dans "
-                   f"var/outbox{NBSP}: ils recevront cette fois le vrai message.")
+        n = plan.deposited_before
+        click.echo(f"  {n} d’entre eux {plural(n, 'n’a', 'n’ont')} reçu qu’un essai déposé "
+                   f"dans var/outbox{NBSP}: {plural(n, 'il recevra', 'ils recevront')} cette "
+                   "fois le vrai message.")
     if plan.in_flight:
-        click.echo(f"  {plan.in_flight} message(s) étaient en cours d’envoi lors d’une "
-                   "interruption\u00a0: ils seront renvoyés avec le même Message-ID.")
+        n = plan.in_flight
+        click.echo(f"  {count(n, 'message')} {plural(n, 'était', 'étaient')} en cours d’envoi "
+                   f"lors d’une interruption\u00a0: "
+                   f"{plural(n, 'il sera renvoyé', 'ils seront renvoyés')} avec le même "
+                   "Message-ID.")
     if plan.resend_maybe_delivered:
-        click.echo(f"  {plan.resend_maybe_delivered} message(s) peut-être remis lors d’un envoi "
-                   "précédent seront renvoyés, à votre demande.")
+        n = plan.resend_maybe_delivered
+        click.echo(f"  {count(n, 'message peut-être remis')} lors d’un envoi précédent "
+                   f"{plural(n, 'sera renvoyé', 'seront renvoyés')}, à votre demande.")
 
 
 
