@@ -22,6 +22,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from comms.content.fields import Invalid, day
 from comms.errors import ConfigError, ContentError, Problem, Problems, closest
+from comms.french import count
 from comms.model import Project
 
 NEWSLETTER = "newsletter"
@@ -319,8 +320,9 @@ def load_directory(path: Path, known_lists: set[str] | None = None) -> Directory
     if records is not None:
         partners = _read_rows(records, report, known_lists)
     if any(p.is_error for p in sink):
-        count = sum(p.is_error for p in sink)
-        raise ContentError(sink, f"{count} erreur(s) dans l’annuaire des partenaires {path}.")
+        errors = sum(p.is_error for p in sink)
+        raise ContentError(sink, f"{count(errors, 'erreur')} dans l’annuaire des partenaires "
+                           f"{path}.")
     return Directory(path, tuple(partners), tuple(sink))
 
 

@@ -21,6 +21,7 @@ from dotenv import dotenv_values
 from slugify import slugify
 
 from comms.errors import ConfigError, Problem, closest
+from comms.french import count
 from comms.uri import split_url
 
 ENV_FILE = ".env"
@@ -339,6 +340,6 @@ def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Setti
         online_check=read.boolean("COMMS_ONLINE_CHECK"),
     )
     if read.problems:
-        raise ConfigError(f"{len(read.problems)} réglage(s) invalide(s) dans {env_file}.",
+        raise ConfigError(f"{count(len(read.problems), 'réglage invalide')} dans {env_file}.",
                           read.problems)
     return settings

@@ -38,6 +38,7 @@ from comms.calendar.revisions import Revisions, fingerprint, significant_fields
 from comms.content.source import key_line
 from comms.directory import Directory, Partner, check_email
 from comms.errors import ContentError, Problem, closest
+from comms.french import count
 from comms.invitations.imip import (
     CANCEL,
     CANCELLATION,
@@ -264,7 +265,7 @@ def require_valid_audiences(project: Project, directory: Directory,
                             events: Iterable[Event]) -> None:
     problems = check_audiences(project, directory, events)
     if problems:
-        raise ContentError(problems, f"{len(problems)} erreur(s) dans les destinataires des "
+        raise ContentError(problems, f"{count(len(problems), 'erreur')} dans les destinataires des "
                            "invitations. Rien n’a été envoyé.")
 
 

@@ -7,6 +7,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+from comms.french import count as counted
 from comms.model import Project
 from comms.send.journal import JOURNAL_FILE, Journal
 
@@ -64,7 +65,7 @@ def yearly_report(root: Path, year: int, project: Project | None = None) -> list
         for r in invitations:
             out.append(Indicator("Invitations", f"Invitations envoyées — "
                                  f"{names.get(r['scope'], r['scope'])}", r["sent"] or 0,
-                                 None, f"{r['campaigns']} envoi(s)"))
+                                 None, counted(r["campaigns"], "envoi")))
         if not invitations:
             out.append(Indicator("Invitations", "Invitations envoyées", 0))
         if journal is not None:  # answers, bounces and unsubscribes read by `comms inbox`
