@@ -14,16 +14,12 @@ import click
 
 from comms.commands.common import NBSP, friendly, print_problems, root_option
 from comms.errors import ConfigError, ContentError
+from comms.french import agree, count
 
 if TYPE_CHECKING:
     from comms.inbox.process import Events, InboxSummary
     from comms.model import Project
     from comms.send.journal import Journal
-
-
-def plural(n: int, singular: str, plural_form: str) -> str:
-    """« 0 réponse », « 1 réponse », « 2 réponses » (French: 0 and 1 take the singular)."""
-    return f"{n} {singular if n <= 1 else plural_form}"
 
 
 def _project(root: Path) -> Project:
@@ -85,9 +81,9 @@ def inbox(dry_run: bool, if_configured: bool, root: Path) -> None:
     secret = settings.require_secret()
     project = _project(root)
 
-    def announce(account, count: int) -> None:
+    def announce(account, new: int) -> None:
         click.echo(f"Boîte {account.label}, dossier {account.folder}{NBSP}: "
-                   f"{plural(count, 'nouveau message', 'nouveaux messages')}")
+                   f"{count(new, 'nouveau message', 'nouveaux messages')}")
 
     with Journal.open(root) as journal:
         if brevo:
@@ -145,15 +141,17 @@ def print_inbox_summary(summary: InboxSummary) -> None:
     for line in summary.problems:
         click.secho(f"À vérifier{NBSP}: {line}", fg="yellow")
     if summary.duplicates:
-        click.echo(f"{plural(summary.duplicates, 'message déjà traité', 'messages déjà traités')}"
+        click.echo(f"{count(summary.duplicates, 'message déjà traité', 'messages déjà traités')}"
                    " sous un autre numéro (copie ou déplacement)\u00a0: pas compté deux fois.")
     if summary.finished:
-        click.echo(f"{plural(summary.finished, 'message enregistré', 'messages enregistrés')} "
-                   "lors d’une lecture interrompue, marqué(s) maintenant.")
+        click.echo(f"{count(summary.finished, 'message enregistré', 'messages enregistrés')} "
+                   f"lors d’une lecture interrompue, "
+                   f"{agree(summary.finished, 'marqué')} maintenant.")
     handled = sum(summary.handled.values())
     colour = "green" if not (summary.unknown or summary.problems) else "yellow"
-    click.secho(f"Bilan{NBSP}: {plural(summary.read, 'message lu', 'messages lus')}, "
-                f"{handled} traité(s), {summary.left} laissé(s) non lu(s) pour vous.",
+    click.secho(f"Bilan{NBSP}: {count(summary.read, 'message lu', 'messages lus')}, "
+                f"{count(handled, 'traité')}, "
+                f"{count(summary.left, 'laissé non lu', 'laissés non lus')} pour vous.",
                 fg=colour)
 
 

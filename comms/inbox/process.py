@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from comms.errors import CommsError
+from comms.french import count
 from comms.inbox import classify as kinds
 from comms.inbox.classify import Classified, classify
 from comms.inbox.itip import ANSWERS, DELEGATED, ItipAnswer
@@ -229,7 +230,7 @@ class InboxProcessor:
                     out.report.append(lambda line=line: self.summary.older.append(line))
         if recorded:
             out.outcome = HANDLED
-            out.detail = f"{recorded} réponse(s)"
+            out.detail = count(recorded, "réponse")
         return out
 
     def _counter(self, item: Classified) -> _Outcome:
@@ -254,7 +255,8 @@ class InboxProcessor:
                             report=[lambda: self.summary.problems.append(text)])
         campaign = self._campaign_of(item.original_ids)
         key = item.message_id or where
-        out = _Outcome(HANDLED, f"{len(item.hard)} définitif(s), {len(item.soft)} temporaire(s)")
+        out = _Outcome(HANDLED, f"{count(len(item.hard), 'définitif')}, "
+                                f"{count(len(item.soft), 'temporaire')}")
         for address in item.hard:
             out.effects.append(lambda a=address: self._hard(a, campaign, key, item.subject))
             out.report.append(lambda a=address: self.summary.hard_bounces.append(a))

@@ -20,6 +20,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from comms.errors import ConfigError, Problem
+from comms.french import count, plural
 from comms.settings import ENV_FILE, _line_in
 
 SECURITY_MODES = ("tls", "starttls", "none")
@@ -205,6 +206,8 @@ def load_inbox_settings(root: Path, environ: Mapping[str, str] | None = None
                 f"cette machine (127.0.0.1) seulement, {account.variable('ALLOW_PLAIN_LOOPBACK')}"
                 "=true")
     if problems:
-        raise ConfigError(f"{len(problems)} réglage(s) de boîte aux lettres invalide(s) ou "
-                          f"manquant(s) dans {env_file}.", problems)
+        n = len(problems)
+        raise ConfigError(f"{count(n, 'réglage')} de boîte aux lettres "
+                          f"{plural(n, 'invalide ou manquant', 'invalides ou manquants')} dans "
+                          f"{env_file}.", problems)
     return InboxSettings(tuple(accounts), limit, env_file)
