@@ -50,3 +50,10 @@ def test_help_headings_and_metavariables_are_french():
             assert english not in text, (name, english)
         assert "'" not in text.replace("’", ""), name  # typographic apostrophes only
     assert "--list TEXTE" in run("send", "--help").output
+
+
+def test_command_list_keeps_no_break_spaces():
+    listing = run("--help").output
+    line = next(x for x in listing.splitlines() if x.strip().startswith("calendar"))
+    assert f"(.ics){NB}: " in line, line
+    assert " : " not in listing  # a plain space before a colon would let it start a line

@@ -124,6 +124,18 @@ def _group_init(original: Callable[..., None]) -> Callable[..., None]:
     return __init__
 
 
+_NB_KEPT = "\ue002"  # stands for a no-break space while click splits the help on spaces
+
+
+def _short_help(original: Callable[..., str]) -> Callable[..., str]:
+    """Click builds the command list's one-line help with str.split(), which also splits on
+    no-break spaces and joins with plain ones: « agendas : » would lose its no-break space."""
+    @functools.wraps(original)
+    def make_default_short_help(help: str, max_length: int = 45) -> str:
+        return original(help.replace(NB, _NB_KEPT), max_length).replace(_NB_KEPT, NB)
+    return make_default_short_help
+
+
 _PATCHED = False
 
 
@@ -147,4 +159,7 @@ def install() -> None:
             cls.get_error_hint = _french_hint(vars(cls)["get_error_hint"])
     click.exceptions._format_possibilities = _format_possibilities
     click.formatting.HelpFormatter.write_heading = _write_heading
+    for name in ("_make_default_short_help", "make_default_short_help"):  # named per version
+        if name in vars(click.core):
+            setattr(click.core, name, _short_help(vars(click.core)[name]))
     click.core.Group.__init__ = _group_init(click.core.Group.__init__)
