@@ -116,15 +116,21 @@ def _web_image(path: Path, css_width: int, stamp: tuple[int, int]) -> WebImage:
         animated = getattr(image, "is_animated", False)
         if animated:  # re-encoding would lose frames or timing: written as is
             return WebImage(original, ACCEPTED[kind], *image.size)
-        image = ImageOps.exif_transpose(image)  # phone photos: upright, then EXIF dropped
         target = css_width * DENSITY
+        if kind == "JPEG" and image.width > 2 * target:
+            # Decode at 1/2, 1/4 or 1/8 scale, never below the target: several times faster
+            # on a phone photo; LANCZOS below does the final, sharp reduction.
+            image.draft("RGB", (target, target * image.height // image.width))
+        image.load()
+        has_metadata = bool(image.info.get("exif") or image.info.get("xmp"))
+        ImageOps.exif_transpose(image, in_place=True)  # phone photos upright, EXIF dropped
         resized = image.width > target
         if resized:
             height = max(1, round(image.height * target / image.width))
-            image = image.resize((target, height), Image.Resampling.LANCZOS)
+            image = image.resize((target, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
         data = _encode(image, kind)
-        if not resized and len(data) >= len(original):
-            data = original  # already well compressed: keep the author's file
+        if not resized and not has_metadata and len(data) >= len(original):
+            data = original  # already well compressed, nothing to strip: the author's file
         return WebImage(data, ACCEPTED[kind], image.width, image.height)
 
 

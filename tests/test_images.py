@@ -164,3 +164,17 @@ def test_inspect_reads_real_content_not_the_extension(tmp_path):
         assert "pas une image lisible" in exc.message
     else:
         raise AssertionError("a truncated PNG was accepted")
+
+
+def test_phone_photo_is_turned_upright_and_its_exif_dropped(root, tmp_path):
+    image = Image.effect_noise((200, 100), 60).convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90° clockwise to view
+    exif[0x010F] = "Téléphone"  # Make: personal metadata that must not be published
+    image.save(root / "content/images/portrait.jpg", "JPEG", exif=exif.tobytes())
+    with_image(root, "portrait.jpg")
+    out = tmp_path / "out"
+    assert run("build", "2027-1", "--root", str(root), "--out", str(out)).exit_code == 0
+    with Image.open(out / "2027-1/images/portrait.jpg") as written:
+        assert written.size == (100, 200)
+        assert not written.getexif()
