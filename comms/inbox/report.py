@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from comms.french import count
 from comms.inbox.itip import ACCEPTED, DECLINED, TENTATIVE
 from comms.inbox.process import held_invitations
 from comms.model import Project
@@ -71,7 +72,7 @@ def participation(journal: Journal, year: int, project: Project | None) -> list[
     for instance in sorted(per):
         counts = per[instance]
         name = names.get(instance, instance)
-        detail = f"{len(meetings[instance])} réunion(s)"
+        detail = count(len(meetings[instance]), "réunion")
         for key, label in (("invited", "Invitations envoyées (personnes)"),
                            ("answers", "Réponses"), (ACCEPTED, "Acceptations"),
                            (TENTATIVE, "Réponses «\u00a0peut-être\u00a0»"),
