@@ -26,6 +26,7 @@ def rendered_problems(project: Project) -> list[Problem]:
     for source, body in [(e.source, e.body_md) for e in project.events]:
         problems += link_problems(source, body)
     problems += placeholder_problems(project)
+    problems += config_placeholders(project)
     problems += image_problems(project)
     for source, body in [(n.source, n.body_md) for n in project.news] + [
             (i.source, i.editorial_md) for i in project.issues]:
@@ -124,6 +125,32 @@ def placeholder_problems(project: Project) -> list[Problem]:
                     "remplacez-le par votre texte avant la parution", level=WARNING))
                 break
     return problems
+
+
+# What `comms init` writes when nobody answers its questions (comms/init.py).
+CONFIG_PLACEHOLDERS = ("@example.org", "//example.org/", "Prénom Nom", "Mon territoire")
+
+
+def config_placeholders(project: Project) -> list[Problem]:
+    """Example values of `comms init` still in comms.yaml, one warning per line."""
+    path = project.site.root / "comms.yaml"
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except (OSError, UnicodeDecodeError):
+        return []
+    found = []
+    for number, text in enumerate(lines, 1):
+        value = text.split(" #", 1)[0]
+        if text.lstrip().startswith("#"):
+            continue
+        hit = next((p for p in CONFIG_PLACEHOLDERS if p in value), None)
+        if hit:
+            shown = value.split(":", 1)[-1].strip().strip('"')
+            found.append(Problem(path, number, text.split(":", 1)[0].strip(" -"),
+                                 f"valeur d’exemple «\u00a0{shown}\u00a0» laissée par comms init",
+                                 "remplacez-la par la vraie valeur du territoire",
+                                 level=WARNING))
+    return found
 
 
 def image_report(project: Project) -> list[tuple[str, int, int]]:

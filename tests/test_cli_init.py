@@ -32,6 +32,10 @@ def test_init_then_check_passes_and_build_produces_an_issue(tmp_path):
     check = run("check", "--root", str(root))
     assert check.exit_code == 0, check.output
     assert "Contenu valide" in check.output
+    # The example values are pointed out, line by line, without blocking anything.
+    assert "comms.yaml:7: avertissement\u00a0: territory\u00a0: valeur d’exemple «\u00a0Mon " \
+        "territoire\u00a0» laissée par comms init" in check.output
+    assert "le texte d’exemple «\u00a0Votre éditorial ici\u00a0» est encore là" in check.output
 
     out = tmp_path / "out"
     build = run("build", "--root", str(root), "--out", str(out), "--today", "2027-01-05")
@@ -84,7 +88,9 @@ def test_init_with_options_uses_the_territory_with_its_article(tmp_path):
     config = (root / "comms.yaml").read_text(encoding="utf-8")
     assert 'territory_of: "du Haut-Bugey"' in config
     assert "claire@bugey.example.fr" in config
-    assert run("check", "--root", str(root)).exit_code == 0
+    check = run("check", "--root", str(root))
+    assert check.exit_code == 0
+    assert "Mon territoire" not in check.output and "Prénom Nom" not in check.output
     out = tmp_path / "out"
     assert run("build", "--root", str(root), "--out", str(out), "--today",
                "2027-01-05").exit_code == 0
