@@ -72,7 +72,7 @@ def feeds(project: Project) -> list[Feed]:
 def _feed_names(project: Project) -> list[tuple[str, str]]:
     """(file stem, name) of every feed, in the order of `feeds`, without their events."""
     territory = project.site.territory
-    return [(AGENDA, f"Agenda santé de {territory}"),
+    return [(AGENDA, f"Agenda santé {project.site.territory_of}"),
             *((s.lower(), f"{SCHEME_NAMES[s]} — {territory}") for s in DISPOSITIFS),
             *((i.id, f"{i.name} — {territory}") for i in project.instances.values())]
 
