@@ -17,6 +17,7 @@ from comms.render.newsletter import (
     RenderedIssue,
     contact_views,
     context,
+    editorial_views,
     feed_views,
     issue_url,
 )
@@ -38,7 +39,11 @@ class IssueEntry:
 def render_archive_page(project: Project, rendered: RenderedIssue) -> str:
     """ISSUE/index.html: the issue as a web page."""
     if rendered.context is not None:  # the email's context, without its greeting
-        ctx = {**rendered.context, "personal": None}
+        # The page keeps the editorial's own greeting, which the email replaces by a
+        # personal one.
+        editorial = editorial_views(project, rendered.content.issue.editorial_md,
+                                    rendered.context["theme"])
+        ctx = {**rendered.context, "personal": None, **editorial}
     else:
         ctx = context(project, rendered.content, personal=None)
     return render(project.site.root, "archive_issue.html.j2", **ctx)

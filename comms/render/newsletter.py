@@ -434,6 +434,14 @@ def _signature(project: Project, name: str) -> str:
     return name
 
 
+def editorial_views(project: Project, md: str, theme: Theme) -> dict:
+    """The editorial as the templates show it (`editorial_html`, `editorial_text`)."""
+    base = project.site.web_base_url
+    return {"editorial_html": Markup(to_html(md, base, heading_base=3,
+                                             styles=markdown_styles(theme))),
+            "editorial_text": to_text(md, base_url=base)}
+
+
 def context(project: Project, content: IssueContent, personal: Personal | None) -> dict:
     """Everything the templates see; `personal` is None on the web archive."""
     site = project.site
@@ -458,9 +466,7 @@ def context(project: Project, content: IssueContent, personal: Personal | None) 
         "logo_height": logo_size[1],
         "logo_alt": site.sender.name,
         "personal": personal,
-        "editorial_html": Markup(to_html(editorial, site.web_base_url, heading_base=3,
-                                         styles=markdown_styles(theme))),
-        "editorial_text": to_text(editorial, base_url=site.web_base_url),
+        **editorial_views(project, editorial, theme),
         "signature": _signature(project, issue.editorial_by) if issue.editorial_by else "",
         "sections": _sections(project, content, theme),
         "agenda": _agenda(project, content, theme),
