@@ -160,7 +160,7 @@ def test_listing_names_the_issue_invitations_and_steps(territory):
     assert "Lettre 2027-1\u00a0: en retard" not in late
     assert "le journal d’envoi n’en garde aucune trace" in late and "--first-time" in late
     on_day = due(territory, "2027-04-11").output
-    assert "2027-06-journee · annonce «\u00a0réservez la date\u00a0», prévu le dimanche " \
+    assert "2027-06-journee · annonce «\u00a0réservez la date\u00a0», prévue le dimanche " \
         f"11 avril 2027{NBSP}: aujourd’hui, 3 destinataires" in on_day
     assert "2027-06-journee · invitation d’agenda, prévue le mardi 11 mai 2027" in on_day
     assert not (territory / "var").exists(), "a listing writes nothing"

@@ -29,6 +29,9 @@ from comms.french import count, plural
 
 # « 2 mises à jour »: the delivery kinds' plurals where an s on each word would be wrong.
 PLURAL_LABELS = {"mise à jour": "mises à jour"}
+# « prévu » agrees with each step's label: « annonce … prévue », « remerciements … prévus ».
+PLANNED = {"save_the_date": "prévue", "invitation": "prévue", "reminder": "prévu",
+           "thanks": "prévus"}
 
 if TYPE_CHECKING:
     from comms.directory import Directory
@@ -315,7 +318,8 @@ def _print_step(item: StepPlan, format_day) -> None:
     from comms.invitations import sequence
 
     step = item.step
-    head = f"    {step.event.id} · {step.label}, prévu le {format_day(step.day)}"
+    planned = PLANNED.get(step.name, "prévu")
+    head = f"    {step.event.id} · {step.label}, {planned} le {format_day(step.day)}"
     if item.timing == sequence.TODAY:
         state = f"aujourd’hui, {count(len(item.plan.to_send), 'destinataire')}"
     elif item.timing == sequence.LATE:
