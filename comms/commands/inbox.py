@@ -90,7 +90,7 @@ def inbox(dry_run: bool, if_configured: bool, root: Path) -> None:
             from comms.inbox.brevo_events import pull_brevo_events
 
             pulled = pull_brevo_events(settings, journal, dry_run=dry_run)
-            click.echo(f"Brevo{NBSP}: {plural(pulled.events, 'évènement lu', 'évènements lus')}"
+            click.echo(f"Brevo{NBSP}: {count(pulled.events, 'évènement lu', 'évènements lus')}"
                        " (échecs définitifs et désinscriptions des 30 derniers jours)")
             if pulled.hard_bounces:
                 click.echo(f"  Adresses en échec définitif chez Brevo, écartées{NBSP}: "
@@ -292,7 +292,7 @@ def emargement(event_id: str, day_text: str | None, out: Path | None, root: Path
     path = out or sheet_path(root.resolve(), event, table)
     atomic_write(path, html)
     rows = html.count('<td class="who">') - html.count('<td class="who"></td>')
-    expected = plural(rows, "personne attendue", "personnes attendues")
+    expected = count(rows, "personne attendue", "personnes attendues")
     click.secho(f"Feuille d’émargement écrite ({expected}){NBSP}: {path}", fg="green")
     click.echo("Ouvrez-la dans un navigateur et imprimez-la (ou « Enregistrer en PDF »).")
 
