@@ -755,7 +755,7 @@ def test_an_attendee_we_did_not_invite_is_reported_not_guessed(territory, mailbo
     assert f"{ANNE}{NBSP}: a répondu pour «{NBSP}2027-04-gt{NBSP}» sans y avoir été invité" \
         in result.output
     assert answers(territory) == {}
-    assert "0 traité(s), 2 laissé(s) non lu(s)" in result.output
+    assert "0 traité, 2 laissés non lus" in result.output
 
 
 def test_recorded_but_not_marked_is_only_marked_next_time(territory, mailbox):

@@ -559,7 +559,7 @@ def test_an_outbox_trial_is_no_delivery(territory, smtp_server):
     assert report_values(territory)["Lettres envoyées"] == ("0", "3")
 
     dry = cli("send", "2027-1", "--root", str(territory), env=smtp_env(smtp_server))
-    assert "3 destinataire(s) la recevraient" in dry.output
+    assert "3 destinataires la recevraient" in dry.output
     assert "3 d’entre eux n’ont reçu qu’un essai" in dry.output
     result = cli("send", "2027-1", "--confirm", "--now", "--root", str(territory),
                  env=smtp_env(smtp_server))
