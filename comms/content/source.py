@@ -112,7 +112,10 @@ def _explain(lines: list[str], at: int, problem: str) -> tuple[int, str, str]:
             return (n, f"la valeur de « {m.group(1)} » contient « : », que YAML lit comme un "
                     "nouveau champ", f"mettez la valeur entre guillemets droits\u00a0: "
                     f"{m.group(1)}: \"{m.group(2).strip()}\"")
-    if "block end" in problem or "indentation" in problem or "expected ':'" in problem:
+    # PyYAML and libyaml word it differently: « expected <block end> », « did not find
+    # expected key », « could not find expected ':' ».
+    if any(words in problem for words in ("block end", "indentation", "expected ':'",
+                                          "expected key")):
         return (at, "décalage incohérent\u00a0: cette ligne n’est pas alignée sur les champs "
                 "de son bloc", "décalez-la du même nombre d’espaces que les champs voisins du "
                 "même niveau")
