@@ -25,20 +25,36 @@ PLURALS = {
     "déjà envoyé": "déjà envoyés",
     "adresse en double": "adresses en double",
     "adresse en échec définitif": "adresses en échec définitif",
-    "désinscrit (annuaire)": "désinscrits (annuaire)",
     "peut-être déjà remis": "peut-être déjà remis",
     "message peut-être remis": "messages peut-être remis",
     "message interrompu": "messages interrompus",
+    "déjà déposé dans var/outbox": "déjà déposés dans var/outbox",
+    "n’a pas accepté l’invitation": "n’ont pas accepté l’invitation",
+    "organise la réunion (ses abonnements aux agendas la lui montrent)":
+        "organisent la réunion (leurs abonnements aux agendas la leur montrent)",
 }
+# Words that never take the plural's s, and prepositions, after which a phrase keeps its
+# number (« 2 adresses en double », « 3 inscrits sur la liste »).
+INVARIABLE = frozenset({"déjà", "non", "peut-être", "plus", "moins", "très", "bien"})
+PREPOSITIONS = frozenset({"dans", "en", "de", "du", "des", "d’", "à", "au", "aux", "par",
+                          "pour", "sur", "avec", "sans", "ou", "et"})
 
 
 def plural_of(singular: str) -> str:
     """The plural of a counted word or phrase: PLURALS, else an s on each word that takes
-    one (« lettre construite » -> « lettres construites »)."""
+    one (« lettre construite » -> « lettres construites »; « déjà », « dans », a path or a
+    number stay as they are)."""
     if singular in PLURALS:
         return PLURALS[singular]
-    return " ".join(w if w.endswith(("s", "x", "z")) or not w[-1:].isalpha() else w + "s"
-                    for w in singular.split(" "))
+    words = singular.split(" ")
+    out = []
+    for n, word in enumerate(words):
+        if word in PREPOSITIONS or word.startswith("("):  # the complement keeps its number
+            out += words[n:]
+            break
+        out.append(word if word.endswith(("s", "x", "z")) or word in INVARIABLE
+                   or not word.replace("-", "").isalpha() else word + "s")
+    return " ".join(out)
 
 
 def count(n: int, singular: str, plural_form: str | None = None) -> str:

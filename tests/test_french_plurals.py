@@ -29,6 +29,9 @@ def test_agreement_of_a_participle(n, expected):
 def test_phrases_agree_word_by_word_or_from_the_table():
     assert count(2, "lettre construite") == "2 lettres construites"
     assert count(2, "déjà envoyé") == "2 déjà envoyés"
+    assert count(2, "déjà remis dans var/outbox") == "2 déjà remis dans var/outbox"
+    assert count(3, "inscrit sur la liste") == "3 inscrits sur la liste"
+    assert count(2, "n’a pas accepté l’invitation") == "2 n’ont pas accepté l’invitation"
     assert count(2, "adresse en double") == "2 adresses en double"
     assert plural_of("message interrompu") == "messages interrompus"
     assert count(1, "annonce prévue") == "1 annonce prévue"

@@ -544,7 +544,7 @@ def test_confirm_sends_personalised_copies_once(territory):
 
     again = cli("send", "2027-1", "--confirm", "--now", "--root", str(territory))
     assert again.exit_code == 0 and "déposés dans var/outbox\u00a0: 0" in again.output
-    assert "3 déjà déposé dans var/outbox" in again.output
+    assert "3 déjà déposés dans var/outbox" in again.output
     assert len(outbox(territory)) == 3
 
 
