@@ -177,8 +177,8 @@ def naive_datetime(raw: Any) -> datetime:
     m = _WHEN.match(value)
     if not m:
         raise Invalid(f"« {value} » n’est pas une date et une heure",
-                      "écrivez la date puis l’heure, par exemple 2027-03-18 14:00 ou "
-                      "18/03/2027 14h30")
+                      "écrivez la date puis l’heure, AAAA-MM-JJ HH:MM (2027-03-18 14:00) ou "
+                      "JJ/MM/AAAA 14h30")
     try:
         on = day(m.group("date"))
         at = clock(m.group("time"))
