@@ -11,6 +11,7 @@ import click
 
 from comms.commands.common import NBSP, friendly, print_problems, root_option
 from comms.errors import CommsError, ConfigError, Problem
+from comms.french import count
 
 today_option = click.option("--today", "today", hidden=True, help="Date du jour (tests).")
 
@@ -53,9 +54,10 @@ def publish(destination: str, use_rsync: bool, root: Path, today: str | None) ->
     done = _publish_local(root, destination, today, use_rsync)
     issues = ", ".join(i.id for i in done.site.issues) or "aucune"
     click.echo(f"Lettres en ligne{NBSP}: {issues}")
-    removed = f", {done.removed} supprimé(s)" if done.removed > 0 else ""
-    click.secho(f"Site publié dans {done.destination}{NBSP}: {len(done.site.files)} fichier(s), "
-                f"{done.written} écrit(s), {done.unchanged} inchangé(s){removed}.", fg="green")
+    removed = f", {count(done.removed, 'supprimé')}" if done.removed > 0 else ""
+    click.secho(f"Site publié dans {done.destination}{NBSP}: "
+                f"{count(len(done.site.files), 'fichier')}, {count(done.written, 'écrit')}, "
+                f"{count(done.unchanged, 'inchangé')}{removed}.", fg="green")
 
 
 @click.command()
@@ -88,7 +90,7 @@ def serve(host: str, port: int, site_dir: Path | None, root: Path, today: str | 
     if site_dir is None:
         site_dir = project.site.root / "build" / "site"
         done = _publish_local(root, str(site_dir), today)
-        click.echo(f"Site publié dans {site_dir} ({len(done.site.files)} fichier(s)).")
+        click.echo(f"Site publié dans {site_dir} ({count(len(done.site.files), 'fichier')}).")
     elif not (site_dir / "index.html").is_file():
         raise CommsError(f"Le dossier {site_dir} ne contient pas de site publié.", [Problem(
             site_dir, None, "--site", "index.html introuvable ou illisible",

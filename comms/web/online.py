@@ -28,7 +28,7 @@ def public_urls(project: Project, issue_id: str) -> list[str]:
     """The issue's page, then the logo and each image, as the email writes them."""
     content = select(project, issue_id)
     return [issue_url(project, issue_id),
-            *(project.site.url(relative) for _, relative in assets(project, content))]
+            *(project.site.url(relative) for _, relative, _ in assets(project, content))]
 
 
 def _head(url: str, timeout: float) -> Missing | None:

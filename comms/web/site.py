@@ -88,7 +88,7 @@ def write_site(project: Project, out: Path, issues: Iterable[Issue]) -> PublicSi
     issues = tuple(issues)
     revisions = Revisions.load(project.site.root)
     pages: dict[str, bytes] = {}
-    copies: dict[str, Path] = {}
+    copies: dict[str, Path | bytes] = {}  # the source to copy, or the resized image
     for issue in issues:
         rendered = render_checked(project, issue.id)  # refuses what the email would refuse
         pages[f"{issue.id}/{INDEX}"] = issue_page(project, issue.id).encode("utf-8")
@@ -96,8 +96,8 @@ def write_site(project: Project, out: Path, issues: Iterable[Issue]) -> PublicSi
             revision = revisions.of(occ.event)
             pages[f"{issue.id}/agenda/{occ.event.id}.ics"] = event_ics(
                 occ.event, project.site, sequence=revision.sequence, modified=revision.modified)
-        for source, relative in assets(project, rendered.content):
-            copies[relative] = source
+        for source, relative, data in assets(project, rendered.content):
+            copies[relative] = source if data is None else data
     pages[INDEX] = archive_index(project, issues).encode("utf-8")
 
     out.mkdir(parents=True, exist_ok=True)
@@ -106,7 +106,10 @@ def write_site(project: Project, out: Path, issues: Iterable[Issue]) -> PublicSi
     for relative, source in copies.items():
         dest = out / relative
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, dest)
+        if isinstance(source, bytes):
+            atomic_write(dest, source)
+        else:
+            shutil.copyfile(source, dest)
         dest.chmod(0o644)
     write_feeds(project, out, revisions=revisions)
     revisions.save()
