@@ -64,7 +64,7 @@ def outbox(root: Path) -> list[Path]:
 
 
 def recipients(output: str) -> str:
-    match = re.search(r"\d+ destinataire\(s\)", output)
+    match = re.search(r"\d+ destinataires?\b", output)
     assert match, output
     return match.group(0)
 
