@@ -904,7 +904,7 @@ def test_a_sequence_beyond_icalendar_integers_is_reported_not_a_crash(territory,
     assert result.exit_code == 0, result.output
     assert f"SEQUENCE illisible ({sequence})" in result.output
     assert answers(territory) == {("2027-03-copil", list(PEOPLE)[1]): ("DECLINED", 0)}
-    assert f"Bilan{NBSP}: 2 messages lus, 1 traité(s), 1 laissé(s) non lu(s)" in result.output
+    assert f"Bilan{NBSP}: 2 messages lus, 1 traité, 1 laissé non lu" in result.output
 
 
 def test_a_calendar_part_in_another_charset_keeps_its_accents():
@@ -928,7 +928,7 @@ def test_an_address_bounced_by_several_notices_is_named_once(territory, mailbox)
     assert result.exit_code == 0, result.output
     assert (f"Adresses en échec définitif, écartées de tout envoi{NBSP}: {email}\n"
             in result.output)
-    assert f"Bilan{NBSP}: 3 messages lus, 3 traité(s)" in result.output
+    assert f"Bilan{NBSP}: 3 messages lus, 3 traités" in result.output
 
 
 def test_a_moved_session_is_answered_under_its_date_in_the_series(territory, mailbox,
