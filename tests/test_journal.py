@@ -196,3 +196,57 @@ def test_one_send_at_a_time(tmp_path):
         pass
     with send_lock(path):  # released
         pass
+
+
+# --------------------------------------------------------------------------- creation race
+
+
+def _open_and_suppress(path: str, email: str, start: float) -> str:
+    """In a separate process: open the (maybe not yet existing) journal at `start` (epoch
+    seconds) and record one suppression; the error's text, or "" on success."""
+    import time
+    from pathlib import Path
+
+    from comms.send.journal import Journal
+    time.sleep(max(0.0, start - time.time()))
+    try:
+        with Journal(Path(path)) as journal:
+            journal.suppress(email, "unsubscribe", "test")
+        return ""
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _record(errors: list[str], path: str, email: str, start: float) -> None:
+    errors.append(_open_and_suppress(path, email, start))
+
+
+def test_concurrent_openers_create_one_journal(tmp_path):
+    """Threads and processes that open a journal not created yet, all at once: none fails,
+    none replaces another's file (every suppression recorded is in the one journal), and no
+    staging file is left beside it."""
+    import threading
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    for attempt in range(3):
+        path = tmp_path / f"round{attempt}" / "comms.sqlite"
+        start = time.time() + 1.5
+        emails = [f"p{attempt}-{i}@example.org" for i in range(12)]
+        errors: list[str] = []
+        with ProcessPoolExecutor(max_workers=6) as pool:
+            futures = [pool.submit(_open_and_suppress, str(path), e, start)
+                       for e in emails[6:]]
+            threads = [threading.Thread(target=_record, args=(errors, str(path), e, start))
+                       for e in emails[:6]]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            errors += [f.result() for f in futures]
+        assert [e for e in errors if e] == []
+        with Journal(path) as journal:
+            assert all(journal.is_suppressed(e, "newsletter") for e in emails)
+            assert journal.schema_version() == len(MIGRATIONS)
+        assert sorted(p.name for p in path.parent.iterdir()
+                      if not p.name.startswith("comms.sqlite-")) == ["comms.sqlite"]

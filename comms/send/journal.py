@@ -14,8 +14,11 @@ in `schema_migrations`.
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -640,20 +643,31 @@ def _check_header(path: Path) -> None:
 
 
 def _create(path: Path, migrations: list[Migration]) -> None:
-    """A new journal: migrated beside `path`, then renamed into place."""
-    staging = path.with_name(path.name + ".new")
-    for leftover in (staging, *_sidecars(staging)):
-        leftover.unlink(missing_ok=True)
+    """A new journal: marked in a staging file of this opener's own, then linked into place
+    (link(2) fails when `path` exists, so openers racing to create the same journal never
+    replace each other's: the loser uses the winner's file)."""
+    staging = path.with_name(f"{path.name}.new-{os.getpid()}-{threading.get_ident()}-"
+                             f"{secrets.token_hex(4)}")
     try:
         db = sqlite3.connect(staging, isolation_level=None)
         try:
             db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         finally:
             db.close()
-        staging.replace(path)
+        try:
+            os.link(staging, path)
+        except FileExistsError:
+            pass  # another opener created it first: theirs is the journal
+        except OSError:
+            # A file system without hard links: a rename, exclusive only as far as the
+            # check before it goes.
+            if not path.exists():
+                staging.replace(path)
     except sqlite3.Error as exc:
-        staging.unlink(missing_ok=True)
         raise journal_error(path, exc) from None
+    finally:
+        for leftover in (staging, *_sidecars(staging)):
+            leftover.unlink(missing_ok=True)
 
 
 def _sidecars(path: Path) -> tuple[Path, Path]:
