@@ -187,9 +187,12 @@ def test_an_interrupted_creation_never_leaves_an_empty_journal(tmp_path):
     path = tmp_path / "var" / "comms.sqlite"
     (tmp_path / "var").mkdir()
     (tmp_path / "var" / "comms.sqlite.new").write_bytes(b"")  # a creation killed midway
+    # ...and one by a process that no longer runs (PIDs stay below 2**22 on Linux).
+    (tmp_path / "var" / "comms.sqlite.new-99999999-1-0a0b").write_bytes(b"")
     with Journal(path) as journal:
         assert journal.schema_version() > 0
     assert not (tmp_path / "var" / "comms.sqlite.new").exists()
+    assert not (tmp_path / "var" / "comms.sqlite.new-99999999-1-0a0b").exists()
     with pytest.raises(JournalError):
         path.write_bytes(b"")
         Journal(path)

@@ -648,6 +648,7 @@ def _create(path: Path, migrations: list[Migration]) -> None:
     replace each other's: the loser uses the winner's file)."""
     staging = path.with_name(f"{path.name}.new-{os.getpid()}-{threading.get_ident()}-"
                              f"{secrets.token_hex(4)}")
+    _remove_stale_staging(path)
     try:
         db = sqlite3.connect(staging, isolation_level=None)
         try:
@@ -668,6 +669,24 @@ def _create(path: Path, migrations: list[Migration]) -> None:
     finally:
         for leftover in (staging, *_sidecars(staging)):
             leftover.unlink(missing_ok=True)
+
+
+def _remove_stale_staging(path: Path) -> None:
+    """Staging files of creations killed midway: those of a process that no longer runs
+    (and the single `<name>.new` of earlier versions)."""
+    for leftover in path.parent.glob(f"{path.name}.new*"):
+        owner = leftover.name[len(path.name) + len(".new"):].lstrip("-").split("-")[0]
+        if owner.isdigit():
+            if int(owner) == os.getpid():
+                continue
+            try:
+                os.kill(int(owner), 0)
+                continue  # still running: its creation is under way
+            except ProcessLookupError:
+                pass
+            except OSError:
+                continue  # running under another user
+        leftover.unlink(missing_ok=True)
 
 
 def _sidecars(path: Path) -> tuple[Path, Path]:
