@@ -653,6 +653,9 @@ def _create(path: Path, migrations: list[Migration]) -> None:
         db = sqlite3.connect(staging, isolation_level=None)
         try:
             db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            # WAL is recorded in the file: openers racing on a new journal need not switch
+            # its mode (a switch needs the only connection, and fails as busy otherwise).
+            db.execute("PRAGMA journal_mode=WAL")
         finally:
             db.close()
         try:
