@@ -349,3 +349,24 @@ def key_line(path: Path | None, *keys: str, value: str = "") -> int | None:
             if str(item).strip() == value:
                 return doc.lines.get(f"{keys[-1]}[{index}]")
     return doc.lines[keys[-1]]
+
+
+# What a territory's output is built from: a change to any of these makes a build stale.
+SOURCES = ("comms.yaml", "content", "calendars", "templates")
+
+
+def newest_source(root: Path) -> float:
+    """The latest modification time among the territory's sources (seconds since epoch);
+    folders count too, so a removed file makes the output stale."""
+    newest = 0.0
+    for name in SOURCES:
+        path = root / name
+        if path.is_file():
+            newest = max(newest, path.stat().st_mtime)
+        elif path.is_dir():
+            for p in path.rglob("*"):
+                try:
+                    newest = max(newest, p.stat().st_mtime)
+                except FileNotFoundError:  # removed while we looked
+                    continue
+    return newest

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from comms.content.source import newest_source
 from comms.directory import Directory, Partner, check_email
 from comms.errors import CommsError, ContentError, Problem, closest
 from comms.model import Address, Issue, Project, Site
@@ -34,7 +35,6 @@ KIND = "newsletter"
 SKIP_DIRECTORY_UNSUBSCRIBED = "désinscrit (annuaire)"
 TEST_PREFIX = "[TEST] "
 LIST = "newsletter"  # the directory list an issue goes to unless `send --list` says
-SOURCES = ("comms.yaml", "content", "calendars", "templates")
 
 
 def campaign_id(issue_id: str) -> str:
@@ -181,22 +181,12 @@ def preview_message(project: Project, rendered: RenderedIssue, secret: str = "",
     return message.as_bytes()
 
 
-def _newest_source(root: Path) -> float:
-    newest = 0.0
-    for name in SOURCES:
-        path = root / name
-        if path.is_file():
-            newest = max(newest, path.stat().st_mtime)
-        elif path.is_dir():
-            newest = max([newest, *(p.stat().st_mtime for p in path.rglob("*") if p.is_file())])
-    return newest
-
 
 def ensure_built(project: Project, issue_id: str, out: Path) -> bool:
     """Build OUT/<issue>/ (web archive, images, agenda files the email links to) unless it
     is newer than every source; True when it was built."""
     built = out / issue_id / "newsletter.html"
-    if built.is_file() and built.stat().st_mtime >= _newest_source(project.site.root):
+    if built.is_file() and built.stat().st_mtime >= newest_source(project.site.root):
         return False
     from comms.build import build_issue
 

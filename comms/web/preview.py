@@ -15,6 +15,7 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+from comms.content.source import newest_source
 from comms.model import Project
 from comms.render.newsletter import render_issue, subject_of
 from comms.render.templates import render, theme_for
@@ -22,7 +23,6 @@ from comms.selection import select
 from comms.web.site import published_issues, with_base, write_site
 from comms.write import atomic_directory, atomic_write
 
-SOURCES = ("comms.yaml", "content", "calendars", "templates")
 POLL_SECONDS = 0.5
 PAGE = "apercu.html"
 
@@ -48,21 +48,6 @@ def build_preview(project: Project, issue_id: str, folder: Path, today: date) ->
             subject=subject_of(project, select(project, issue_id))))
     return PAGE
 
-
-def newest_source(root: Path) -> float:
-    """The latest modification time among the territory's sources (seconds since epoch)."""
-    newest = 0.0
-    for name in SOURCES:
-        path = root / name
-        if path.is_file():
-            newest = max(newest, path.stat().st_mtime)
-        elif path.is_dir():
-            for p in path.rglob("*"):
-                try:
-                    newest = max(newest, p.stat().st_mtime)
-                except FileNotFoundError:  # removed while we looked
-                    continue
-    return newest
 
 
 def watch(root: Path, rebuild: Callable[[], None], stop: threading.Event) -> threading.Thread:
