@@ -16,6 +16,7 @@ from comms.content import EVENTS_DIR, INSTANCES_FILE, ISSUES_DIR, NEWS_DIR
 from comms.content.config import CONFIG_FILE, DEFAULT_ISSUE_DATES
 from comms.errors import CommsError
 from comms.french import territory_of
+from comms.model import Coordinator
 
 PARTNERS_FILE = Path("content/partners.csv")
 # The directory's header as French spreadsheet users write it; `comms.directory` reads these
@@ -23,14 +24,6 @@ PARTNERS_FILE = Path("content/partners.csv")
 PARTNERS_HEADER = ("Courriel;Prénom;Nom;Organisme;Fonction;Listes;Consentement le;"
                    "Désinscrit le")
 PLACEHOLDER_DOMAIN = "example.org"
-
-
-@dataclass(frozen=True)
-class Coordinator:
-    name: str
-    role: str
-    email: str
-    phone: str = ""
 
 
 @dataclass(frozen=True)

@@ -416,3 +416,11 @@ def smtp_env(server: Server, **extra: str) -> dict[str, str]:
     }
     env.update(extra)
     return env
+
+
+def take(server: Server) -> list[email.message.EmailMessage]:
+    """The messages `server` received since the last call, parsed (oldest first)."""
+    handler = server.handler
+    with handler.lock:
+        batch, handler.messages = handler.messages, []
+    return [m.message for m in batch]

@@ -4,14 +4,12 @@ look-alike header is never silently mapped."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from cli_runner import cli
 
-from comms.cli import main
 from comms.directory import COLUMNS, load_directory
 
 CASE = Path("/work/shared/cases/unsubscribe-column-header/partners.csv")
@@ -19,12 +17,6 @@ REPO = Path(__file__).resolve().parent.parent
 CASE_BYTES = CASE.read_bytes() if CASE.is_file() else None
 UNSUBSCRIBED = 2  # partners of the case file with a date in « Désinscrit(e) le »
 
-
-def cli(*args: str, env: dict[str, str] | None = None):
-    clean: dict[str, str | None] = {k: None for k in os.environ
-                                    if k.startswith(("COMMS_", "SMTP_", "BREVO_"))}
-    clean.update(env or {})
-    return CliRunner().invoke(main, list(args), env=clean, catch_exceptions=False)
 
 
 def case_bytes() -> bytes:

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import email
 import email.policy
-import os
 import re
 import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from cli_runner import cli as run_cli
 
-from comms.cli import main
 from comms.send.headers import list_unsubscribe, unsubscribe_url
 from comms.uri import InvalidIRI, to_uri
 
@@ -26,10 +24,7 @@ URI_CHARS = re.compile(rb"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$")
 
 
 def cli(*args: str, env: dict[str, str] | None = None):
-    clean: dict[str, str | None] = {k: None for k in os.environ
-                                    if k.startswith(("COMMS_", "SMTP_", "BREVO_"))}
-    clean.update(env if env is not None else ENV)
-    return CliRunner().invoke(main, list(args), env=clean, catch_exceptions=False)
+    return run_cli(*args, env=ENV if env is None else env)
 
 
 def raw_head(data: bytes) -> bytes:

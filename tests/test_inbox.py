@@ -13,13 +13,12 @@ from pathlib import Path
 
 import inbox_mail as mails
 import pytest
-from click.testing import CliRunner
+from cli_runner import cli
 from conftest import write
 from imap_server import Mailbox
 from inbox_mail import Reply
 from smtp_servers import smtp_env
 
-from comms.cli import main
 from comms.inbox.classify import AUTO_REPLY, BOUNCE, COUNTER, OTHER, REPLY, UNSUBSCRIBE, classify
 from comms.inbox.mailbox import HANDLED_KEYWORD
 from comms.send.journal import Journal
@@ -50,12 +49,6 @@ def partners() -> str:
     rows[1] = rows[1].replace("newsletter|copil", "newsletter|copil|gt-logement")
     return HEADER + "".join(rows)
 
-
-def cli(*args: str, env: dict[str, str] | None = None):
-    clean: dict[str, str | None] = {k: None for k in os.environ
-                                    if k.startswith(("COMMS_", "SMTP_", "BREVO_", "IMAP_"))}
-    clean.update(env or {})
-    return CliRunner().invoke(main, list(args), env=clean, catch_exceptions=False)
 
 
 @pytest.fixture

@@ -20,14 +20,13 @@ from pathlib import Path
 
 import icalendar
 import pytest
-from click.testing import CliRunner
+from cli_runner import cli
 from conftest import write
 from factories import PARIS, make_event, make_instance, make_project, make_repeat, make_site
 from icaljs import parse_with_icaljs
-from smtp_servers import Recorder, smtp_env, start
+from smtp_servers import Recorder, smtp_env, start, take
 
 from comms.calendar.revisions import Revisions
-from comms.cli import main
 from comms.invitations import plan as invitations
 from comms.invitations.imip import (
     CANCEL,
@@ -86,13 +85,6 @@ def copil(start: str = "2027-03-18 14:00", end: str = "2027-03-18 16:30", more: 
 # --------------------------------------------------------------------------- helpers
 
 
-def cli(*args: str, env: dict[str, str] | None = None):
-    """A command with only the given settings in the environment (and ROOT/.env)."""
-    clean: dict[str, str | None] = {k: None for k in os.environ
-                                    if k.startswith(("COMMS_", "SMTP_", "BREVO_"))}
-    clean.update(env or {})
-    return CliRunner().invoke(main, list(args), env=clean, catch_exceptions=False)
-
 
 def invite(root: Path, *args: str, env: dict[str, str] | None = None, today: str = TODAY):
     return cli("invite", *args, "--root", str(root), "--today", today, env=env)
@@ -119,13 +111,6 @@ def summary_of(msg: email.message.EmailMessage) -> tuple[str, str, int, str]:
     return (msg["To"].addresses[0].addr_spec, str(cal["METHOD"]), int(event["SEQUENCE"]),
             str(event["UID"]))
 
-
-def take(server) -> list[email.message.EmailMessage]:
-    """Messages received since the last call."""
-    handler = server.handler
-    with handler.lock:
-        batch, handler.messages = handler.messages, []
-    return [m.message for m in batch]
 
 
 def icaljs_reads(messages, folder: Path) -> list[dict]:

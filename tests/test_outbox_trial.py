@@ -5,22 +5,13 @@ from __future__ import annotations
 
 import email
 import email.policy
-import os
 
 import icalendar
-from click.testing import CliRunner
+from cli_runner import cli
 from smtp_servers import smtp_env
-
-from comms.cli import main
 
 TODAY = "2027-01-10"
 
-
-def cli(*args: str, env: dict[str, str] | None = None):
-    clean: dict[str, str | None] = {k: None for k in os.environ
-                                    if k.startswith(("COMMS_", "SMTP_", "BREVO_"))}
-    clean.update(env or {})
-    return CliRunner().invoke(main, list(args), env=clean, catch_exceptions=False)
 
 
 def deposited(root):

@@ -4,25 +4,21 @@ bytes. Built from the handed cases feed-sequence, feed-cancelled and uninvite.""
 
 from __future__ import annotations
 
-import email
-import email.policy
 import html
 import json
-import os
 import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 import icalendar
-from click.testing import CliRunner
+from cli_runner import cli
 from conftest import write
 from factories import make_event
 from icaljs import parse_with_icaljs
-from smtp_servers import smtp_env
+from smtp_servers import smtp_env, take
 
 from comms.calendar.revisions import LEDGER, Revisions
-from comms.cli import main
 from comms.send.journal import Journal
 
 CASES = Path(__file__).parent / "cases"  # the inputs of the handed cases
@@ -32,18 +28,6 @@ TODAY = "2027-01-10"
 NBSP = "\u00a0"
 
 
-def cli(*args: str, env: dict[str, str] | None = None):
-    clean: dict[str, str | None] = {k: None for k in os.environ
-                                    if k.startswith(("COMMS_", "SMTP_", "BREVO_"))}
-    clean.update(env or {})
-    return CliRunner().invoke(main, list(args), env=clean, catch_exceptions=False)
-
-
-def take(server) -> list[email.message.EmailMessage]:
-    handler = server.handler
-    with handler.lock:
-        batch, handler.messages = handler.messages, []
-    return [m.message for m in batch]
 
 
 def invitation_events(msg) -> tuple[str, list[icalendar.Event]]:

@@ -13,7 +13,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from cli_runner import cli
 from conftest import write
 from factories import PARIS, make_site
 from smtp_servers import (
@@ -25,7 +25,6 @@ from smtp_servers import (
     start,
 )
 
-from comms.cli import main
 from comms.errors import CommsError, ConfigError
 from comms.model import Address
 from comms.send import campaign as campaigns
@@ -499,15 +498,6 @@ def bound_secret(root: Path) -> str:
     """The territory-bound secret the commands use for ROOT (from its .env)."""
     return load_settings(root, environ={}).require_secret()
 
-
-def cli(*args: str, env: dict[str, str] | None = None):
-    """Run a command with only the given settings in the environment (and ROOT/.env)."""
-    import os
-
-    clean: dict[str, str | None] = {k: None for k in os.environ
-                                    if k.startswith(("COMMS_", "SMTP_", "BREVO_"))}
-    clean.update(env or {})
-    return CliRunner().invoke(main, list(args), env=clean, catch_exceptions=False)
 
 
 def outbox(root: Path) -> list[email.message.EmailMessage]:

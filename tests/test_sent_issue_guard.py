@@ -5,23 +5,14 @@ web archive is refused (nothing written) unless --force."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from click.testing import CliRunner
+from cli_runner import cli
 from conftest import news_file, write
 from smtp_servers import smtp_env
 
-from comms.cli import main
-
 LATE = "content/news/2027-01-20-tardive.md"
 
-
-def cli(*args: str, env: dict[str, str] | None = None):
-    clean: dict[str, str | None] = {k: None for k in os.environ
-                                    if k.startswith(("COMMS_", "SMTP_", "BREVO_"))}
-    clean.update(env or {})
-    return CliRunner().invoke(main, list(args), env=clean, catch_exceptions=False)
 
 
 def send(root: Path, env: dict[str, str] | None = None) -> None:

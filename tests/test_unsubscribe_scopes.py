@@ -4,18 +4,15 @@ messages a real SMTP server (aiosmtpd on 127.0.0.1) received, fed to `comms unsu
 
 from __future__ import annotations
 
-import email
-import os
 import re
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from click.testing import CliRunner
+from cli_runner import cli
 from conftest import write
-from smtp_servers import smtp_env
+from smtp_servers import smtp_env, take
 
-from comms.cli import main
 from comms.send.journal import Journal
 
 ANNE = "anne.durand@mairie.example.org"
@@ -23,18 +20,6 @@ PAUL = "paul.roche@ars.example.org"
 TODAY = "2027-01-10"
 
 
-def cli(*args: str, env: dict[str, str] | None = None):
-    clean: dict[str, str | None] = {k: None for k in os.environ
-                                    if k.startswith(("COMMS_", "SMTP_", "BREVO_"))}
-    clean.update(env or {})
-    return CliRunner().invoke(main, list(args), env=clean, catch_exceptions=False)
-
-
-def take(server) -> list[email.message.EmailMessage]:
-    handler = server.handler
-    with handler.lock:
-        batch, handler.messages = handler.messages, []
-    return [m.message for m in batch]
 
 
 def to_of(msg) -> str:

@@ -20,7 +20,8 @@ from comms.content.fields import email as email_field
 from comms.content.fields import url as url_field
 from comms.errors import CommsError, ContentError
 from comms.french import agree, count, territory_of
-from comms.init import Answers, Coordinator, init_territory
+from comms.init import Answers, init_territory
+from comms.model import Coordinator
 
 ROADMAP_ISSUES_PER_YEAR = 3
 
