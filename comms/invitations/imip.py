@@ -19,9 +19,9 @@ and the unsubscribe link of each recipient go.
 from __future__ import annotations
 
 import base64
-import binascii
 import html
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -33,6 +33,7 @@ from comms.calendar.ics import attendee_address, calendar, override, to_bytes, v
 from comms.model import Address, Coordinator, Event, Instance, Project, Site
 from comms.send.headers import (
     ONE_CLICK,
+    check_line,
     date_header,
     fold,
     format_address,
@@ -41,9 +42,11 @@ from comms.send.headers import (
 )
 from comms.send.message import Attachment, OutgoingMessage
 from comms.send.personalize import (
+    BODY_MARKERS,
     GREETING_MARK,
     UNSUBSCRIBE_ALL_MARK,
     UNSUBSCRIBE_MARK,
+    QuotedPrintableBody,
     greeting,
 )
 from comms.send.tokens import ALL, make_token
@@ -360,14 +363,6 @@ def render_invitation(project: Project, event: Event, instance: Instance,
 # --------------------------------------------------------------------------- MIME
 
 
-def _qp(text: str) -> bytes:
-    """Quoted-printable, CRLF line ends (b2a_qp keeps the input's bare LF)."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not text.endswith("\n"):
-        text += "\n"
-    return binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
-
-
 def _b64(data: bytes) -> bytes:
     return base64.encodebytes(data).replace(b"\n", b"\r\n")
 
@@ -394,62 +389,107 @@ def personal_values(site: Site, secret: str, email: str, name: str, first_name: 
                     list_unsubscribe(url, site.unsubscribe_mailto, token), every)
 
 
-def _fill(body: str, personal: Personal, escape: bool) -> str:
-    quote = (lambda s: html.escape(s, quote=True)) if escape else (lambda s: s)
-    return body.replace(GREETING_MARK, quote(personal.greeting)).replace(
-        UNSUBSCRIBE_MARK, quote(personal.unsubscribe_url)).replace(
-        UNSUBSCRIBE_ALL_MARK, quote(personal.unsubscribe_all_url))
+class ImipTemplate:
+    """The iMIP message of one version, ready to be personalised: headers shared by every
+    attendee (From, Subject, the MIME skeleton) are encoded and checked once, and the
+    quoted-printable bodies between the markers of `Rendered` once (`QuotedPrintableBody`),
+    so that an attendee costs her To line, her links, her calendar's base64 and a join of
+    bytes, not a whole MIME tree."""
+
+    def __init__(self, *, sender: Address, rendered: Rendered, method: str, site: Site):
+        self.sender, self.rendered, self.method = sender, rendered, method
+        self.zone = site.timezone
+        # RFC 8058: the one-click header only when the unsubscribe URL answers its POST.
+        self.one_click = site.unsubscribe_one_click
+        self._text = QuotedPrintableBody(rendered.text, BODY_MARKERS)
+        self._html = QuotedPrintableBody(rendered.html, BODY_MARKERS)
+        mixed = f"=_mixed_{secrets.token_hex(10)}".encode()
+        alternative = f"=_alt_{secrets.token_hex(10)}".encode()
+        self._from = b"From: " + format_address(sender.name, sender.email).encode("ascii") \
+            + CRLF
+        self._subject = fold("Subject", rendered.subject)  # checked there
+        self._tail = b"".join([  # after the personal header lines
+            b"List-Unsubscribe-Post: " + ONE_CLICK.encode("ascii") + CRLF
+            if self.one_click else b"",
+            b"Content-Class: urn:content-classes:calendarmessage", CRLF,
+            b"MIME-Version: 1.0", CRLF,
+            b'Content-Type: multipart/mixed; boundary="', mixed, b'"', CRLF,
+            CRLF,
+        ])
+        part = b'Content-Type: text/%s; charset="utf-8"\r\n' \
+               b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        self._open_text = b"".join([
+            b"--", mixed, CRLF,
+            b'Content-Type: multipart/alternative; boundary="', alternative, b'"', CRLF, CRLF,
+            b"--", alternative, CRLF, part % b"plain"])
+        self._open_html = b"".join([CRLF, b"--", alternative, CRLF, part % b"html"])
+        self._open_calendar = b"".join([
+            CRLF, b"--", alternative, CRLF,
+            b"Content-Type: text/calendar; method=", method.encode("ascii"),
+            b"; charset=UTF-8", CRLF, b"Content-Transfer-Encoding: base64", CRLF, CRLF])
+        self._open_attachment = b"".join([
+            CRLF, b"--", alternative, b"--", CRLF, CRLF,
+            b"--", mixed, CRLF,
+            b'Content-Type: application/ics; name="', ATTACHMENT_NAME.encode(), b'"', CRLF,
+            b'Content-Disposition: attachment; filename="', ATTACHMENT_NAME.encode(), b'"',
+            CRLF, b"Content-Transfer-Encoding: base64", CRLF, CRLF])
+        self._close = CRLF + b"--" + mixed + b"--" + CRLF
+        self._date_second = -1
+        self._date = b""
+
+    def _date_line(self) -> bytes:
+        """The Date header's value, formatted once per second (site's time zone)."""
+        second = int(time.time())
+        if second != self._date_second:
+            self._date_second = second
+            self._date = date_header(self.zone).encode("ascii")
+        return self._date
+
+    def personalize(self, personal: Personal, ics: bytes, message_id: str) -> OutgoingMessage:
+        """The whole message for one attendee, `ics` being her calendar; `raw` holds the
+        exact iMIP bytes. HeaderInjectionError for a personal value holding a line
+        break."""
+        to_line = b"To: " + format_address(personal.to.name, personal.to.email).encode(
+            "ascii") + CRLF  # checks both values
+        check_line(message_id, "le Message-ID")
+        check_line(personal.list_unsubscribe, "l’en-tête List-Unsubscribe")
+        text_values = {GREETING_MARK: personal.greeting,
+                       UNSUBSCRIBE_MARK: personal.unsubscribe_url,
+                       UNSUBSCRIBE_ALL_MARK: personal.unsubscribe_all_url}
+        html_values = {mark: html.escape(value, quote=True)
+                       for mark, value in text_values.items()}
+        calendar_b64 = _b64(ics)
+        data = b"".join([
+            self._from, to_line, self._subject,
+            b"Date: ", self._date_line(), CRLF,
+            b"Message-ID: ", message_id.encode("ascii"), CRLF,
+            b"List-Unsubscribe: ",
+            personal.list_unsubscribe.replace(">, <", ">,\r\n <").encode("ascii"), CRLF,
+            self._tail,
+            self._open_text, self._text.render(text_values),
+            self._open_html, self._html.render(html_values),
+            self._open_calendar, calendar_b64,
+            self._open_attachment, calendar_b64,
+            self._close,
+        ])
+        headers = {"List-Unsubscribe": personal.list_unsubscribe,
+                   "Content-Class": "urn:content-classes:calendarmessage"}
+        if self.one_click:
+            headers["List-Unsubscribe-Post"] = ONE_CLICK
+        rendered = self.rendered
+        # The bodies as strings only for a transport that reads them (an HTTP API, which
+        # takes fields rather than bytes: there the calendar travels as an attachment).
+        return OutgoingMessage(
+            sender=self.sender, to=personal.to, subject=rendered.subject,
+            text=lambda: _fill(rendered.text, text_values),
+            html=lambda: _fill(rendered.html, html_values),
+            message_id=message_id, headers=headers,
+            attachments=(Attachment(ATTACHMENT_NAME, f"text/calendar; method={self.method}",
+                                    ics),),
+            raw=lambda: data, checked=True)
 
 
-def imip_message(*, sender: Address, personal: Personal, rendered: Rendered, subject_line: str,
-                 method: str, ics: bytes, message_id: str, site: Site) -> OutgoingMessage:
-    """The whole message for one attendee; `raw` holds the exact iMIP bytes."""
-    text = _fill(rendered.text, personal, escape=False)
-    html_body = _fill(rendered.html, personal, escape=True)
-    # RFC 8058: the one-click header only when the unsubscribe URL answers its POST.
-    one_click = site.unsubscribe_one_click
-    headers = {"List-Unsubscribe": personal.list_unsubscribe,
-               "Content-Class": "urn:content-classes:calendarmessage"}
-    if one_click:
-        headers["List-Unsubscribe-Post"] = ONE_CLICK
-    mixed = f"=_mixed_{secrets.token_hex(10)}".encode()
-    alternative = f"=_alt_{secrets.token_hex(10)}".encode()
-    head = b"".join([
-        b"From: ", format_address(sender.name, sender.email).encode("ascii"), CRLF,
-        b"To: ", format_address(personal.to.name, personal.to.email).encode("ascii"), CRLF,
-        fold("Subject", subject_line),
-        b"Date: ", date_header(site.timezone).encode("ascii"), CRLF,
-        b"Message-ID: ", message_id.encode("ascii"), CRLF,
-        b"List-Unsubscribe: ",
-        personal.list_unsubscribe.replace(">, <", ">,\r\n <").encode("ascii"), CRLF,
-        b"List-Unsubscribe-Post: " + ONE_CLICK.encode("ascii") + CRLF if one_click else b"",
-        b"Content-Class: urn:content-classes:calendarmessage", CRLF,
-        b"MIME-Version: 1.0", CRLF,
-        b'Content-Type: multipart/mixed; boundary="', mixed, b'"', CRLF,
-        CRLF,
-    ])
-    part = b'Content-Type: text/%s; charset="utf-8"\r\n' \
-           b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-    body = b"".join([
-        b"--", mixed, CRLF,
-        b'Content-Type: multipart/alternative; boundary="', alternative, b'"', CRLF, CRLF,
-        b"--", alternative, CRLF, part % b"plain", _qp(text), CRLF,
-        b"--", alternative, CRLF, part % b"html", _qp(html_body), CRLF,
-        b"--", alternative, CRLF,
-        b"Content-Type: text/calendar; method=", method.encode("ascii"), b"; charset=UTF-8",
-        CRLF, b"Content-Transfer-Encoding: base64", CRLF, CRLF, _b64(ics), CRLF,
-        b"--", alternative, b"--", CRLF, CRLF,
-        b"--", mixed, CRLF,
-        b'Content-Type: application/ics; name="', ATTACHMENT_NAME.encode(), b'"', CRLF,
-        b'Content-Disposition: attachment; filename="', ATTACHMENT_NAME.encode(), b'"', CRLF,
-        b"Content-Transfer-Encoding: base64", CRLF, CRLF, _b64(ics), CRLF,
-        b"--", mixed, b"--", CRLF,
-    ])
-    data = head + body
-    # The constructor checks every header value before anything is sent. For an HTTP API
-    # (Brevo), which takes fields rather than bytes, the calendar travels as an attachment.
-    return OutgoingMessage(
-        sender=sender, to=personal.to, subject=subject_line, text=text, html=html_body,
-        message_id=message_id, headers=headers,
-        attachments=(Attachment(ATTACHMENT_NAME, f"text/calendar; method={method}", ics),),
-        raw=lambda: data)
+def _fill(body: str, values: dict[str, str]) -> str:
+    for mark, value in values.items():
+        body = body.replace(mark, value)
+    return body

@@ -48,10 +48,10 @@ from comms.invitations.imip import (
     SESSION_MOVE,
     UPDATE,
     WITHDRAWAL,
+    ImipTemplate,
     InvitationCalendar,
     Rendered,
     describe_changes,
-    imip_message,
     organizer_of,
     personal_values,
     render_invitation,
@@ -545,7 +545,9 @@ def forgotten_warning(event_id: str) -> str:
 
 class InvitationFactory:
     """recipient + Message-ID -> the iMIP message of one version for that attendee. The
-    bodies are rendered once per kind; the calendar gets a fresh DTSTAMP each time."""
+    bodies are rendered and their MIME encoded once per kind (`ImipTemplate`), the calendar
+    once per kind and DTSTAMP second (`InvitationCalendar`): an attendee costs her own
+    header lines, links and ATTENDEE line."""
 
     def __init__(self, project: Project, event: Event, version: Version, secret: str,
                  now: Callable[[], datetime] | None = None,
@@ -557,7 +559,11 @@ class InvitationFactory:
         self.version = version
         self.secret = secret
         self.now = now
+        self.scope = instance_scope(self.instance.id)
+        organizer = organizer_of(project.site, self.instance)
+        self.sender = Address(organizer.name, organizer.email)
         self._rendered: dict[tuple[str, int | None], Rendered] = {}
+        self._templates: dict[tuple[str, int | None], ImipTemplate] = {}
         # (withdrawal, sessions) -> its calendar
         self._calendars: dict[tuple[bool, tuple], InvitationCalendar] = {}
 
@@ -570,14 +576,25 @@ class InvitationFactory:
             return ()
         return tuple(describe_changes(held.fields, self.event, self.project.site))
 
-    def rendered(self, kind: str, previous: int | None = None) -> Rendered:
+    def _key(self, kind: str, previous: int | None) -> tuple[str, int | None]:
         said = kind in (UPDATE, SESSION_CANCEL, SESSION_MOVE)
-        key = (kind, previous if said else None)
+        return kind, previous if said else None
+
+    def rendered(self, kind: str, previous: int | None = None) -> Rendered:
+        key = self._key(kind, previous)
         if key not in self._rendered:
             self._rendered[key] = render_invitation(
                 self.project, self.event, self.instance, kind,
-                self.changes(previous) if said else ())
+                self.changes(previous) if key[1] is not None else ())
         return self._rendered[key]
+
+    def template(self, kind: str, previous: int | None = None) -> ImipTemplate:
+        key = self._key(kind, previous)
+        if key not in self._templates:
+            self._templates[key] = ImipTemplate(
+                sender=self.sender, rendered=self.rendered(kind, previous),
+                method=self.version.method, site=self.project.site)
+        return self._templates[key]
 
     def __call__(self, recipient: Recipient, message_id: str) -> OutgoingMessage:
         delivery: Delivery = recipient.data
@@ -586,8 +603,7 @@ class InvitationFactory:
         personal = personal_values(site, self.secret, recipient.email, recipient.name,
                                    partner.first_name if partner else "",
                                    partner.last_name if partner else "",
-                                   scope=instance_scope(self.instance.id))
-        rendered = self.rendered(delivery.kind, delivery.previous)
+                                   scope=self.scope)
         version = self.version
         withdrawal = delivery.kind == WITHDRAWAL
         key = (withdrawal, delivery.sessions)
@@ -597,11 +613,8 @@ class InvitationFactory:
                 sequence=version.sequence, withdrawal=withdrawal, sessions=delivery.sessions)
         ics = self._calendars[key]((recipient.name, recipient.email),
                                    self.now() if self.now else None)
-        organizer = organizer_of(site, self.instance)
-        return imip_message(sender=Address(organizer.name, organizer.email),
-                            personal=personal, rendered=rendered,
-                            subject_line=rendered.subject, method=version.method, ics=ics,
-                            message_id=message_id, site=site)
+        return self.template(delivery.kind, delivery.previous).personalize(
+            personal, ics, message_id)
 
 
 def campaign_of(project: Project, plan: EventPlan, version: Version) -> Campaign:
