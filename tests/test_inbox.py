@@ -591,6 +591,15 @@ def test_emargement_lists_who_is_expected_accepted_first(territory, mailbox):
     assert not any("Paul" in r[1] or "Lucie" in r[1] for r in rows)
 
 
+def test_emargement_names_a_day_the_meeting_does_not_take_place_in_french(territory, mailbox):
+    assert inbox(territory, mailbox).exit_code == 0
+    result = cli("emargement", "2027-03-copil", "--date", "19/03/2027", "--root", str(territory),
+                 env=env_for(mailbox))
+    assert result.exit_code == 1
+    assert "n’a pas lieu le vendredi 19 mars 2027" in result.output
+    assert "2027-03-18" in result.output  # the dates it does take place, as they are typed
+
+
 def test_emargement_refuses_an_event_never_sent(territory, mailbox):
     write(territory, "calendars/events/2027-06-copil.md",
           "---\ninstance: copil\nstart: 2027-06-10 14:00\nend: 2027-06-10 16:00\n"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+from comms.dates import format_day
 from comms.directory import Directory
 from comms.errors import CommsError
 from comms.inbox.itip import ACCEPTED, DECLINED, DELEGATED, NEEDS_ACTION, TENTATIVE
@@ -51,8 +52,8 @@ def pick_table(tables: list[RsvpTable], event: Event, day: date | None,
             if _day(table.when) == day:
                 return table
         known = ", ".join(_day(t.when).isoformat() for t in tables[:12])
-        raise CommsError(f"«\u00a0{event.id}\u00a0» n’a pas lieu le {day.isoformat()}. Dates "
-                         f"possibles\u00a0: {known}.")
+        raise CommsError(f"«\u00a0{event.id}\u00a0» n’a pas lieu le {format_day(day)}. "
+                         f"Dates possibles (à écrire ainsi)\u00a0: {known}.")
     upcoming = [t for t in tables if _day(t.when) >= today]
     return upcoming[0] if upcoming else tables[-1]
 
