@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from comms.build import size_problems
+from comms.content.source import key_path
 from comms.errors import WARNING, Problem
 from comms.model import Project
 from comms.render.links import bad_links
@@ -146,7 +147,8 @@ def config_placeholders(project: Project) -> list[Problem]:
         hit = next((p for p in CONFIG_PLACEHOLDERS if p in value), None)
         if hit:
             shown = value.split(":", 1)[-1].strip().strip('"')
-            found.append(Problem(path, number, text.split(":", 1)[0].strip(" -"),
+            found.append(Problem(path, number,
+                                 key_path(lines, number - 1) or text.split(":", 1)[0].strip(" -"),
                                  f"valeur d’exemple «\u00a0{shown}\u00a0» laissée par comms init",
                                  "remplacez-la par la vraie valeur du territoire",
                                  level=WARNING))

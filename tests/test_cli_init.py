@@ -35,6 +35,9 @@ def test_init_then_check_passes_and_build_produces_an_issue(tmp_path):
     # The example values are pointed out, line by line, without blocking anything.
     assert "comms.yaml:7: avertissement\u00a0: territory\u00a0: valeur d’exemple «\u00a0Mon " \
         "territoire\u00a0» laissée par comms init" in check.output
+    # Nested fields are named as written in comms.yaml, with their parents.
+    for field in ("sender.email", "coordinators[2].name", "unsubscribe.url"):
+        assert f"avertissement\u00a0: {field}\u00a0: valeur d’exemple" in check.output, field
     assert "le texte d’exemple «\u00a0Votre éditorial ici\u00a0» est encore là" in check.output
 
     out = tmp_path / "out"

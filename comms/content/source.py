@@ -73,6 +73,58 @@ _COLON_IN_VALUE = re.compile(r"^\s*(?:- )?([\w-]+):\s+([^\"'\[{][^#]*?:\s.*)$")
 _HEX_COMMENT = re.compile(r"^\s*(?:- )?([\w-]+):\s+(#[0-9A-Fa-f]{3,8})\b")
 
 
+_KEY_LINE = re.compile(r"^([ \t]*)((?:-[ \t]+)?)([^\s:#\"'\[{-][^:#]*?)[ \t]*:(?:[ \t]|$)")
+_DASH = re.compile(r"-[ \t]+")
+
+
+def key_path(lines: list[str], n: int) -> str | None:
+    """The field on line `n` (0-based) named as the coordinator writes it, with its parents:
+    `brand.color`, `sender.email`, `coordinators[2].name` (items counted from 1); None when
+    the line holds no `name:`. Read from the indentation, so it works on a file YAML
+    refuses too."""
+    m = _KEY_LINE.match(lines[n]) if 0 <= n < len(lines) else None
+    if m is None:
+        return None
+    path = m.group(3).strip()
+    if "\t" in m.group(1) + m.group(2):  # a tab's indentation says nothing reliable
+        return path
+    col = len(m.group(1)) + len(m.group(2))  # column of the key
+    dash_col = len(m.group(1)) if m.group(2) else None  # column of its item's dash
+    count = 1
+    for k in range(n - 1, -1, -1):
+        text = lines[k]
+        body = text.lstrip(" \t")
+        if not body.strip() or body.startswith("#"):
+            continue
+        lead = len(text) - len(body)
+        dash = _DASH.match(body)
+        key_col = lead + (dash.end() if dash else 0)
+        if dash_col is None and dash and lead < col == key_col:
+            dash_col = lead  # a sibling key on the dash line: we are in this list item
+            continue
+        if dash_col is not None:
+            if dash and lead == dash_col:
+                count += 1
+                continue
+            if lead > dash_col or (lead == dash_col and dash):
+                continue
+            parent = _KEY_LINE.match(text)
+            if parent is None:
+                return path
+            path = f"{parent.group(3).strip()}[{count}].{path}"
+        elif key_col < col:
+            parent = _KEY_LINE.match(text)
+            if parent is None:
+                return path
+            path = f"{parent.group(3).strip()}.{path}"
+        else:
+            continue
+        col = len(parent.group(1)) + len(parent.group(2))
+        dash_col = len(parent.group(1)) if parent.group(2) else None
+        count = 1
+    return path
+
+
 def _explain(lines: list[str], at: int, problem: str) -> tuple[int, str, str]:
     """(0-based line, French message, what to write) for a YAML syntax error near `at`.
 
@@ -80,7 +132,10 @@ def _explain(lines: list[str], at: int, problem: str) -> tuple[int, str, str]:
     around that place are read again to name the slip (a tab, straight quotes inside a quoted
     value, a missing space after a colon, a colon inside a value, a shifted indentation).
     """
-    near = [n for n in (at, at - 1) if 0 <= n < len(lines)]
+    # The parser gives up on the line after the slip, past any blank or comment lines.
+    before = next((n for n in range(min(at, len(lines)) - 1, -1, -1)
+                   if lines[n].strip() and not lines[n].lstrip().startswith("#")), -1)
+    near = [n for n in dict.fromkeys((at, at - 1, before)) if 0 <= n < len(lines)]
     for n, text in enumerate(lines):
         if "\t" in text[: len(text) - len(text.lstrip())] or ("\t" in problem and n == at):
             return (n, "une tabulation sert de décalage sur cette ligne, or YAML n’accepte que "
@@ -136,19 +191,21 @@ def _yaml_error(exc: yaml.YAMLError, text: str, report: Problems, first_line: in
                      f"imbrication trop profonde (plus de {MAX_DEPTH} niveaux)",
                      "écrivez les champs à plat, comme dans les exemples du guide")
         return
-    line, message, hint = _explain(text.split("\n"), at, problem)
-    report.error(line + first_line, None, f"le fichier ne peut pas être lu\u00a0: {message}",
-                 hint)
+    lines = text.split("\n")
+    line, message, hint = _explain(lines, at, problem)
+    report.error(line + first_line, key_path(lines, line),
+                 f"le fichier ne peut pas être lu\u00a0: {message}", hint)
 
 
 def _hex_comments(text: str, report: Problems, first_line: int) -> bool:
     """`color: #1f5f7a` reads as an empty value followed by a comment: say so."""
     found = False
-    for n, line in enumerate(text.split("\n")):
+    lines = text.split("\n")
+    for n, line in enumerate(lines):
         m = _HEX_COMMENT.match(line)
         if m:
             found = True
-            report.error(n + first_line, m.group(1),
+            report.error(n + first_line, key_path(lines, n) or m.group(1),
                          f"« {m.group(2)} » est lu comme un commentaire (tout ce qui suit # est "
                          "ignoré)", f"mettez la couleur entre guillemets droits\u00a0: "
                          f"{m.group(1)}: \"{m.group(2)}\"")
@@ -164,13 +221,15 @@ def _invisible_characters(text: str, report: Problems, first_line: int) -> bool:
     NEL, U+2028, U+2029...), with its line and field; True if there was one. YAML would
     either refuse the file without saying which field, or cut the line at that character."""
     found = False
-    for number, text_line in enumerate(text.split("\n")):
+    lines = text.split("\n")
+    for number, text_line in enumerate(lines):
         match = _INVISIBLE.search(text_line)
         if match is None:
             continue
         found = True
         key = _KEY.match(text_line)
-        report.error(number + first_line, key.group(1) if key else None,
+        field = key_path(lines, number) or (key.group(1) if key else None)
+        report.error(number + first_line, field,
                      f"caractère invisible U+{ord(match.group()):04X} dans la valeur",
                      "retapez cette ligne au clavier (un copier-coller l’a sans doute "
                      "apporté)")
