@@ -57,18 +57,22 @@ class OutgoingMessage:
     `text` and `html` may be given as functions, called only when a transport reads them
     (an HTTP API does; SMTP and the outbox read only the bytes). `raw` builds the RFC 5322
     bytes and `stuffed` the same bytes already dot-stuffed for SMTP DATA, both without an
-    `EmailMessage`.
+    `EmailMessage`. `dkim_input` gives what a DKIM signature of those bytes needs: the
+    header block (up to and including the empty line) and the SHA-256 of the body in relaxed
+    canonicalisation (RFC 6376 §3.4.4, §3.7), computed without the whole body.
     """
 
-    __slots__ = ("_html", "_text", "attachments", "headers", "message_id", "raw",
-                 "reply_to", "sender", "stuffed", "subject", "to")
+    __slots__ = ("_html", "_text", "attachments", "dkim_input", "headers", "message_id",
+                 "raw", "reply_to", "sender", "stuffed", "subject", "to")
 
     def __init__(self, sender: Address, to: Address, subject: str, text: Body,
                  html: Body = "", reply_to: str = "", message_id: str = "",
                  headers: dict[str, str] | None = None,
                  attachments: tuple[Attachment, ...] = (),
                  raw: Callable[[], bytes] | None = None,
-                 stuffed: Callable[[], bytes] | None = None, *, checked: bool = False):
+                 stuffed: Callable[[], bytes] | None = None,
+                 dkim_input: Callable[[], tuple[bytes, bytes]] | None = None, *,
+                 checked: bool = False):
         self.sender = sender
         self.to = to
         self.subject = subject
@@ -81,6 +85,7 @@ class OutgoingMessage:
         self.attachments = attachments
         self.raw = raw
         self.stuffed = stuffed
+        self.dkim_input = dkim_input
         if not checked:
             self._check()
 

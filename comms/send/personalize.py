@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from comms.errors import CommsError
 from comms.model import Address
+from comms.send.dkim_body import SlottedBody
 from comms.send.headers import ONE_CLICK, check_line, date_header, fold, format_address
 from comms.send.message import OutgoingMessage
 
@@ -82,6 +83,14 @@ class QuotedPrintableBody:
         return b"".join(piece if isinstance(piece, bytes) else _qp(values[piece]) + SOFT
                         for piece in self.pieces)
 
+    def segments(self) -> list[bytes | None]:
+        """The encoded pieces in order, None in place of each marker's value."""
+        return [piece if isinstance(piece, bytes) else None for piece in self.pieces]
+
+    def values(self, values: Mapping[str, str]) -> list[bytes]:
+        """The encoded value of each marker, in the order of `segments`' slots."""
+        return [_qp(values[piece]) + SOFT for piece in self.pieces if isinstance(piece, str)]
+
     def render_stuffed(self, values: Mapping[str, str]) -> bytes:
         """`render(values)` dot-stuffed for SMTP DATA; only the values are stuffed here."""
         return b"".join(piece if isinstance(piece, bytes) else _stuff(_qp(values[piece]) + SOFT)
@@ -135,6 +144,16 @@ class MessageTemplate:
         self._date_second = -1
         self._date = b""
         self._fixed_date = date_header(zone, date).encode("ascii") if date else b""
+        self._slotted: SlottedBody | None = None
+
+    def _slotted_body(self) -> SlottedBody:
+        """The body's static segments, canonicalised once for DKIM (at the first message
+        signed: a campaign sent unsigned never pays for it)."""
+        if self._slotted is None:
+            self._slotted = SlottedBody([self._open_text, *self._text_qp.segments(),
+                                         self._open_html, *self._html_qp.segments(),
+                                         self._close])
+        return self._slotted
 
     def _head_for(self, subject: str) -> bytes:
         """The header lines every recipient shares, for this subject."""
@@ -186,16 +205,21 @@ class MessageTemplate:
         static_head = (self._head_for(subject_prefix + self.subject) if subject_prefix
                        else self._static_head)
 
+        built: list[bytes] = []
+
         def head() -> bytes:
+            # Built once: the bytes sent, deposited and signed carry the same Date.
             # No header line starts with a dot: the head needs no dot-stuffing.
-            unsubscribe = list_unsubscribe.replace(">, <", ">,\r\n <").encode("ascii")
-            return b"".join([
-                to_line,
-                b"Date: ", self._date_line(), CRLF,
-                b"Message-ID: ", message_id.encode("ascii"), CRLF,
-                b"List-Unsubscribe: ", unsubscribe, CRLF,
-                static_head,
-            ])
+            if not built:
+                unsubscribe = list_unsubscribe.replace(">, <", ">,\r\n <").encode("ascii")
+                built.append(b"".join([
+                    to_line,
+                    b"Date: ", self._date_line(), CRLF,
+                    b"Message-ID: ", message_id.encode("ascii"), CRLF,
+                    b"List-Unsubscribe: ", unsubscribe, CRLF,
+                    static_head,
+                ]))
+            return built[0]
 
         def raw() -> bytes:
             return b"".join([
@@ -213,12 +237,16 @@ class MessageTemplate:
                 self._close,
             ])
 
+        def dkim_input() -> tuple[bytes, bytes]:
+            values = [*self._text_qp.values(text_values), *self._html_qp.values(html_values)]
+            return head(), self._slotted_body().sha256(values)
+
         return OutgoingMessage(
             sender=self.sender, to=to, subject=subject_prefix + self.subject,
             text=lambda: _replace(self.text, text_values),
             html=lambda: _replace(self.html, html_values),
             reply_to=self.reply_to, message_id=message_id, headers=headers,
-            raw=raw, stuffed=stuffed, checked=True)
+            raw=raw, stuffed=stuffed, dkim_input=dkim_input, checked=True)
 
 
 def _address_line(name: str, address: Address) -> bytes:

@@ -13,6 +13,8 @@ DMARC and one-click.
 from __future__ import annotations
 
 import base64
+import hashlib
+import time
 from email.policy import SMTP
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from comms.errors import ConfigError, Problem
+from comms.send.dkim_body import relaxed_body_sha256
 from comms.send.message import OutgoingMessage, dot_stuff
 from comms.settings import Settings
 
@@ -32,42 +35,34 @@ SIGNED_HEADERS = (b"from", b"to", b"subject", b"date", b"message-id", b"list-id"
                   b"list-unsubscribe", b"list-unsubscribe-post")
 CANONICALIZE = (b"relaxed", b"relaxed")
 MIN_KEY_BITS = 1024  # RFC 8301 §3.2: verifiers MUST NOT accept shorter keys
+_POLICY = dkim.CanonicalizationPolicy.from_c_value(b"/".join(CANONICALIZE))
 GENERATE_KEY = "openssl genrsa -out var/dkim.pem 2048"
 GUIDE = "docs/redaction.md, section «\u00a0Signature DKIM\u00a0»"
 
 
-class _OpenSslDKIM(dkim.DKIM):
-    """dkimpy's signer with the RSA step done by OpenSSL (same bytes, RFC 8017 §8.2)."""
-
-    def __init__(self, message: bytes, key: rsa.RSAPrivateKey):
-        head, sep, body = message.partition(b"\r\n\r\n")
-        if sep and message.count(b"\n") == message.count(b"\r\n"):
-            # CRLF throughout: dkimpy parses the header only, and takes the body as it is
-            # (what its line-by-line parse would rebuild, byte for byte).
-            super().__init__(head + b"\r\n\r\n", linesep=b"\r\n")
-            self.body = body
-        else:
-            super().__init__(message, linesep=b"\r\n")
-        self._key = key
-
-    def gen_header(self, fields: list[tuple[bytes, bytes]], include_headers: tuple[bytes, ...],
-                   canon_policy: object, header_name: bytes, pk: object,
-                   standardize: bool = False) -> bytes:
-        """The folded field value with b= (dkimpy's own steps; `pk` is not used)."""
-        header_value = b"; ".join(b"=".join(x) for x in fields)
-        header_value = dkim.fold(header_value, namelen=len(header_name), linesep=b"\r\n")
-        header_value = dkim.RE_BTAG.sub(b"\\1", header_value)
-        header = (header_name, b" " + header_value)
-        hasher = dkim.HashThrough(self.hasher(), self.debug_content)
-        headers = canon_policy.canonicalize_headers(self.headers)
-        self.signed_headers = dkim.hash_headers(hasher, canon_policy, headers,
-                                                include_headers, header, dict(fields))
-        signature = self._key.sign(hasher.digest(), padding.PKCS1v15(),
-                                   Prehashed(hashes.SHA256()))
-        index = next(i for i, (name, _) in enumerate(fields) if name == b"b")
-        fields[index] = (b"b", base64.b64encode(signature))
-        header_value = b"; ".join(b"=".join(x) for x in fields) + self.linesep
-        return dkim.fold(header_value, namelen=len(header_name), linesep=self.linesep)
+def _signature_field(headers: list[list[bytes]], body_sha256: bytes, domain: bytes,
+                     selector: bytes, key: rsa.RSAPrivateKey) -> bytes:
+    """The `DKIM-Signature:` field (folded, CRLF-terminated) for a message with these
+    header fields (dkimpy's `rfc822_parse`) and this body hash (RFC 6376 §3.7): dkimpy's
+    own steps and tags, the RSA operation by OpenSSL (RSASSA-PKCS1-v1_5, RFC 8017 §8.2)."""
+    name = b"DKIM-Signature"
+    fields = [(b"v", b"1"), (b"a", b"rsa-sha256"), (b"c", b"/".join(CANONICALIZE)),
+              (b"d", domain), (b"i", b"@" + domain), (b"q", b"dns/txt"), (b"s", selector),
+              (b"t", str(int(time.time())).encode("ascii")),
+              (b"h", b" : ".join(SIGNED_HEADERS)),
+              (b"bh", base64.b64encode(body_sha256)),
+              # A placeholder as long as a signature line, so that b= folds onto its own
+              # line and adding the signature does not move the other tags.
+              (b"b", b"0" * 60)]
+    value = dkim.fold(b"; ".join(b"=".join(x) for x in fields), namelen=len(name))
+    unsigned = (name, b" " + dkim.RE_BTAG.sub(b"\\1", value))
+    hasher = hashlib.sha256()
+    dkim.hash_headers(hasher, _POLICY, _POLICY.canonicalize_headers(headers),
+                      SIGNED_HEADERS, unsigned, dict(fields))
+    signature = key.sign(hasher.digest(), padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+    fields[-1] = (b"b", base64.b64encode(signature))
+    value = b"; ".join(b"=".join(x) for x in fields) + b"\r\n"
+    return name + b": " + dkim.fold(value, namelen=len(name), linesep=b"\r\n")
 
 
 def _problem(settings: Settings, name: str, path: Path | None, message: str,
@@ -149,27 +144,57 @@ class Signer:
     def signature(self, data: bytes) -> bytes:
         """The `DKIM-Signature:` field (folded, CRLF-terminated) for the RFC 5322 message
         `data` (CRLF line ends): rsa-sha256, relaxed/relaxed, over `SIGNED_HEADERS`."""
-        signer = _OpenSslDKIM(data, self._key)
-        return signer.sign(self.selector.encode("ascii"), self.domain.encode("ascii"),
-                           self._pem, canonicalize=CANONICALIZE,
-                           include_headers=list(SIGNED_HEADERS))
+        head, _, body = data.partition(b"\r\n\r\n")
+        return self.head_signature(head + b"\r\n\r\n", relaxed_body_sha256(body))
+
+    def head_signature(self, head: bytes, body_sha256: bytes) -> bytes:
+        """The `DKIM-Signature:` field for a message with this header block (CRLF line
+        ends, up to and including the empty line) and this SHA-256 of its body in relaxed
+        canonicalisation (RFC 6376 §3.4.4): the body itself is not needed."""
+        headers, _ = dkim.rfc822_parse(head)
+        return _signature_field(headers, body_sha256, self.domain.encode("ascii"),
+                                self.selector.encode("ascii"), self._key)
 
     def sign(self, message: OutgoingMessage, settings: Settings) -> OutgoingMessage:
         """`message` whose bytes (raw and SMTP DATA alike) start with its DKIM signature;
-        the bytes are built and signed once, at the transport's first read.
-        ConfigError when its From is not aligned with the signing domain."""
+        the signature is made once, at the transport's first read: from the message's
+        `dkim_input` when it has one (the whole body is then never canonicalised), else
+        from its whole bytes. ConfigError when its From is not aligned with the signing
+        domain."""
         self.check_aligned(message.sender.email, settings)
+        signed: list[bytes] = []
+        if message.dkim_input is not None and message.raw is not None \
+                and message.stuffed is not None:
+            original_raw, original_stuffed, dkim_input = \
+                message.raw, message.stuffed, message.dkim_input
+
+            def field() -> bytes:
+                if not signed:
+                    signed.append(self.head_signature(*dkim_input()))
+                return signed[0]
+
+            # The field's lines start with a letter or a space: no dot-stuffing to do.
+            message.raw = lambda: field() + original_raw()
+            message.stuffed = lambda: field() + original_stuffed()
+            return message
         original = message.raw
         build = original if original is not None else \
             (lambda: message.as_email().as_bytes(policy=SMTP))
-        signed: list[bytes] = []
 
         def raw() -> bytes:
             if not signed:
-                data = build()
+                data = _crlf(build())
                 signed.append(self.signature(data) + data)
             return signed[0]
 
         message.raw = raw
         message.stuffed = lambda: dot_stuff(raw())
         return message
+
+
+def _crlf(data: bytes) -> bytes:
+    """`data` with CRLF line ends throughout (what is signed is what is sent)."""
+    crlf = data.count(b"\r\n")
+    if data.count(b"\n") == crlf and data.count(b"\r") == crlf:
+        return data
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
