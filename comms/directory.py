@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
 
-from email_validator import EmailNotValidError, validate_email
-
 from comms.content.fields import Invalid, day
 from comms.errors import ConfigError, ContentError, Problem, Problems, closest
 from comms.french import count
@@ -137,6 +135,10 @@ def email_problem(exc: Exception) -> str:
 def check_email(value: str) -> str:
     """The address as it will be written (domain in lower case, IDNA), or ValueError with a
     French reason. Syntax only: no DNS lookup."""
+    # Imported here: email-validator compiles its grammar on import, which a build that only
+    # reads this module's names should not pay.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         info = validate_email(value, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:

@@ -16,14 +16,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from comms.errors import CommsError
 from comms.send.headers import message_id
 from comms.send.journal import BOUNCE, FAILED, SENDING, SENT, Journal
 from comms.send.message import OutgoingMessage
 from comms.send.pacing import RateLimiter, RetryPolicy
-from comms.send.signing import Signer
 from comms.send.tokens import NEWSLETTER, instance_scope
 from comms.send.transports.base import (
     MaybeDeliveredError,
@@ -34,6 +33,9 @@ from comms.send.transports.base import (
     Transport,
 )
 from comms.settings import Settings
+
+if TYPE_CHECKING:
+    from comms.send.signing import Signer
 
 SKIP_UNSUBSCRIBED = "désinscrit"
 SKIP_BOUNCED = "adresse en échec définitif"
@@ -234,6 +236,10 @@ def signer_for(transport: Transport, settings: Settings) -> Signer | None:
     """The DKIM signer for what `transport` sends, or None: DKIM not configured, or a
     transport that does not send raw bytes (an HTTP API). ConfigError for a wrong key or
     setting (see `comms.send.signing.Signer.from_settings`)."""
+    # Imported here: dkimpy, dnspython and cryptography are loaded only by a send that may
+    # sign, never by a build that imports this module for its dataclasses.
+    from comms.send.signing import Signer
+
     return Signer.from_settings(settings) if transport.sends_raw else None
 
 

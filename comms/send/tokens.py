@@ -21,15 +21,14 @@ import hmac
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESSIV
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from comms.errors import CommsError, Problem
 from comms.uri import split_url
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 
 NEWSLETTER = "newsletter"
 ALL = "all"
@@ -74,6 +73,12 @@ def check_scope(scope: str) -> str:
 
 @lru_cache(maxsize=8)
 def _cipher(secret: str) -> AESSIV:
+    # Imported here: cryptography is loaded when a token is made or read, not by every
+    # command that imports the scopes (a build without a secret makes no token).
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     key = HKDF(algorithm=hashes.SHA256(), length=64, salt=None,
                info=KEY_INFO).derive(secret.encode("utf-8"))
     return AESSIV(key)
@@ -128,6 +133,8 @@ def _candidate(text: str) -> str:
 
 
 def _read_one(secret: str, text: str) -> UnsubscribeToken:
+    from cryptography.exceptions import InvalidTag
+
     token = _candidate(text)
     if (len(token) > MAX_TOKEN_CHARS or not TOKEN_CHARS.fullmatch(token)
             or len(token) % 4 == 1):
