@@ -12,6 +12,7 @@ from comms.render.markdown import (
     first_paragraph,
     french_spacing,
     to_html,
+    to_html_and_text,
     to_text,
     vague_links,
 )
@@ -219,3 +220,34 @@ def test_first_paragraph_and_vague_links():
     assert first_paragraph("- liste\n") == ""
     assert vague_links("[Cliquez ici](https://x.example) et [le guide](https://y.example)") == \
         ["cliquez ici"]
+
+
+MIXED = """\
+# Titre
+
+Un [lien relatif](programme.pdf), un [lien refusé](javascript:alert(1)) et
+![une image](photo.png) puis ![une autre](data:image/png;base64,xx).
+
+| Action | Coût |
+|:-------|-----:|
+| Atelier *nutrition* | 120 € |
+
+## Sous-titre
+
+- point un : détail
+- point deux ; suite
+
+> citation « entre guillemets »
+
+    code  gardé
+"""
+
+
+@pytest.mark.parametrize("md", [MIXED, HOSTILE, "", "Un seul paragraphe."])
+def test_one_parse_gives_the_same_html_and_text_as_two(md):
+    styles = {"p": "margin:0", "td": "padding:6px", "th": "padding:6px", "img": "border:0"}
+    for base, heading_base in ((BASE, 4), ("", 1)):
+        html, text = to_html_and_text(md, base, heading_base=heading_base, styles=styles)
+        assert html == to_html(md, base, heading_base=heading_base, styles=styles)
+        assert text == to_text(md, base_url=base)
+    assert "120 €" in to_html_and_text(MIXED, BASE)[1]

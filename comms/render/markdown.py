@@ -179,6 +179,18 @@ def to_html(md: str, base_url: str, *, heading_base: int = 1,
     return _MD.render(md, env)
 
 
+def to_html_and_text(md: str, base_url: str, *, heading_base: int = 1,
+                     styles: Mapping[str, str] | None = None, width: int = 72
+                     ) -> tuple[str, str]:
+    """(`to_html`, `to_text`) of one text from a single parse: the same HTML and the same
+    plain text as the two functions give, for the places that need both."""
+    env = {"base_url": base_url, "heading_base": heading_base, "styles": styles or {}}
+    found = _MD.parse(md, env)
+    # The text first: rendering HTML sets each image's `alt` attribute on its token.
+    text = _text(found, width)
+    return _MD.renderer.render(found, _MD.options, env), text
+
+
 def tokens(md: str, base_url: str = "") -> list[Token]:
     return _MD.parse(md, {"base_url": base_url})
 
@@ -316,8 +328,11 @@ def _blocks(nodes: list[SyntaxTreeNode], width: int, tight: bool = False) -> lis
 
 def to_text(md: str, width: int = 72, base_url: str = "") -> str:
     """Readable plain text: wrapped paragraphs, « - » lists, links as « texte (URL) »."""
-    root = SyntaxTreeNode(tokens(md, base_url))
-    lines = _blocks(root.children, width)
+    return _text(tokens(md, base_url), width)
+
+
+def _text(found: list[Token], width: int) -> str:
+    lines = _blocks(SyntaxTreeNode(found).children, width)
     return "\n".join(line.rstrip() for line in lines).strip("\n") + "\n" if lines else ""
 
 
