@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from comms.calendar.feeds import write_feeds
-from comms.calendar.ics import event_ics
+from comms.calendar.feeds import PublishedEvents, write_feeds
 from comms.calendar.revisions import Revisions
 from comms.errors import CommsError, ContentError, Problem
-from comms.model import Event, Issue, Project
+from comms.model import Issue, Project
 from comms.render.archive import render_archive_index, render_archive_page
 from comms.render.newsletter import RenderedIssue, assets, render_issue, size_problem
 from comms.send.newsletter import preview_message
@@ -66,18 +65,14 @@ class _Prepared:
     copies: list[tuple[Path, str, bytes | None]]  # source, destination, resized bytes
 
 
-def _agenda_file(event: Event, project: Project, revisions: Revisions) -> bytes:
-    revision = revisions.of(event)
-    return event_ics(event, project.site, sequence=revision.sequence, modified=revision.modified)
-
-
-def _prepare(project: Project, issue_id: str, revisions: Revisions, secret: str) -> _Prepared:
+def _prepare(project: Project, issue_id: str, published: PublishedEvents,
+             secret: str) -> _Prepared:
     rendered = render_checked(project, issue_id)
     return _Prepared(
         rendered=rendered,
         archive=render_archive_page(project, rendered),
         eml=preview_message(project, rendered, secret),
-        calendars={occ.event.id: _agenda_file(occ.event, project, revisions)
+        calendars={occ.event.id: published.event_ics(occ.event)
                    for occ in rendered.content.agenda},
         copies=list(assets(project, rendered.content)),
     )
@@ -135,10 +130,11 @@ def build_issue(project: Project, issue_id: str, out: Path, secret: str = "",
     issues already delivered, whose web archive must not change (CommsError, nothing
     written); empty to rewrite it anyway."""
     revisions = Revisions.load(project.site.root)
-    prepared = _prepare(project, issue_id, revisions, secret)
+    published = PublishedEvents(project.site, revisions)
+    prepared = _prepare(project, issue_id, published, secret)
     _refuse_changed_archives([prepared], out, sent)
     built = _write(prepared, out)
-    write_feeds(project, out, revisions=revisions)
+    write_feeds(project, out, revisions=revisions, published=published)
     revisions.save()
     return built
 
@@ -148,10 +144,11 @@ def build_all(project: Project, out: Path, secret: str = "",
     """Every issue, then the feeds and the archive index that lists them; `sent` as for
     `build_issue`."""
     revisions = Revisions.load(project.site.root)
-    prepared = [_prepare(project, issue.id, revisions, secret) for issue in project.issues]
+    published = PublishedEvents(project.site, revisions)
+    prepared = [_prepare(project, issue.id, published, secret) for issue in project.issues]
     _refuse_changed_archives(prepared, out, sent)
     built = [_write(p, out) for p in prepared]
-    write_feeds(project, out, revisions=revisions)
+    write_feeds(project, out, revisions=revisions, published=published)
     revisions.save()
     atomic_write(out / "index.html", render_archive_index(project, [b.issue for b in built]))
     return built

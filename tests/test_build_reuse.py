@@ -3,14 +3,15 @@ each event's VEVENT across the feeds it is in, each issue's news and agenda."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import icalendar
 from icaljs import parse_with_icaljs
 
-from comms.calendar.feeds import REFRESH, feed_bytes, feeds, write_feeds
-from comms.calendar.ics import calendar, to_bytes, vevent
+from comms.calendar.feeds import REFRESH, PublishedEvents, feed_bytes, feeds, write_feeds
+from comms.calendar.ics import calendar, event_ics, to_bytes, vevent, vevents
 from comms.calendar.revisions import Revisions
 from comms.calendar.timezone import vtimezone
 from comms.content import load_project
@@ -28,7 +29,7 @@ def ledger(tmp_path: Path) -> Revisions:
 def test_feeds_are_byte_for_byte_what_icalendar_writes_for_the_whole_calendar(tmp_path):
     project = load_project(REPO)
     revisions = ledger(tmp_path)
-    shared: dict = {}
+    shared = PublishedEvents(project.site, revisions)
     all_feeds = feeds(project)
     assert sum(len(f.events) for f in all_feeds) > len(project.events)  # events are shared
     for feed in all_feeds:
@@ -43,6 +44,34 @@ def test_feeds_are_byte_for_byte_what_icalendar_writes_for_the_whole_calendar(tm
         cal.add("x-published-ttl", "PT12H")
         assert fast == to_bytes(cal), feed.slug
     assert len(shared) == len({e.id for f in all_feeds for e in f.events})
+
+
+def test_agenda_files_are_byte_for_byte_what_icalendar_writes_and_share_the_feeds_events(
+        tmp_path):
+    project = load_project(REPO)
+    revisions = ledger(tmp_path)
+    published = PublishedEvents(project.site, revisions)
+    series = next(e for e in project.events if e.repeat is not None and e.repeat.exceptions)
+    zone = project.site.timezone
+    moved = replace(series, id="serie-deplacee", repeat=replace(series.repeat, moves=(
+        (date(2027, 3, 4), datetime(2027, 3, 5, 9, 0, tzinfo=zone)),)))
+    events = [series, moved, next(e for e in project.events if e.all_day),
+              next(e for e in project.events if e.repeat is None and not e.all_day)]
+    for event in events:
+        revision = revisions.of(event)
+        components = vevents(event, project.site, sequence=revision.sequence,
+                             dtstamp=revision.modified, modified=revision.modified)
+        whole = to_bytes(calendar(components, project.site))
+        assert published.event_ics(event) == whole, event.id
+        assert event_ics(event, project.site, sequence=revision.sequence,
+                         modified=revision.modified) == whole, event.id
+        zones = icalendar.Calendar.from_ical(whole).walk("VTIMEZONE")
+        assert len(zones) == (0 if event.all_day else 1), event.id
+    assert len(icalendar.Calendar.from_ical(published.event_ics(moved)).walk("VEVENT")) == 2
+    feed = next(f for f in feeds(project) if f.slug == "agenda")
+    feed_bytes(feed, project, revisions, published)
+    # The sample's events, the three above among them, and the moved series: each once.
+    assert len(published) == len(project.events) + 1
 
 
 def test_written_feeds_parse_back(tmp_path):

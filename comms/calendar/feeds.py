@@ -14,11 +14,9 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
-import icalendar
-
-from comms.calendar.ics import calendar, vevents, with_serialised_events
+from comms.calendar.ics import SerialisedEvent, assemble, calendar_head, serialise, vevents
 from comms.calendar.revisions import Revisions
-from comms.model import COMMON, DISPOSITIFS, Event, Project
+from comms.model import COMMON, DISPOSITIFS, Event, Project, Site
 from comms.write import atomic_write
 
 FEEDS_DIR = "calendars"
@@ -98,42 +96,60 @@ def feed_urls(project: Project) -> dict[str, str]:
             for slug, name in _feed_names(project)}
 
 
+class PublishedEvents:
+    """The published VEVENTs of each event (`vevents` with its revision: SEQUENCE, DTSTAMP =
+    LAST-MODIFIED = when it last changed, so that unchanged content gives the same bytes),
+    serialised once for every calendar of a build that holds it: the feeds and the issues'
+    « Ajouter à mon agenda » files."""
+
+    def __init__(self, site: Site, revisions: Revisions):
+        self.site = site
+        self.revisions = revisions
+        self._serialised: dict[str, SerialisedEvent] = {}
+
+    def __len__(self) -> int:
+        """How many events are serialised so far."""
+        return len(self._serialised)
+
+    def serialised(self, event: Event) -> SerialisedEvent:
+        if event.id not in self._serialised:
+            revision = self.revisions.of(event)
+            self._serialised[event.id] = serialise(vevents(
+                event, self.site, sequence=revision.sequence, dtstamp=revision.modified,
+                modified=revision.modified))
+        return self._serialised[event.id]
+
+    def event_ics(self, event: Event) -> bytes:
+        """What `comms.calendar.ics.event_ics` gives for the event at its revision."""
+        return assemble(calendar_head(self.site), [self.serialised(event)], self.site)
+
+
 def feed_bytes(feed: Feed, project: Project, revisions: Revisions,
-               serialised: dict[str, tuple[list[icalendar.Event], bytes]] | None = None
-               ) -> bytes:
+               published: PublishedEvents | None = None) -> bytes:
     """The .ics of one feed: PUBLISH, named, refreshed every 12 hours, no personal data.
-    Each event carries its revision (SEQUENCE, DTSTAMP = LAST-MODIFIED = when it last
-    changed), so that unchanged content gives the same bytes. `serialised` (event id ->
-    VEVENTs, the series' overrides included, and their text) lets the feeds of one build
-    serialise each event once."""
+    Each event carries its revision (see `PublishedEvents`, which lets the calendars of one
+    build serialise each event once)."""
     site = project.site
-    cache = {} if serialised is None else serialised
-    events, texts = [], []
-    for event in feed.events:
-        if event.id not in cache:
-            revision = revisions.of(event)
-            components = vevents(event, site, sequence=revision.sequence,
-                                 dtstamp=revision.modified, modified=revision.modified)
-            cache[event.id] = (components, b"".join(c.to_ical() for c in components))
-        components, text = cache[event.id]
-        events.extend(components)
-        texts.append(text)
-    cal = calendar(events, site, method="PUBLISH", name=feed.name, add_events=False)
+    if published is None:
+        published = PublishedEvents(site, revisions)
+    cal = calendar_head(site, method="PUBLISH", name=feed.name)
     cal.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", "PT12H")
-    return with_serialised_events(cal, texts)
+    return assemble(cal, [published.serialised(event) for event in feed.events], site)
 
 
-def write_feeds(project: Project, out: Path, *, revisions: Revisions | None = None
-                ) -> list[Path]:
+def write_feeds(project: Project, out: Path, *, revisions: Revisions | None = None,
+                published: PublishedEvents | None = None) -> list[Path]:
     """Write OUT/calendars/*.ics and remove the feeds of instances no longer declared;
     returns the paths written. Without `revisions`, the content root's ledger is read and
-    saved once the feeds are written."""
+    saved once the feeds are written. `published`: the build's events already serialised
+    (for the same ledger)."""
     own = revisions is None
     ledger = Revisions.load(project.site.root) if revisions is None else revisions
     folder = out / FEEDS_DIR
-    serialised: dict[str, tuple[list[icalendar.Event], bytes]] = {}  # each event once
-    data = [(folder / feed.filename, feed_bytes(feed, project, ledger, serialised))
+    if published is None:
+        published = PublishedEvents(project.site, ledger)
+    data = [(folder / feed.filename, feed_bytes(feed, project, ledger, published))
             for feed in feeds(project)]
     folder.mkdir(parents=True, exist_ok=True)
     written = []

@@ -8,7 +8,9 @@ that every client reads the same way (see `comms.calendar.timezone`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -189,64 +191,109 @@ def _datetimes(component: icalendar.Component) -> Iterable[date]:
             yield from until if isinstance(until, list) else [until]
 
 
-def _years(events: Sequence[icalendar.Event]) -> range:
-    """The years the events' dates fall in (this year for no event)."""
-    years = sorted({d.year for ev in events for d in _datetimes(ev)}) or [
-        datetime.now(UTC).year]
-    return range(years[0], years[-1] + 1)
+def _event_years(events: Sequence[icalendar.Event]) -> set[int]:
+    return {d.year for ev in events for d in _datetimes(ev)}
 
 
-def _zones(events: Sequence[icalendar.Event]) -> dict[str, range]:
-    """TZID -> years written with it, for the VTIMEZONEs the calendar must carry."""
-    span = _years(events)
-    tzids = {value.params.get("TZID") for ev in events
-             for _name, value in ev.property_items(sorted=False) if hasattr(value, "params")}
-    return {tzid: span for tzid in sorted(tzids - {None})}
+def _span(years: Iterable[int]) -> range:
+    """From the first year to the last (this year when there is none)."""
+    found = sorted(years) or [datetime.now(UTC).year]
+    return range(found[0], found[-1] + 1)
 
 
-def calendar(events: list[icalendar.Event], site: Site, *, method: str = "PUBLISH",
-             name: str | None = None, add_events: bool = True) -> Calendar:
-    """A VCALENDAR holding `events` and the VTIMEZONE of each zone they use.
+def _tzids(events: Sequence[icalendar.Event]) -> set[str]:
+    return {value.params["TZID"] for ev in events
+            for _name, value in ev.property_items(sorted=False)
+            if hasattr(value, "params") and value.params.get("TZID") is not None}
 
-    With a `name` (a published feed) the calendar also names itself and the site's zone,
-    whose VTIMEZONE it then always carries. Without `add_events`, the calendar carries the
-    zones the events need but not the events (the caller appends their serialised text,
-    see `with_serialised_events`).
-    """
+
+def _zones(tzids: Iterable[str], years: range, site: Site, named: bool
+           ) -> list[tuple[ZoneInfo, range]]:
+    """The zones whose VTIMEZONE a calendar carries, in TZID order, each for `years` (the
+    span of its events); a named calendar (a published feed) always carries the site's zone,
+    after the others when its events do not use it."""
+    wanted = dict.fromkeys(sorted(tzids), years)
+    if named:
+        wanted.setdefault(site.timezone.key, years)
+    zones = []
+    for tzid, span in wanted.items():
+        try:
+            zone = site.timezone if tzid == site.timezone.key else ZoneInfo(tzid)
+        except (ZoneInfoNotFoundError, ValueError):
+            continue  # not an IANA zone: nothing we could describe
+        zones.append((zone, span))
+    return zones
+
+
+def calendar_head(site: Site, *, method: str = "PUBLISH", name: str | None = None
+                  ) -> Calendar:
+    """A VCALENDAR with its own properties only (PRODID, VERSION, CALSCALE, METHOD; with a
+    `name`, a published feed's NAME, X-WR-CALNAME and X-WR-TIMEZONE)."""
     cal = Calendar()
     cal.add("prodid", f"-//comms//{site.territory}//FR")
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", method.upper())
-    zones = _zones(events)
     if name:
         cal.add("name", name)
         cal.add("x-wr-calname", name)
         cal.add("x-wr-timezone", site.timezone.key)
-        zones.setdefault(site.timezone.key, _years(events))
-    for tzid, years in zones.items():
-        try:
-            zone = site.timezone if tzid == site.timezone.key else ZoneInfo(tzid)
-        except (ZoneInfoNotFoundError, ValueError):
-            continue  # not an IANA zone: nothing we could describe
-        cal.add_component(vtimezone(zone, years))
-    if add_events:
-        for ev in events:
-            cal.add_component(ev)
     return cal
+
+
+def calendar(events: list[icalendar.Event], site: Site, *, method: str = "PUBLISH",
+             name: str | None = None) -> Calendar:
+    """A VCALENDAR holding `events` and the VTIMEZONE of each zone they use.
+
+    With a `name` (a published feed) the calendar also names itself and the site's zone,
+    whose VTIMEZONE it then always carries.
+    """
+    cal = calendar_head(site, method=method, name=name)
+    for zone, years in _zones(_tzids(events), _span(_event_years(events)), site, bool(name)):
+        cal.add_component(vtimezone(zone, years))
+    for ev in events:
+        cal.add_component(ev)
+    return cal
+
+
+@dataclass(frozen=True)
+class SerialisedEvent:
+    """The VEVENTs of one event (`vevents`: the master and its moved sessions) serialised
+    once, with what a calendar holding them needs: the TZIDs and the years they use."""
+
+    text: bytes
+    tzids: frozenset[str]
+    years: frozenset[int]
+
+
+def serialise(events: Sequence[icalendar.Event]) -> SerialisedEvent:
+    """`events` serialised by icalendar (each its own `to_ical`), for `assemble`."""
+    return SerialisedEvent(b"".join(ev.to_ical() for ev in events), frozenset(_tzids(events)),
+                           frozenset(_event_years(events)))
 
 
 _END = b"END:VCALENDAR\r\n"
 
 
-def with_serialised_events(cal: Calendar, serialised: Iterable[bytes]) -> bytes:
-    """The bytes of `cal` with already serialised VEVENTs (each icalendar's own `to_ical`)
-    after its own components: byte for byte what adding the components would give, without
-    serialising an event again for every calendar it is in."""
-    head = to_bytes(cal)
-    if not head.endswith(_END):
-        raise ValueError("not a VCALENDAR")
-    return head[:-len(_END)] + b"".join(serialised) + _END
+def assemble(head: Calendar, events: Sequence[SerialisedEvent], site: Site) -> bytes:
+    """The .ics bytes of `head` (see `calendar_head`, plus any property of the caller's)
+    holding `events` and the VTIMEZONEs they need: byte for byte what `calendar` and
+    `to_bytes` give for the same events, but each event and each VTIMEZONE is serialised
+    once however many calendars hold it (a build writes dozens)."""
+    text = to_bytes(head)
+    if head.subcomponents or not text.endswith(_END):
+        raise ValueError("not the head of a VCALENDAR")
+    years = _span(year for ev in events for year in ev.years)
+    tzids = {tzid for ev in events for tzid in ev.tzids}
+    named = "X-WR-TIMEZONE" in head
+    zones = [vtimezone_text(zone, span) for zone, span in _zones(tzids, years, site, named)]
+    return text[:-len(_END)] + b"".join(zones) + b"".join(ev.text for ev in events) + _END
+
+
+@functools.lru_cache(maxsize=64)
+def vtimezone_text(zone: ZoneInfo, years: range) -> bytes:
+    """The serialised VTIMEZONE of `zone` for `years` (see `vtimezone`), once per process."""
+    return vtimezone(zone, years).to_ical()
 
 
 def to_bytes(cal: Calendar) -> bytes:
@@ -263,6 +310,6 @@ def event_ics(event: Event, site: Site, *, sequence: int = 0, modified: datetime
     brings back an older version. DTSTAMP and LAST-MODIFIED are the revision's `modified`,
     so that unchanged content gives the same bytes.
     """
-    return to_bytes(calendar(vevents(event, site, sequence=sequence, dtstamp=modified,
-                                     modified=modified), site))
+    return assemble(calendar_head(site), [serialise(vevents(
+        event, site, sequence=sequence, dtstamp=modified, modified=modified))], site)
 

@@ -18,8 +18,7 @@ from datetime import date
 from pathlib import Path
 
 from comms.build import render_checked
-from comms.calendar.feeds import FEEDS_DIR, write_feeds
-from comms.calendar.ics import event_ics
+from comms.calendar.feeds import FEEDS_DIR, PublishedEvents, write_feeds
 from comms.calendar.revisions import Revisions
 from comms.model import Issue, Project
 from comms.render.archive import MAX_HEADLINES, IssueEntry
@@ -87,15 +86,14 @@ def write_site(project: Project, out: Path, issues: Iterable[Issue]) -> PublicSi
     them into `out`, which must be empty or absent (see `comms.web.publish`)."""
     issues = tuple(issues)
     revisions = Revisions.load(project.site.root)
+    published = PublishedEvents(project.site, revisions)
     pages: dict[str, bytes] = {}
     copies: dict[str, Path | bytes] = {}  # the source to copy, or the resized image
     for issue in issues:
         rendered = render_checked(project, issue.id)  # refuses what the email would refuse
         pages[f"{issue.id}/{INDEX}"] = issue_page(project, issue.id).encode("utf-8")
         for occ in rendered.content.agenda:
-            revision = revisions.of(occ.event)
-            pages[f"{issue.id}/agenda/{occ.event.id}.ics"] = event_ics(
-                occ.event, project.site, sequence=revision.sequence, modified=revision.modified)
+            pages[f"{issue.id}/agenda/{occ.event.id}.ics"] = published.event_ics(occ.event)
         for source, relative, data in assets(project, rendered.content):
             copies[relative] = source if data is None else data
     pages[INDEX] = archive_index(project, issues).encode("utf-8")
@@ -111,7 +109,7 @@ def write_site(project: Project, out: Path, issues: Iterable[Issue]) -> PublicSi
         else:
             shutil.copyfile(source, dest)
         dest.chmod(0o644)
-    write_feeds(project, out, revisions=revisions)
+    write_feeds(project, out, revisions=revisions, published=published)
     revisions.save()
     files = tuple(sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()))
     return PublicSite(out, issues, files)
