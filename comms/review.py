@@ -67,6 +67,32 @@ def _body_offset(source: Path, body: str) -> int | None:
     return None
 
 
+def signing_problems(project: Project) -> list[Problem]:
+    """DKIM as the next send will meet it: a wrong DKIM_ setting or key, a From address (the
+    newsletter's sender, an instance's organizer) not aligned with DKIM_DOMAIN (errors), or
+    one-click unsubscribe announced on messages that nobody will sign (a warning). Other
+    settings are for the sending commands to report."""
+    from comms.errors import ConfigError
+    from comms.invitations.imip import organizer_of
+    from comms.send.signing_setup import prepare_signer, unsigned_one_click
+    from comms.send.transports import transport_class
+    from comms.settings import load_settings
+
+    site = project.site
+    used = {event.instance for event in project.events}
+    senders = [site.sender.email] + [organizer_of(site, instance).email
+                                     for instance in project.instances.values()
+                                     if instance.id in used]
+    try:
+        settings = load_settings(site.root)
+        sends_raw = transport_class(None, settings).sends_raw
+        signer = prepare_signer(settings, sends_raw, senders)
+    except ConfigError as exc:
+        return [p for p in exc.problems if (p.field or "").startswith("DKIM_")]
+    warning = unsigned_one_click(settings, site.unsubscribe_one_click, sends_raw, signer)
+    return [warning] if warning is not None else []
+
+
 def ledger_problems(root: Path) -> list[Problem]:
     """Problems of calendars/revisions.json, which build, calendar and invite would refuse."""
     from comms.calendar.revisions import Revisions

@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import idna
 import yaml
 from dotenv import dotenv_values
 from slugify import slugify
@@ -68,6 +69,8 @@ KNOWN = {
 SECRETS = frozenset({"SMTP_PASSWORD", "BREVO_API_KEY", "COMMS_UNSUBSCRIBE_SECRET"})
 SECRET_FIELDS = frozenset({"smtp_password", "brevo_api_key", "unsubscribe_secret"})
 PREFIXES = ("COMMS_", "SMTP_", "BREVO_", "DKIM_")
+# One DNS label (RFC 1035 §2.3.1 as relaxed by RFC 1123 §2.1): letters, digits, inner hyphens.
+DNS_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 GENERATE = "python -c \"import secrets; print(secrets.token_urlsafe(32))\""
 
 
@@ -253,6 +256,52 @@ class _Reader:
             return KNOWN[name]
         return value.rstrip("/")
 
+    def dkim_domain(self, name: str) -> str:
+        """A DNS name of at least two labels (RFC 1035 §2.3.1, RFC 6376 §3.5 `d=`), lower
+        case, without the final dot; an internationalised name is written in its ASCII
+        form (IDNA 2008 with UTS 46 mapping, RFC 5891), as it is published in the DNS."""
+        value = self.raw(name)
+        if not value:
+            return ""
+        hint = (f"écrivez seulement le domaine de l’adresse d’expéditeur (sender.email dans "
+                f"comms.yaml) ou un domaine parent, par exemple {name}=sante.example.org, "
+                "sans « @ », sans « https:// » ni « / »")
+        domain = value.rstrip(".")
+        if not domain.isascii():
+            try:
+                domain = idna.encode(domain, uts46=True).decode("ascii")
+            except idna.IDNAError:
+                self.bad(name, f"« {value} » n’est pas un nom de domaine "
+                         "international valable", hint)
+                return ""
+        labels = domain.lower().split(".")
+        if len(labels) < 2 or len(domain) > 253 or labels[-1].isdigit() or not all(
+                DNS_LABEL.fullmatch(label) for label in labels):
+            self.bad(name, f"« {value} » n’est pas un nom de domaine", hint)
+            return ""
+        return ".".join(labels)
+
+    def dkim_selector(self, name: str) -> str:
+        """A selector as RFC 6376 §3.1 defines it: one or more DNS labels separated by dots
+        (letters, digits, inner hyphens), without the `._domainkey` that DNS adds."""
+        value = self.raw(name)
+        if not value:
+            return ""
+        labels = value.split(".")
+        if labels[-1].lower() == "_domainkey" or "._domainkey." in value.lower():
+            bare = value.lower().partition("._domainkey")[0]
+            self.bad(name, f"« {value} » contient « ._domainkey », que "
+                     "le DNS ajoute de lui-même", f"écrivez seulement le sélecteur : "
+                     f"{name}={bare}")
+            return ""
+        if len(value) > 253 or not all(DNS_LABEL.fullmatch(label) for label in labels):
+            self.bad(name, f"« {value} » n’est pas un sélecteur DKIM",
+                     "écrivez le nom sous lequel la clé publique est publiée dans le DNS "
+                     f"(avant « ._domainkey ») : lettres sans accents, chiffres "
+                     f"et tirets, par exemple {name}=comms2027")
+            return ""
+        return value
+
     def boolean(self, name: str) -> bool:
         value = self.raw(name).lower()
         if value in ("1", "true", "yes", "oui", "vrai", "on"):
@@ -332,8 +381,8 @@ def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Setti
         brevo_api_key=read.raw("BREVO_API_KEY"),
         brevo_api_url=read.api_url("BREVO_API_URL"),
         brevo_timeout=read.number("BREVO_TIMEOUT"),
-        dkim_domain=read.raw("DKIM_DOMAIN"),
-        dkim_selector=read.raw("DKIM_SELECTOR"),
+        dkim_domain=read.dkim_domain("DKIM_DOMAIN"),
+        dkim_selector=read.dkim_selector("DKIM_SELECTOR"),
         dkim_private_key_file=(root / dkim_key) if dkim_key else None,
         warnings=tuple(warnings),
         territory=_territory(root),

@@ -175,7 +175,7 @@ def test_bad_dkim_settings_send_nothing_and_mark_nothing(root, smtp_server, key,
     if case == "incomplete":
         env["DKIM_SELECTOR"] = ""
     expected = {
-        "missing": ("DKIM_PRIVATE_KEY_FILE", "dkim.pem", "introuvable ou illisible",
+        "missing": ("DKIM_PRIVATE_KEY_FILE", "dkim.pem", "clé privée introuvable",
                     "openssl genrsa"),
         "garbage": ("DKIM_PRIVATE_KEY_FILE", "dkim.pem", "pas une clé privée RSA",
                     "openssl genrsa"),

@@ -8,6 +8,7 @@ inside the commands.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from comms.due import Due
     from comms.invitations.plan import Attendee, EventPlan
     from comms.invitations.sequence import StepPlan
-    from comms.model import Project
+    from comms.model import Instance, Project
     from comms.send.journal import Journal
     from comms.settings import Settings
 
@@ -239,9 +240,15 @@ def invite(event_ids: tuple[str, ...], transport_name: str | None, confirm: bool
         for event_id in invitations.forgotten_events(project, journal):
             click.secho(f"Attention{NBSP}: {invitations.forgotten_warning(event_id)}.",
                         fg="yellow", err=True)
+        # Before anything is recorded: a wrong DKIM setting or an organizer whose address
+        # is not aligned with DKIM_DOMAIN stops every event, not the first one left over.
+        signing = _signing(project, settings, transport_name,
+                           [p.instance for p in plans if p.deliveries], newsletter=False)
         if not confirm:
             for plan in plans:
                 _print_event_plan(project, plan)
+            if any(p.deliveries for p in plans):
+                signing()
             total = sum(len(p.deliveries) for p in plans)
             click.secho(f"Simulation\u00a0: rien n’a été envoyé ({count(total, 'message')} à "
                         "envoyer). Ajoutez --confirm pour envoyer.", fg="yellow")
@@ -373,6 +380,12 @@ def due(day_text: str | None, run_it: bool, confirm: bool, transport_name: str |
         agenda = planner.what_is_due(project, directory, journal, day,
                                      delivers=not _deposits_only(transport_name, settings))
         _print_due(project, agenda)
+        instances = [p.instance for p in agenda.invitations_to_send] + \
+            [item.step.instance for item in agenda.steps_to_send]
+        signing = _signing(project, settings, transport_name, instances,
+                           newsletter=agenda.issue is not None)
+        if not send and not agenda.empty:
+            signing()
         if not run_it:
             return
         if not send:
@@ -390,6 +403,24 @@ def due(day_text: str | None, run_it: bool, confirm: bool, transport_name: str |
                                         settings, print_summary)
     if any(not s.ok for s in summaries):
         raise SystemExit(1)
+
+
+def _signing(project: Project, settings: Settings, transport_name: str | None,
+             instances: list[Instance], newsletter: bool) -> Callable[[], None]:
+    """Check the DKIM settings and the alignment of every From address about to be used
+    (the newsletter's sender, each instance's organizer) with DKIM_DOMAIN: ConfigError now,
+    before anything is journalled or sent. Returns what a dry run prints about it."""
+    from comms.commands.send import print_dkim
+    from comms.invitations.imip import organizer_of
+    from comms.send.signing_setup import prepare_signer
+    from comms.send.transports import transport_class
+
+    site = project.site
+    senders = ([site.sender.email] if newsletter else []) + \
+        [organizer_of(site, instance).email for instance in instances]
+    sends_raw = transport_class(transport_name, settings).sends_raw
+    signer = prepare_signer(settings, sends_raw, senders) if senders else None
+    return lambda: print_dkim(settings, site.unsubscribe_one_click, sends_raw, signer)
 
 
 def _deposits_only(transport_name: str | None, settings: Settings) -> bool:

@@ -48,6 +48,8 @@ def check(root: Path) -> None:
         problems += review.rendered_problems(project)
     if project is not None and not project.unreadable:  # lists come from the instances
         problems += review.directory_problems(project)
+    if project is not None:
+        problems += review.signing_problems(project)
     problems += review.ledger_problems(root)
     print_problems(ContentError(problems), root)
     errors = sum(p.is_error for p in problems)

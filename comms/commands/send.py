@@ -29,22 +29,21 @@ if TYPE_CHECKING:
     from comms.model import Project
     from comms.send.campaign import Plan, Progress
     from comms.send.signing import Signer
-    from comms.send.transports.base import Transport
 
 PROGRESS_FROM = 20  # recipients; shorter sends finish before a bar is worth drawing
 
 
-def _print_dkim(transport: Transport, signer: Signer | None) -> None:
-    """What the dry run says about DKIM: the newsletter always announces one-click
-    unsubscribe (List-Unsubscribe-Post), which Gmail and Yahoo honour only when signed."""
+def print_dkim(settings: Settings, one_click: bool, sends_raw: bool,
+               signer: Signer | None) -> None:
+    """What a dry run says about DKIM: the signing domain, or a warning when one-click
+    unsubscribe is announced (List-Unsubscribe-Post) on messages nobody signs."""
+    from comms.send.signing_setup import one_click_line, signing_line, unsigned_one_click
+
     if signer is not None:
-        click.echo(f"Signature DKIM{NBSP}: domaine {signer.domain}, sélecteur "
-                   f"{signer.selector}.")
-    elif transport.sends_raw:
-        click.secho(f"Attention{NBSP}: signature DKIM désactivée (DKIM_DOMAIN vide), alors que "
-                    f"les messages annoncent la désinscription en un clic{NBSP}; Gmail et "
-                    "Yahoo l’ignorent sans signature. Voir docs/redaction.md, section "
-                    f"«{NBSP}Signature DKIM{NBSP}».", fg="yellow")
+        click.echo(signing_line(signer))
+    warning = unsigned_one_click(settings, one_click, sends_raw, signer)
+    if warning is not None:
+        click.secho(one_click_line(warning), fg="yellow")
 
 
 def _settings(root: Path) -> Settings:
@@ -108,6 +107,7 @@ def send(issue_id: str, list_name: str, transport_name: str | None, test_address
     from comms.send import campaign as campaigns
     from comms.send import newsletter
     from comms.send.journal import Journal
+    from comms.send.signing_setup import prepare_signer
     from comms.send.tokens import NEWSLETTER as NEWSLETTER_SCOPE
     from comms.send.transports import get_transport
 
@@ -118,9 +118,7 @@ def send(issue_id: str, list_name: str, transport_name: str | None, test_address
         raise newsletter.refuse_on_content_errors(exc) from None
     issue = newsletter.find_issue(project, issue_id)
     transport = get_transport(transport_name, settings, root)
-    signer = campaigns.signer_for(transport, settings)
-    if signer is not None:
-        signer.check_aligned(project.site.sender.email, settings)
+    signer = prepare_signer(settings, transport.sends_raw, [project.site.sender.email])
     secret = settings.require_secret()
     template = newsletter.render_template(project, issue.id, list_name)
 
@@ -171,7 +169,8 @@ def send(issue_id: str, list_name: str, transport_name: str | None, test_address
             _online_check(project, issue.id, refuse=confirm)
         if not confirm:
             _print_plan(plan)
-            _print_dkim(transport, signer)
+            print_dkim(settings, project.site.unsubscribe_one_click, transport.sends_raw,
+                       signer)
             click.secho("Simulation\u00a0: rien n’a été envoyé. Ajoutez --confirm pour envoyer.",
                         fg="yellow")
             if not transport.delivers:

@@ -21,7 +21,7 @@ from pathlib import Path
 import dkim
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from comms.errors import ConfigError, Problem
@@ -78,6 +78,50 @@ def aligned(dkim_domain: str, from_domain: str) -> bool:
     return "." in d and (f == d or f.endswith("." + d))
 
 
+def _unreadable(exc: OSError) -> str:
+    """French words for why a file could not be read."""
+    if isinstance(exc, FileNotFoundError):
+        return "introuvable\u00a0: aucun fichier à cet endroit"
+    if isinstance(exc, IsADirectoryError):
+        return "illisible\u00a0: ce chemin désigne un dossier, pas un fichier"
+    if isinstance(exc, PermissionError):
+        return "illisible\u00a0: lecture refusée par les droits du fichier"
+    return f"illisible (erreur système {exc.errno})"
+
+
+def _private_key(settings: Settings, path: Path, pem: bytes) -> rsa.RSAPrivateKey:
+    """The unencrypted RSA private key in `pem`; ConfigError saying what the file holds
+    instead (a public key, an encrypted key, an Ed25519 or EC key, something else)."""
+    def refuse(message: str, hint: str) -> ConfigError:
+        return _problem(settings, "DKIM_PRIVATE_KEY_FILE", path, message,
+                        f"{hint} ({GUIDE})")
+
+    create = f"créez une clé RSA avec\u00a0: {GENERATE_KEY}, publiez sa clé publique dans le DNS"
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except TypeError:  # a passphrase protects it
+        raise refuse("clé privée chiffrée par une phrase de passe\u00a0: comms ne peut pas la "
+                     "lire sans surveillance", "enregistrez-en une copie non chiffrée, lisible "
+                     "par vous seul\u00a0: openssl pkey -in CLÉ-CHIFFRÉE.pem -out var/dkim.pem "
+                     "puis chmod 600 var/dkim.pem") from None
+    except (ValueError, UnsupportedAlgorithm):
+        if b"PUBLIC KEY-----" in pem:
+            raise refuse("ce fichier contient une clé publique (celle qui se publie dans le "
+                         "DNS), pas la clé privée qui signe", "indiquez le fichier de la clé "
+                         "privée, qui commence par «\u00a0-----BEGIN PRIVATE KEY-----\u00a0» "
+                         "ou «\u00a0-----BEGIN RSA PRIVATE KEY-----\u00a0»") from None
+        raise refuse("ce fichier n’est pas une clé privée RSA ou Ed25519 au format PEM",
+                     f"{create} puis indiquez son chemin ici") from None
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        raise refuse("clé Ed25519\u00a0: comms signe en RSA (rsa-sha256), que toutes les "
+                     "messageries vérifient\u00a0; une signature Ed25519 (RFC 8463) ne "
+                     "s’emploie qu’en plus d’une signature RSA", create) from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise refuse("ce fichier n’est pas une clé privée RSA ou Ed25519 au format PEM",
+                     f"{create} puis indiquez son chemin ici")
+    return key
+
+
 class Signer:
     """Signs whole messages for one domain and selector with one RSA key."""
 
@@ -93,7 +137,9 @@ class Signer:
         """The signer DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE describe, or None
         when none of them is set. ConfigError (French, naming the setting or the file) when
         one is missing, or the key file is missing, unreadable, not an unencrypted RSA PEM
-        key, or shorter than 1024 bits."""
+        private key (a public key, an encrypted, Ed25519 or EC key are each named), or
+        shorter than 1024 bits. DKIM_DOMAIN and DKIM_SELECTOR syntax is checked when the
+        settings are read (`comms.settings`)."""
         values = {"DKIM_DOMAIN": settings.dkim_domain, "DKIM_SELECTOR": settings.dkim_selector,
                   "DKIM_PRIVATE_KEY_FILE": str(settings.dkim_private_key_file or "")}
         if not any(values.values()):
@@ -110,19 +156,11 @@ class Signer:
             pem = path.read_bytes()
         except OSError as exc:
             raise _problem(settings, "DKIM_PRIVATE_KEY_FILE", path,
-                           f"clé privée introuvable ou illisible ({exc.strerror or exc})",
-                           f"vérifiez le chemin dans {settings.env_file} et les droits du "
-                           f"fichier, ou créez la clé avec\u00a0: {GENERATE_KEY} ({GUIDE})"
-                           ) from None
-        try:
-            key = serialization.load_pem_private_key(pem, password=None)
-        except (ValueError, TypeError, UnsupportedAlgorithm):
-            key = None
-        if not isinstance(key, rsa.RSAPrivateKey):
-            raise _problem(settings, "DKIM_PRIVATE_KEY_FILE", path,
-                           "ce fichier n’est pas une clé privée RSA au format PEM non chiffrée",
-                           f"créez-en une avec\u00a0: {GENERATE_KEY}, publiez sa clé publique "
-                           f"dans le DNS puis indiquez son chemin ici ({GUIDE})")
+                           f"clé privée {_unreadable(exc)}",
+                           f"vérifiez le chemin dans {settings.env_file} (relatif à la racine "
+                           "du territoire) et les droits du fichier, ou créez la clé "
+                           f"avec\u00a0: {GENERATE_KEY} ({GUIDE})") from None
+        key = _private_key(settings, path, pem)
         if key.key_size < MIN_KEY_BITS:
             raise _problem(settings, "DKIM_PRIVATE_KEY_FILE", path,
                            f"clé de {key.key_size}\u00a0bits, trop courte (les messageries "
@@ -131,15 +169,18 @@ class Signer:
         return cls(settings.dkim_domain.lower().rstrip("."), settings.dkim_selector, pem, path)
 
     def check_aligned(self, from_address: str, settings: Settings) -> None:
-        """ConfigError unless the signing domain is aligned with `from_address`'s domain."""
+        """ConfigError unless the signing domain is aligned with `from_address`'s domain
+        (the newsletter's sender.email, or an instance organizer's address)."""
         from_domain = from_address.rpartition("@")[2]
         if not aligned(self.domain, from_domain):
             raise _problem(settings, "DKIM_DOMAIN", None,
-                           f"« {self.domain} » ne correspond pas au domaine de l’expéditeur "
-                           f"« {from_domain} » ({from_address})",
+                           f"«\u00a0{self.domain}\u00a0» ne correspond pas au domaine de "
+                           f"l’expéditeur «\u00a0{from_domain}\u00a0» ({from_address})\u00a0: "
+                           "les messageries ignoreraient la signature",
                            f"écrivez DKIM_DOMAIN={from_domain.lower()} (ou un domaine parent "
-                           "de celui-ci), avec une clé publiée sous ce domaine, ou changez "
-                           f"l’adresse d’expéditeur (sender.email) ({GUIDE})")
+                           f"de celui-ci) dans {settings.env_file.name}, avec une clé publiée "
+                           "sous ce domaine, ou changez cette adresse dans comms.yaml "
+                           f"(sender.email, ou l’organisateur de l’instance) ({GUIDE})")
 
     def signature(self, data: bytes) -> bytes:
         """The `DKIM-Signature:` field (folded, CRLF-terminated) for the RFC 5322 message

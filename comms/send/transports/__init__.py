@@ -6,6 +6,7 @@ transport is one module plus one line in `FACTORIES` (docs/transports.md).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,15 +41,35 @@ FACTORIES: dict[str, Callable[[Settings, Path], Transport]] = {
 }
 
 
+# The class behind each name, imported only when asked: what a dry run needs to know of a
+# transport (`delivers`, `sends_raw`) without configuring it.
+CLASSES: dict[str, str] = {
+    "outbox": "comms.send.transports.outbox:OutboxTransport",
+    "smtp": "comms.send.transports.smtp:SmtpTransport",
+    "brevo": "comms.send.transports.brevo:BrevoTransport",
+}
+
+
+def _known(name: str | None, settings: Settings) -> str:
+    """The transport's name as FACTORIES spells it; ConfigError for an unknown one."""
+    name = (name or settings.transport).strip().lower()
+    if name not in FACTORIES:
+        guess = closest(name, FACTORIES)
+        raise ConfigError(
+            f"Transport « {name} » inconnu"
+            + (f"\u00a0; vouliez-vous écrire « {guess} »\u00a0?" if guess else ".")
+            + " Transports possibles\u00a0: " + ", ".join(FACTORIES) + ".")
+    return name
+
+
 def get_transport(name: str | None, settings: Settings, root: Path) -> Transport:
     """The transport `name` (default: COMMS_TRANSPORT), configured; ConfigError if a
     setting it needs is missing."""
-    name = (name or settings.transport).strip().lower()
-    factory = FACTORIES.get(name)
-    if factory is None:
-        guess = closest(name, FACTORIES)
-        raise ConfigError(
-            f"Transport « {name} » inconnu"
-            + (f"\u00a0; vouliez-vous écrire « {guess} »\u00a0?" if guess else ".")
-            + " Transports possibles\u00a0: " + ", ".join(FACTORIES) + ".")
-    return factory(settings, root.resolve())
+    return FACTORIES[_known(name, settings)](settings, root.resolve())
+
+
+def transport_class(name: str | None, settings: Settings) -> type[Transport]:
+    """The class of transport `name` (default: COMMS_TRANSPORT), not configured (its
+    settings may still be missing); ConfigError for an unknown name."""
+    module, _, attribute = CLASSES[_known(name, settings)].partition(":")
+    return getattr(importlib.import_module(module), attribute)
