@@ -56,8 +56,8 @@ def _known(name: str | None, settings: Settings) -> str:
     if name not in FACTORIES:
         guess = closest(name, FACTORIES)
         raise ConfigError(
-            f"Transport « {name} » inconnu"
-            + (f"\u00a0; vouliez-vous écrire « {guess} »\u00a0?" if guess else ".")
+            f"Transport « {name} » inconnu"
+            + (f"\u00a0; vouliez-vous écrire « {guess} »\u00a0?" if guess else ".")
             + " Transports possibles\u00a0: " + ", ".join(FACTORIES) + ".")
     return name
 
