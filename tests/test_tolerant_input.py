@@ -35,12 +35,26 @@ def the_event(root):
     ("18/03/2027 14:00", "18/03/2027 16:30"),
     ("18/03/2027 à 14h", "18/03/2027 à 16h30"),
     ("2027-03-18T14:00", "2027-03-18T16:30:00"),
+    # The end as a time alone: the day of the start (unquoted 16:30 is not YAML's 990).
+    ("18/03/2027 14h", "16:30"),
+    ("18/03/2027 14h", "16h30"),
+    ("2027-03-18 14:00", "16 h 30"),
+    ("2027-03-18 14:00", "16.30"),
 ])
 def test_times_and_dates_in_every_usual_form(root, start, end):
     event(root, start, end)
     found = the_event(root)
     assert found.start.replace(tzinfo=None) == datetime(2027, 3, 18, 14, 0)
     assert found.end.replace(tzinfo=None) == datetime(2027, 3, 18, 16, 30)
+
+
+def test_a_time_alone_in_end_needs_a_time_in_start(root):
+    event(root, "2027-03-18", "16:30")
+    _, problems = inspect(root)
+    found = [p.format(root) for p in problems if p.is_error]
+    assert len(found) == 1, found
+    assert "end\u00a0: une heure seule en «\u00a0end\u00a0» suppose une heure de début" \
+        in found[0]
 
 
 @pytest.mark.parametrize("written", ["annulé", "Annulée", "ANNULE", "cancelled"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from comms.content.fields import (
     day,
     duration,
     email,
+    end_value,
     integer,
     line,
     list_of,
@@ -58,7 +59,7 @@ EVENT_FIELDS = {
     "title": Field(line, default=""),
     "date": Field(day),
     "start": Field(date_or_datetime),
-    "end": Field(date_or_datetime),
+    "end": Field(end_value),
     "location": Field(line, default=""),
     "online_url": Field(url, default=""),
     "registration_url": Field(url, default=""),
@@ -203,6 +204,13 @@ def _when(doc: Document, f: dict, site: Site,
                          "AAAA-MM-JJ » pour une journée entière")
         return None
     timed = isinstance(start, datetime)
+    if isinstance(end, time):  # a time alone: the day of the start
+        if not timed:
+            report.error(doc.line_of("end"), "end",
+                         "une heure seule en « end » suppose une heure de début en « start »",
+                         "écrivez par exemple start: 2027-03-18 14:00 et end: 16:30")
+            return None
+        end = datetime.combine(start.date(), end)
     if end is None:
         if timed:
             if "end" not in doc.data:

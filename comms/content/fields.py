@@ -235,6 +235,19 @@ def date_or_datetime(raw: Any) -> date | datetime:
     return naive_datetime(value)
 
 
+def end_value(raw: Any) -> date | datetime | time:
+    """An event's `end`: as date_or_datetime(), or a time alone (16:30, 16h30), which means
+    the day of `start`."""
+    value = str(raw).strip()
+    if _TIME.match(value):
+        return clock(value)
+    try:
+        return date_or_datetime(value)
+    except Invalid as exc:
+        raise Invalid(exc.message, f"{exc.hint}\u00a0; ou l’heure seule ({TIME_FORMS}) si la "
+                      "réunion finit le jour où elle commence") from None
+
+
 def localize(naive: datetime, zone: ZoneInfo) -> datetime:
     """Wall-clock time in the territory's zone, refusing the hour skipped in spring.
 

@@ -262,11 +262,20 @@ def _compose_node(self: _Loader, parent: yaml.Node | None, index: object) -> yam
 
 _Loader.compose_node = _compose_node  # type: ignore[method-assign]
 
+# YAML 1.1 also reads `16:30` as the number 990 (base 60) and `16.30` as 16.3: those stay
+# text, for the field readers to take as times. Integers are kept; no field is a decimal.
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers
-            if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool")]
+            if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool",
+                           "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)"
+               r"|[-+]?0x[0-9a-fA-F_]+)$"),
+    list("-+0123456789"),
+)
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool",
     re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
