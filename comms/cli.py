@@ -12,7 +12,7 @@ from comms.commands import web as public_site
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="comms")
 def main() -> None:
-    """Lettre d'information et invitations des coordinations ASV, CLS et CLSM."""
+    """Lettre d’information et invitations des coordinations ASV, CLS et CLSM."""
 
 
 for module in (content, calendar, send, inbox, journal):

@@ -57,3 +57,17 @@ def test_command_list_keeps_no_break_spaces():
     line = next(x for x in listing.splitlines() if x.strip().startswith("calendar"))
     assert f"(.ics){NB}: " in line, line
     assert " : " not in listing  # a plain space before a colon would let it start a line
+
+
+def test_main_help_and_path_words_are_french(tmp_path):
+    """The main help's apostrophes are typographic; a folder option reads `--root DOSSIER`,
+    and its errors do not capitalise click's type name (« Le Dossier »)."""
+    listing = run("--help").output
+    assert "'" not in listing.replace("’", ""), listing
+    text = run("status", "--help").output
+    assert "--root DOSSIER " in text and "LE DOSSIER" not in text, text
+    afile = tmp_path / "comms.yaml"
+    afile.write_text("", encoding="utf-8")
+    error = run("status", "--root", str(afile)).output
+    assert f"«{NB}{afile}{NB}» est un fichier." in error, error
+    assert "Dossier" not in error and "Le " not in error, error

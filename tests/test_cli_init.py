@@ -145,6 +145,27 @@ def test_init_asks_questions_on_a_terminal(tmp_path, monkeypatch):
     assert run("check", "--root", str(root)).exit_code == 0
 
 
+def test_init_questions_read_answers_as_coordinators_type_them(tmp_path, monkeypatch):
+    """A « de » without preposition is asked again (check would refuse it), a name given with
+    its address fills both, and the questions and errors are French."""
+    monkeypatch.setattr(content_commands, "interactive", lambda: True)
+    root = tmp_path / "q"
+    answers = "\n".join(["Haut-Bugey", "Haut-Bugey", "du Haut-Bugey",
+                         "Claire Martin <claire@bugey.example.fr>",
+                         "Karim Benali", "karim@bugey.example.fr",
+                         "lettre@bugey.example.fr", "https://bugey.example.fr/lettre/"]) + "\n"
+    result = run("init", str(root), input=answers)
+    assert result.exit_code == 0, result.output
+    assert "Nom du territoire [Mon territoire]\u00a0: " in result.output
+    assert "Erreur\u00a0: «\u00a0Haut-Bugey\u00a0» ne commence pas par" in result.output
+    assert "Error" not in result.output
+    config = (root / "comms.yaml").read_text(encoding="utf-8")
+    assert 'territory_of: "du Haut-Bugey"' in config
+    assert 'name: "Claire Martin"' in config and "email: claire@bugey.example.fr" in config
+    assert "<" not in config
+    assert run("check", "--root", str(root)).exit_code == 0
+
+
 def test_new_outside_a_territory_points_to_init(tmp_path):
     for args in (["new", "news", "Titre"], ["new", "event", "copil", "2027-03-18"],
                  ["plan", "2027"]):

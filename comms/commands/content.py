@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -62,7 +63,7 @@ def check(root: Path) -> None:
     for issue_id, n, total in review.image_report(project):
         if n:
             click.echo(f"Images de la lettre {issue_id}\u00a0: {count(n, 'image')}, "
-                       f"{kb(total)} une fois réduites.")
+                       f"{kb(total)} une fois {agree(n, 'réduite', 'réduites')}.")
     click.secho(f"Contenu valide\u00a0: {count(len(project.issues), 'lettre')}, "
                 f"{count(len(project.news), 'actualité')}, "
                 f"{count(len(project.events), 'évènement')}"
@@ -209,23 +210,52 @@ def _coordinator(value: str) -> Coordinator:
     return Coordinator(m.group("name"), "Coordination", address)
 
 
+def _prompt(text: str, default: str, value_proc: Callable[[str], str] | None = None) -> str:
+    """A question, French style: « Question [valeur proposée] : »."""
+    return click.prompt(text, default=default, value_proc=value_proc,
+                        prompt_suffix="\u00a0: ")
+
+
 def _ask(answers: Answers) -> Answers:
     """The questions of an interactive `init`; Enter keeps the value shown in brackets."""
-    territory = click.prompt("Nom du territoire", default=answers.territory)
-    of = click.prompt("On écrit « la lettre… »", default=answers.territory_of
-                      or territory_of(territory))
+    territory = _prompt("Nom du territoire", answers.territory)
+    of = _prompt("On écrit « la lettre… »", answers.territory_of or territory_of(territory),
+                 _of_prompt)
     people = []
     for n, default in enumerate(answers.coordinators, 1):
-        name = click.prompt(f"Coordination {n}, prénom et nom", default=default.name)
-        address = click.prompt(f"Coordination {n}, adresse électronique",
-                               default=default.email, value_proc=_email_prompt)
+        name = _prompt(f"Coordination {n}, prénom et nom", default.name, _name_prompt)
+        if "@" in name:  # « Claire Martin <claire.martin@mairie.fr> » answered at once
+            given = _coordinator_prompt(name)
+            people.append(Coordinator(given.name, default.role, given.email))
+            continue
+        address = _prompt(f"Coordination {n}, adresse électronique", default.email,
+                          _email_prompt)
         people.append(Coordinator(name, default.role, address))
-    sender = click.prompt("Adresse d’expédition de la lettre", default=answers.sender_email,
-                          value_proc=_email_prompt)
-    web = click.prompt("Adresse web où la lettre sera publiée", default=answers.web_base_url,
-                       value_proc=_url_prompt)
+    sender = _prompt("Adresse d’expédition de la lettre", answers.sender_email, _email_prompt)
+    web = _prompt("Adresse web où la lettre sera publiée", answers.web_base_url, _url_prompt)
     return replace(answers, territory=territory, territory_of=of, coordinators=tuple(people),
                    sender_email=sender, web_base_url=web)
+
+
+def _of_prompt(value: str) -> str:
+    try:
+        return of_territory(value)
+    except Invalid as exc:
+        raise click.UsageError(f"{exc.message} — {exc.hint}") from None
+
+
+def _coordinator_prompt(value: str) -> Coordinator:
+    try:
+        return _coordinator(value)
+    except click.BadParameter as exc:
+        raise click.UsageError(exc.message) from None
+
+
+def _name_prompt(value: str) -> str:
+    """A name, or a name and an address (« Claire Martin <claire.martin@mairie.fr> »)."""
+    if "@" in value:
+        _coordinator_prompt(value)
+    return value.strip()
 
 
 def _email_prompt(value: str) -> str:

@@ -17,6 +17,7 @@ import click.decorators
 import click.exceptions
 import click.formatting
 import click.parser
+import click.termui
 import click.types
 
 NB = "\u00a0"
@@ -47,12 +48,19 @@ WORDS = {
     "required": "obligatoire",
     "{value!r} is not a valid {number_type}.": "« {value} » n’est pas un nombre.",
     "{value} is not in the range {range}.": "{value} est hors des valeurs possibles ({range}).",
-    "{name} {filename!r} does not exist.": "{name} « {filename} » n’existe pas.",
-    "{name} {filename!r} is a directory.": "{name} « {filename} » est un dossier.",
-    "{name} {filename!r} is a file.": "{name} « {filename} » est un fichier.",
-    "directory": "le dossier",
-    "file": "le fichier",
-    "path": "le chemin",
+    # Click capitalises the type's name in these (« Dossier »): the name is left out.
+    "{name} {filename!r} does not exist.": "« {filename} » n’existe pas.",
+    "{name} {filename!r} is a directory.": "« {filename} » est un dossier.",
+    "{name} {filename!r} is a file.": "« {filename} » est un fichier.",
+    # A path's type name is also its metavariable (`--root DOSSIER`).
+    "directory": "dossier",
+    "file": "fichier",
+    "path": "chemin",
+    # Prompts (`comms init`).
+    "Error: The two entered values do not match.":
+        f"Erreur{NB}: les deux valeurs tapées sont différentes.",
+    "Error: invalid input": f"Erreur{NB}: réponse invalide",
+    "Repeat for confirmation": "Retapez pour confirmer",
     "Option {name!r} does not take a value.": "l’option « {name} » ne prend pas de valeur.",
 }
 PLURALS = {
@@ -143,7 +151,7 @@ def install() -> None:
     """Point click's `_` and `ngettext` at the French table (before commands are declared,
     since parameter types translate their names when created)."""
     for module in (click.core, click.decorators, click.exceptions, click.formatting,
-                   click.parser, click.types):
+                   click.parser, click.termui, click.types):
         if hasattr(module, "_"):
             module._ = gettext
         if hasattr(module, "ngettext"):
