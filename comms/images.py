@@ -29,6 +29,7 @@ REFUSED_WHY = {
 }
 DENSITY = 2  # pixels per CSS pixel written: sharp on high-density screens
 JPEG_QUALITY = 82  # visually lossless for photos at email sizes, about a third of quality 95
+RESAVE = "enregistrez l’image à nouveau depuis votre logiciel, en PNG ou en JPEG"
 MAX_PIXELS = 40_000_000  # a larger image is more likely a mistake (or a bomb) than a photo
 
 
@@ -62,11 +63,16 @@ def inspect_image(path: Path) -> ImageInfo:
             kind = image.format or ""
             size = image.size
             image.verify()  # reads the data: a truncated or damaged file fails here
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
-            Image.DecompressionBombError) as exc:
-        raise ImageProblem(
-            f"le fichier « {path.name} » n’est pas une image lisible ({type(exc).__name__})",
-            "enregistrez l’image à nouveau depuis votre logiciel, en PNG ou en JPEG") from None
+    except UnidentifiedImageError:
+        raise ImageProblem(f"le fichier « {path.name} » n’est pas une image, ou pas dans un "
+                           "format d’image connu", RESAVE) from None
+    except Image.DecompressionBombError:
+        raise ImageProblem(f"l’image « {path.name} » est bien trop grande",
+                           "réduisez-la à moins de 3000 pixels de large avant de "
+                           "l’ajouter") from None
+    except (OSError, SyntaxError, ValueError):
+        raise ImageProblem(f"l’image « {path.name} » est endommagée ou incomplète",
+                           RESAVE) from None
     if kind not in ACCEPTED:
         why = REFUSED_WHY.get(kind, f"les messageries n’affichent pas toutes le format {kind}")
         raise ImageProblem(f"format d’image {kind or 'inconnu'} refusé\u00a0: {why}",

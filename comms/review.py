@@ -8,6 +8,7 @@ from pathlib import Path
 from comms.build import size_problems
 from comms.content.source import key_path
 from comms.errors import WARNING, Problem
+from comms.french import agree
 from comms.model import Project
 from comms.render.links import bad_links
 from comms.render.markdown import vague_links
@@ -194,7 +195,8 @@ def image_problems(project: Project) -> list[Problem]:
     """A warning per issue whose images, once resized, still weigh more than IMAGE_BUDGET."""
     sources = {i.id: i.source for i in project.issues}
     return [Problem(sources[issue_id], None, None,
-                    f"les {n} images de la lettre {issue_id} pèsent {kb(total)} une fois "
-                    f"réduites, au-delà de {kb(IMAGE_BUDGET)}",
+                    f"{'l’image' if n == 1 else f'les {n} images'} de la lettre {issue_id} "
+                    f"{agree(n, 'pèse', 'pèsent')} {kb(total)} une fois "
+                    f"{agree(n, 'réduite', 'réduites')}, au-delà de {kb(IMAGE_BUDGET)}",
                     "retirez une image ou préférez des photos moins détaillées", level=WARNING)
             for issue_id, n, total in image_report(project) if total > IMAGE_BUDGET]

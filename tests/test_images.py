@@ -89,7 +89,8 @@ def test_a_file_that_only_has_an_image_name_is_refused(root):
     result = run("check", "--root", str(root))
     assert result.exit_code == 1
     found = errors(result.output)
-    assert len(found) == 1 and "n’est pas une image lisible" in found[0], found
+    assert len(found) == 1 and "n’est pas une image, ou pas dans un format" in found[0], found
+    assert "Error" not in found[0]  # no Pillow exception name in the French message
 
 
 def test_a_webp_logo_is_refused_in_comms_yaml(root):
@@ -140,7 +141,7 @@ def test_check_reports_the_total_image_weight(root):
     result = run("check", "--root", str(root))
     assert result.exit_code == 0, result.output
     line = next(x for x in result.output.splitlines() if x.startswith("Images de la lettre 2027-1"))
-    assert re.search(r"1 image, \d+,\d\u00a0Ko une fois réduites", line), line
+    assert re.search(r"1 image, \d+,\d\u00a0Ko une fois réduite\.", line), line
 
 
 def test_safe_names_are_unique():
@@ -161,7 +162,7 @@ def test_inspect_reads_real_content_not_the_extension(tmp_path):
     try:
         inspect_image(truncated)
     except ImageProblem as exc:
-        assert "pas une image lisible" in exc.message
+        assert "endommagée ou incomplète" in exc.message
     else:
         raise AssertionError("a truncated PNG was accepted")
 
@@ -178,3 +179,17 @@ def test_phone_photo_is_turned_upright_and_its_exif_dropped(root, tmp_path):
     with Image.open(out / "2027-1/images/portrait.jpg") as written:
         assert written.size == (100, 200)
         assert not written.getexif()
+
+
+def test_one_image_agrees_in_the_singular(root, monkeypatch):
+    """« 1 image, … une fois réduite » and « l’image … pèse », never « les 1 images »."""
+    from comms import review
+
+    Image.effect_noise((1400, 1000), 90).convert("RGB").save(root / "content/images/bruit.png")
+    with_image(root, "bruit.png")
+    monkeypatch.setattr(review, "IMAGE_BUDGET", 1)
+    result = run("check", "--root", str(root))
+    output = result.output.replace("\u00a0", " ")
+    assert "1 image, " in output and "une fois réduite." in output, output
+    assert "l’image de la lettre" in output and " pèse " in output, output
+    assert "les 1 images" not in output
