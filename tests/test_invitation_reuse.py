@@ -7,11 +7,12 @@ from __future__ import annotations
 import email
 import email.policy
 import html
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import icalendar
 import pytest
+from factories import make_event, make_instance, make_site
 from icaljs import parse_with_icaljs
 
 from comms.calendar.revisions import fingerprint
@@ -79,6 +80,24 @@ def test_a_series_with_some_sessions_has_the_attendee_in_each_override():
             event, project.site, instance, method=CANCEL, sequence=4, attendee=attendee,
             dtstamp=stamp, sessions=sessions)
 
+
+
+@pytest.mark.parametrize("title", ["Comité de pilotage",
+                                   "Référence 19000101T000001Z du comité"])
+def test_each_seconds_dtstamp_gives_the_bytes_of_a_calendar_built_then(title):
+    """The DTSTAMP of each second is written into a calendar built once; a text that holds
+    the placeholder stamp itself makes the calendar be built again each second."""
+    site = make_site()
+    instance = make_instance("copil", reminder=timedelta(hours=2))
+    event = make_event(title=title)
+    shared = InvitationCalendar(event, site, instance, method=REQUEST, sequence=1)
+    for second in (0, 0, 1, 59, 3600):
+        stamp = datetime(2027, 1, 15, 9, 0, tzinfo=UTC) + timedelta(seconds=second)
+        built = invitation_ics(event, site, instance, method=REQUEST, sequence=1,
+                               attendee=ATTENDEES[2], dtstamp=stamp)
+        assert shared(ATTENDEES[2], stamp) == built
+        assert icalendar.Calendar.from_ical(built).walk("VEVENT")[0]["DTSTAMP"].dt == stamp
+    assert title in icalendar.Calendar.from_ical(built).walk("VEVENT")[0]["SUMMARY"]
 
 # The MIME of a version is encoded once: each attendee's message must read back as the one
 # built for her alone (her To, her greeting and links in both bodies, her calendar twice).

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-import icalendar
+from icalendar.parser import Contentline
 from markupsafe import Markup
 
 from comms.calendar.ics import attendee_address, calendar, override, to_bytes, vevent, vevents
@@ -111,13 +111,23 @@ def invitation_ics(event: Event, site: Site, instance: Instance, *, method: str,
 
 
 _PLACEHOLDER = ("Zz Attendee", "zz-attendee@placeholder.invalid")
+# Two DTSTAMPs no invitation holds otherwise: a calendar built with each that differs only
+# where one is written into the other lets any later DTSTAMP be written in their place.
+_STAMPS = (datetime(1900, 1, 1, 0, 0, 1, tzinfo=UTC), datetime(1900, 2, 2, 2, 2, 2, tzinfo=UTC))
+
+
+def _utc_text(stamp: datetime) -> bytes:
+    """A UTC DATE-TIME value as RFC 5545 section 3.3.5 writes it (form #2)."""
+    return stamp.strftime("%Y%m%dT%H%M%SZ").encode("ascii")
 
 
 class InvitationCalendar:
     """`invitation_ics` for many attendees of one version: the calendar (VTIMEZONE, VEVENT,
-    alarm) is built and serialised by icalendar once per DTSTAMP second, and only each
-    attendee's ATTENDEE line is serialised per message (icalendar folds each content line
-    on its own, so the bytes are those `invitation_ics` writes)."""
+    alarm) is built and serialised by icalendar once, and only each attendee's ATTENDEE
+    line is serialised per message (icalendar folds each content line on its own, so the
+    bytes are those `invitation_ics` writes); the DTSTAMP of each second is written into
+    the calendar built with a placeholder one (a fixed-width value on a short line), or the
+    calendar is built again when that substitution would not give the same bytes."""
 
     def __init__(self, event: Event, site: Site, instance: Instance, *, method: str,
                  sequence: int, withdrawal: bool = False, sessions: tuple[date, ...] = ()):
@@ -126,15 +136,32 @@ class InvitationCalendar:
         self.sessions = sessions
         self._second: datetime | None = None
         self._pieces: list[bytes] = []
+        self._stamped: list[bytes] | None = None  # built with _STAMPS[0], if substitutable
+        self._tried = False
 
-    def _split(self, dtstamp: datetime) -> None:
+    def _build(self, dtstamp: datetime) -> list[bytes]:
         data = invitation_ics(self.event, self.site, self.instance, method=self.method,
                               sequence=self.sequence, attendee=_PLACEHOLDER, dtstamp=dtstamp,
                               withdrawal=self.withdrawal, sessions=self.sessions)
         # One ATTENDEE line in each VEVENT (a series and its moved sessions).
-        self._pieces = data.split(_attendee_line(*_PLACEHOLDER))
-        if len(self._pieces) < 2:
+        pieces = data.split(_attendee_line(*_PLACEHOLDER))
+        if len(pieces) < 2:
             raise AssertionError("the attendee line was not found in the invitation")
+        return pieces
+
+    def _split(self, dtstamp: datetime) -> None:
+        if not self._tried:
+            self._tried = True
+            first, second = (self._build(stamp) for stamp in _STAMPS)
+            old, new = (_utc_text(stamp) for stamp in _STAMPS)
+            if any(old in piece for piece in first) and \
+                    [piece.replace(old, new) for piece in first] == second:
+                self._stamped = first
+        if self._stamped is None:
+            self._pieces = self._build(dtstamp)
+            return
+        old, new = _utc_text(_STAMPS[0]), _utc_text(dtstamp)
+        self._pieces = [piece.replace(old, new) for piece in self._stamped]
 
     def __call__(self, attendee: tuple[str, str], dtstamp: datetime | None = None) -> bytes:
         stamp = (dtstamp or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
@@ -145,11 +172,10 @@ class InvitationCalendar:
 
 
 def _attendee_line(name: str, email: str) -> bytes:
-    """The ATTENDEE content line (folded, CRLF-ended) that `vevent` writes for one attendee."""
-    component = icalendar.Event()
-    component.add("attendee", attendee_address(attendee_name(name, email), email))
-    text = component.to_ical()
-    return text[len(b"BEGIN:VEVENT\r\n"):-len(b"END:VEVENT\r\n")]
+    """The ATTENDEE content line (folded, CRLF-ended) that `vevent` writes for one attendee:
+    icalendar's own content line (parameters sorted, RFC 6868 escapes, folding)."""
+    address = attendee_address(attendee_name(name, email), email)
+    return Contentline.from_parts("ATTENDEE", address.params, address).to_ical() + CRLF
 
 
 # --------------------------------------------------------------------------- wording
