@@ -365,7 +365,10 @@ def run(journal: Journal, campaign: Campaign, recipients: Sequence[Recipient],
         states = journal.states(campaign.id)
         loop.open()
         try:
-            _send_all(loop, the_plan.to_send, states, factory, summary, progress)
+            if transport.batch > 1 and not limiter.interval:
+                _deposit_all(loop, the_plan.to_send, states, factory, summary, progress)
+            else:
+                _send_all(loop, the_plan.to_send, states, factory, summary, progress)
         except _Stop as stop:
             summary.stopped = str(stop)
             summary.check = stop.check
@@ -469,6 +472,56 @@ def _send_all(loop: _Loop, to_send: list[Recipient], states: dict[str, tuple[str
     summary.remaining = 0
 
 
+def _deposit_all(loop: _Loop, to_send: list[Recipient], states: dict[str, tuple[str, str]],
+                 factory: Factory, summary: Summary, progress: Progress | None) -> None:
+    """The loop for a transport that keeps messages on this machine and makes them durable a
+    batch at a time (`Transport.batch`, the outbox), paying one journal commit and one
+    grouped sync of the files per batch instead of two fsyncs per message.
+
+    For each batch: the suppression list is read once; the batch's rows are marked
+    `sending` and committed (with the previous batch's `sent`); the transport writes every
+    message, then `flush` makes them all durable; only then are they marked `sent`, held
+    for the next commit. So the journal never records as deposited a file a crash or a
+    power cut could lose (`synchronous=FULL` stays). A kill before that commit leaves the
+    batch `sending`: the next run deposits those messages again with the same Message-IDs,
+    and the outbox names each file after its Message-ID, so the new copy replaces the old
+    one. Such a transport raises no DeliveryError; a CommsError (disk full) stops the run
+    with the batch still `sending`."""
+    journal, campaign, transport = loop.journal, loop.campaign.id, loop.transport
+    total, done = len(to_send), 0
+    for start in range(0, total, transport.batch):
+        batch = to_send[start:start + transport.batch]
+        summary.remaining = total - start
+        # may have come in during a long run
+        suppressed = journal.suppressed(loop.campaign.unsubscribe_scope)
+        ready: list[tuple[Recipient, OutgoingMessage]] = []
+        for recipient in batch:
+            suppression = suppressed.get(recipient.key)
+            if suppression is not None:
+                reason = SKIP_BOUNCED if suppression.reason == BOUNCE else SKIP_UNSUBSCRIBED
+                journal.mark_skipped(campaign, recipient.key, reason)
+                summary.skipped[reason] += 1
+                continue
+            try:
+                message = factory(recipient, states[recipient.key][1])
+            except CommsError as exc:
+                journal.mark_failed(campaign, recipient.key, exc.message, permanent=True)
+                summary.failed.append((recipient.email, exc.message))
+                continue
+            ready.append((recipient, loop.sign(message)))
+        journal.mark_batch_sending(campaign, [r.key for r, _ in ready], transport.name)
+        results = [(r.key, transport.send(m).provider_id) for r, m in ready]
+        transport.flush()
+        journal.mark_batch_sent(campaign, results)
+        summary.sent += len(ready)
+        summary.resent_in_flight += sum(states[r.key][0] == SENDING for r, _ in ready)
+        if progress is not None:
+            for _ in batch:
+                done += 1
+                progress(done, total)
+    summary.remaining = 0
+
+
 def send_one(transport: Transport, message: OutgoingMessage, settings: Settings,
              sleep: Callable[[float], None] = time.sleep) -> SendResult:
     """One message outside any campaign (a test copy): retried, never journalled."""
@@ -481,7 +534,9 @@ def send_one(transport: Transport, message: OutgoingMessage, settings: Settings,
     try:
         for attempt in range(1, policy.max_attempts + 1):
             try:
-                return transport.send(message)
+                result = transport.send(message)
+                transport.flush()
+                return result
             except TransientError as exc:
                 if attempt == policy.max_attempts:
                     raise CommsError(f"Envoi de l’exemplaire de test impossible\u00a0: "

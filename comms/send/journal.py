@@ -4,7 +4,9 @@ One row per message (campaign, recipient) moves pending -> sending -> sent | fai
 marked `sending` (and committed) before the transport is called and `sent` right after it
 returns, in the same transaction as the next row's `sending` (one fsync per message), so
 after any interruption only a row left in `sending` may have reached its recipient without
-being recorded; it is sent again with the same Message-ID. The suppression
+being recorded; it is sent again with the same Message-ID. A transport that deposits on
+this machine a batch at a time (the outbox) has its batch's rows marked together
+(`mark_batch_sending`, `mark_batch_sent`: one fsync per batch). The suppression
 list (unsubscribes, hard bounces) lives here too and outlives any re-import of the directory.
 
 Other areas add their tables by appending a `Migration` to `MIGRATIONS` (never edit or
@@ -19,7 +21,7 @@ import secrets
 import shutil
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -473,6 +475,36 @@ class Journal:
             return
         self._update(campaign, recipient, "status = 'sent', provider_id = ?, sent_at = ?, "
                      "last_error = '', permanent = 0", (provider_id, now))
+
+    def mark_batch_sending(self, campaign: str, recipients: Sequence[str],
+                           transport: str) -> None:
+        """`mark_sending` for a batch of rows, committed in one transaction together with a
+        held change (the previous batch's `sent`): one fsync for a whole batch of a
+        transport that makes its messages durable a batch at a time (the outbox)."""
+        now = self.now()
+        opened = not self.db.in_transaction
+        if opened:
+            self.db.execute("BEGIN IMMEDIATE")
+        self.db.executemany(
+            "UPDATE messages SET status = 'sending', attempts = attempts + 1, transport = ?, "
+            "maybe_delivered_at = NULL, updated_at = ? WHERE campaign = ? AND recipient = ?",
+            ((transport, now, campaign, key) for key in recipients))
+        if opened:
+            self.db.execute("COMMIT")
+        else:
+            self.commit()
+
+    def mark_batch_sent(self, campaign: str, results: Sequence[tuple[str, str]]) -> None:
+        """`mark_sent(hold=True)` for a batch of (recipient, provider_id): held in an open
+        transaction that the next change commits, once the transport made them durable."""
+        now = self.now()
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN IMMEDIATE")
+            self._held = True
+        self.db.executemany(
+            "UPDATE messages SET status = 'sent', provider_id = ?, sent_at = ?, "
+            "last_error = '', permanent = 0, updated_at = ? WHERE campaign = ? AND recipient = ?",
+            ((provider_id, now, now, campaign, key) for key, provider_id in results))
 
     def record_items(self, campaign: str, items: Iterable[str]) -> None:
         """Remember the news items that went out in `campaign` (a run through a real

@@ -79,12 +79,22 @@ class Transport(ABC):
     # which the send loop then signs with DKIM when configured; False for an HTTP API that
     # builds the message itself from structured fields (Brevo).
     sends_raw: bool = True
+    # How many messages the send loop hands over before calling `flush`, which makes them
+    # durable together (1: `send` itself makes each message durable before returning). Only
+    # a transport that keeps messages on this machine may batch: its `send` raises no
+    # DeliveryError, and a CommsError stops the run (see `comms.send.campaign`).
+    batch: int = 1
 
     @abstractmethod
     def open(self) -> None: ...
 
     @abstractmethod
     def send(self, message: OutgoingMessage) -> SendResult: ...
+
+    def flush(self) -> None:
+        """Make every message `send` took since the last call durable: once this returns, a
+        crash or a power cut loses none of them. Nothing to do when `batch` is 1."""
+        return None
 
     @abstractmethod
     def close(self) -> None: ...
