@@ -161,3 +161,30 @@ def test_an_unreadable_workbook_names_the_file_and_the_fix(sample, data, what):
         assert "enregistrez-le au format « Classeur Excel (.xlsx) »" in result.output
         assert "Traceback" not in result.output
     assert outbox(sample) == []
+
+
+@pytest.mark.parametrize("spoil, where, what", [
+    (lambda book: book.active.merge_cells("D3:D4"), "partners.xlsx:3",
+     "cellules fusionnées D3:D4"),
+    (lambda book: book.create_sheet("Anciens").append(["ancien@example.org"]),
+     "partners.xlsx", "plusieurs feuilles contiennent des données"),
+])
+def test_invitations_and_due_refuse_the_same_workbook_and_journal_nothing(sample, spoil,
+                                                                         where, what):
+    """Not only `send`: every command that reads the directory stops, and the journal
+    records no message."""
+    book = workbook(sample, sample_rows(sample))
+    spoil(book)
+    save(sample, book)
+    for args in (("invite", "--confirm"), ("due", "--run", "--confirm"), ("check",)):
+        result = cli(sample, *args)
+        assert result.exit_code == 1, (args, result.output)
+        assert where in result.output and what in result.output, (args, result.output)
+        assert "Traceback" not in result.output
+    assert outbox(sample) == []
+    journal = sample / "var" / "comms.sqlite"
+    if journal.exists():
+        from comms.send.journal import Journal
+
+        with Journal.open(sample) as opened:
+            assert opened.db.execute("SELECT count(*) FROM messages").fetchone()[0] == 0

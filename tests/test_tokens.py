@@ -60,7 +60,7 @@ def test_unknown_scopes_are_refused():
 
 def test_another_secret_or_territory_cannot_read_or_forge():
     token = make_token(SECRET, ADDRESS, "all")
-    with pytest.raises(InvalidToken, match="Jeton de désinscription invalide"):
+    with pytest.raises(InvalidToken, match="Jeton de désinscription d’un autre territoire"):
         read_token("another-secret-abcdefghijkl", token)
     forged = make_token("another-secret-abcdefghijkl", ADDRESS, "all")
     with pytest.raises(InvalidToken):
@@ -88,9 +88,12 @@ def test_other_encodings_and_junk_around_the_token_are_refused():
     padded = base64.urlsafe_b64encode(
         base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))).decode()
     standard = padded.replace("-", "+").replace("_", "/").rstrip("=")
+    # The standard alphabet's character in place of a URL-safe one (whichever it holds).
+    swapped = token.replace("-", "+") if "-" in token else token.replace("_", "/")
+    assert swapped != token
     bad = [token + "A", token + "=", padded if padded != token else token + "==",
            token + ".", "A" + token, token[:-1], token[:-2], token + " x", token + "%00",
-           token.replace("-", "+"), "", "   ", "n'importe quoi", "A" * 5000]
+           swapped, "", "   ", "n'importe quoi", "A" * 5000]
     if standard != token:
         bad.append(standard)
     for text in bad:

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 from pathlib import Path
@@ -321,6 +322,30 @@ def test_bad_tokens_get_a_french_400_and_nothing_is_recorded(territory, server, 
         assert answer.status_code == 400
         assert "Lien de désinscription invalide" in answer.text
         assert "<script>" not in answer.text and "Traceback" not in answer.text
+    with Journal.open(territory) as journal:
+        assert journal.suppressed() == {}
+
+
+def test_another_territorys_token_gets_the_page_of_any_invalid_link(territory, server):
+    """The server's log tells the coordinator; the page tells a visitor nothing more than
+    for a forged link."""
+    anne = "anne.durand@mairie.example.org"
+    foreign = make_token("another-territory-secret-xyz", anne, "newsletter")
+    forged = token_for(territory, anne)[:-2] + "AA"
+    pages = []
+    for token in (foreign, forged):
+        answer = requests.post(f"{server.unsubscribe_url}?t={token}", data=ONE_CLICK, timeout=10)
+        assert answer.status_code == 400
+        pages.append(answer.text)
+    assert pages[0] == pages[1]
+    assert "Lien de désinscription invalide" in pages[0]
+    deadline = time.monotonic() + 10
+    while not any("autre territoire" in line for line in server.output):
+        assert time.monotonic() < deadline, "".join(server.output)
+        time.sleep(0.05)
+    logged = "".join(server.output)
+    assert logged.count("autre territoire") == 1  # the forged link is not called foreign
+    assert anne not in logged and foreign not in logged
     with Journal.open(territory) as journal:
         assert journal.suppressed() == {}
 

@@ -41,7 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from comms.model import Site
 from comms.render.templates import render, theme_for
 from comms.send.journal import UNSUBSCRIBE, Journal
-from comms.send.tokens import ALL, InvalidToken, UnsubscribeToken, read_token
+from comms.send.tokens import ALL, ForeignToken, InvalidToken, UnsubscribeToken, read_token
 from comms.send.unsubscribe import SOURCE_LINK, apply_unsubscribe, scope_label
 
 log = logging.getLogger("comms.web")
@@ -194,6 +194,17 @@ def create_app(config: ServeConfig) -> Starlette:
         client = request.client.host if request.client else "?"
         try:
             return read_token(config.secret, token_text)
+        except ForeignToken:
+            # For the coordinator reading the server's log; the visitor gets the page of any
+            # invalid link (the key identifier proves nothing, and says nothing to forgers).
+            log.warning("Désinscription refusée\u00a0: jeton fait avec le secret d’un autre "
+                        "territoire, ou avec un autre secret que celui de ce territoire. Si "
+                        "tous les liens sont refusés ainsi, vérifiez que «\u00a0comms serve"
+                        "\u00a0» sert le bon territoire (--root) et que son secret (var/"
+                        "unsubscribe-secret ou COMMS_UNSUBSCRIBE_SECRET) et son nom "
+                        "(territory dans comms.yaml) sont ceux d’avant.")
+            limiter.record(client)
+            return None
         except InvalidToken:
             limiter.record(client)
             return None
