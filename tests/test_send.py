@@ -614,6 +614,10 @@ def test_unsubscribe_by_hand_and_bad_token(territory):
     assert "déjà désinscrit" in result.output
     forged = make_token("not-the-right-secret-xyz", "paul.roche@ars.example.org", "all")
     result = cli("unsubscribe", "--token", forged, "--root", str(territory))
+    # Made under another secret: named as such (another territory, or a secret not moved).
+    assert result.exit_code == 1
+    assert "Jeton de désinscription d’un autre territoire" in result.output
+    result = cli("unsubscribe", "--token", forged[:-4], "--root", str(territory))
     assert result.exit_code == 1 and "Jeton de désinscription invalide" in result.output
     with Journal.open(territory) as journal:
         assert journal.is_suppressed("anne.durand@mairie.example.org", "instance:copil")
