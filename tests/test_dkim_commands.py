@@ -71,7 +71,7 @@ def test_the_warning_follows_one_click_in_check_and_every_dry_run(root, key, one
         if warned:
             assert "désinscription en un\u00a0clic" in result.output or \
                 "désinscription en un clic" in result.output
-            assert "unsubscribe.one_click\u00a0: true dans comms.yaml" in result.output
+            assert "«\u00a0one_click: true\u00a0» sous unsubscribe dans comms.yaml" in result.output
             assert "DKIM_DOMAIN, DKIM_SELECTOR et DKIM_PRIVATE_KEY_FILE" in result.output
         if signed and name != "check":
             assert f"Signature DKIM\u00a0: domaine {DOMAIN}, sélecteur {SELECTOR}." \

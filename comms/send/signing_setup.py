@@ -49,10 +49,10 @@ def unsigned_one_click(settings: Settings, one_click: bool, sends_raw: bool,
     return Problem(
         settings.env_file, None, "DKIM_DOMAIN",
         "signature DKIM désactivée, alors que les messages annoncent la désinscription en "
-        f"un clic (unsubscribe.one_click{NBSP}: true dans comms.yaml){NBSP}; Gmail et Yahoo "
-        "ne l’honorent que sous une signature DKIM",
+        f"un clic («{NBSP}one_click: true{NBSP}» sous unsubscribe dans comms.yaml){NBSP}; "
+        "Gmail et Yahoo ne l’honorent que sous une signature DKIM",
         "remplissez DKIM_DOMAIN, DKIM_SELECTOR et DKIM_PRIVATE_KEY_FILE dans "
-        f"{settings.env_file.name} ({GUIDE}), ou écrivez one_click{NBSP}: false dans "
+        f"{settings.env_file.name} ({GUIDE}), ou écrivez «{NBSP}one_click: false{NBSP}» dans "
         "comms.yaml si l’adresse de désinscription ne reçoit pas ces requêtes",
         level=WARNING)
 
