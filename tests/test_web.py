@@ -179,6 +179,32 @@ def test_publish_with_rsync_and_a_refused_copy(territory, tmp_path):
     assert "site déjà en ligne n’a pas été modifié" in bad.output
 
 
+def test_publish_through_a_link_to_the_served_folder(territory, tmp_path):
+    served = tmp_path / "srv-lettre"
+    served.mkdir()
+    link = tmp_path / "www-lettre"
+    link.symlink_to(served)
+    for _ in range(2):
+        result = cli("publish", str(link), "--root", str(territory), "--today", TODAY)
+        assert result.exit_code == 0, result.output
+        assert link.is_symlink() and (served / "2027-1" / "index.html").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["srv-lettre", "territoire",
+                                                          "www-lettre"]
+
+
+@pytest.mark.skipif(not __import__("shutil").which("rsync"), reason="rsync is not installed")
+def test_rsync_refuses_a_folder_it_did_not_write(territory, tmp_path):
+    dest = tmp_path / "mairie"
+    write(dest, "index.html", "site de la mairie")
+    write(dest, "docs/arrêté municipal.pdf", "à garder")
+    result = cli("publish", str(dest), "--rsync", "--root", str(territory), "--today", TODAY)
+    assert result.exit_code == 1
+    assert "n’a pas été écrit par comms publish" in result.output
+    assert (dest / "index.html").read_text(encoding="utf-8") == "site de la mairie"
+    assert (dest / "docs" / "arrêté municipal.pdf").is_file()
+    assert not (dest / "2027-1").exists()
+
+
 # --------------------------------------------------------------------------- serve: the site
 
 

@@ -78,7 +78,9 @@ def _check_folder(dest: Path) -> None:
 
 
 def _publish_folder(project: Project, dest: Path, issues: list) -> Published:
-    dest = dest.expanduser().absolute()
+    # A link to the served folder (/var/www/lettre -> /srv/lettre) is followed: the swap
+    # replaces the folder itself, and the link keeps pointing at the new site.
+    dest = dest.expanduser().resolve()
     _check_folder(dest)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -148,23 +150,46 @@ def _publish_rsync(project: Project, destination: str, issues: list) -> Publishe
         staging = Path(tmp) / "site"
         site = write_site(project, staging, issues)
         (staging / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
-        command = [rsync, "--recursive", "--links", "--checksum", "--delete-delay",
-                   "--delay-updates", "--chmod=D755,F644", "--itemize-changes",
-                   f"{staging}/", destination.rstrip("/") + "/"]
-        try:
-            result = subprocess.run(command, capture_output=True, text=True,
-                                    timeout=RSYNC_TIMEOUT, check=False)
-        except subprocess.TimeoutExpired:
-            raise _refuse(destination, f"rsync n’a pas fini en {RSYNC_TIMEOUT // 60} minutes",
-                          "vérifiez la connexion au serveur") from None
-        if result.returncode != 0:
-            detail = (result.stderr.strip().splitlines() or [f"code {result.returncode}"])[-1]
-            raise _refuse(destination, f"rsync a échoué ({detail})",
-                          "vérifiez l’adresse (utilisateur@serveur:/dossier), la clé SSH et "
-                          "les droits d’écriture sur le serveur")
+        _check_rsync_target(rsync, destination)
+        result = _run_rsync(destination, [
+            rsync, "--recursive", "--links", "--checksum", "--delete-delay", "--delay-updates",
+            "--chmod=D755,F644", "--itemize-changes", f"{staging}/",
+            destination.rstrip("/") + "/"])
         changed = {line.split(" ", 1)[1] for line in result.stdout.splitlines()
                    if line[:2] in (">f", "<f") and " " in line}
         changed.discard(MARKER)
     written = len([f for f in site.files if f in changed])
     return Published(PublicSite(Path(destination), site.issues, site.files), destination,
                      written, len(site.files) - written, -1)
+
+
+def _run_rsync(destination: str, command: list[str],
+               accept: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
+    """Run rsync; a French refusal when it fails (exit code not in `accept`) or hangs."""
+    try:
+        result = subprocess.run(command, capture_output=True, text=True,
+                                timeout=RSYNC_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        raise _refuse(destination, f"rsync n’a pas fini en {RSYNC_TIMEOUT // 60} minutes",
+                      "vérifiez la connexion au serveur") from None
+    if result.returncode not in accept:
+        detail = (result.stderr.strip().splitlines() or [f"code {result.returncode}"])[-1]
+        raise _refuse(destination, f"rsync a échoué ({detail})",
+                      "vérifiez l’adresse (utilisateur@serveur:/dossier), la clé SSH et "
+                      "les droits d’écriture sur le serveur")
+    return result
+
+
+def _check_rsync_target(rsync: str, destination: str) -> None:
+    """Refuse, as for a folder, a destination that holds files but was not written by
+    `comms publish` (no marker): the copy deletes whatever is not part of the site."""
+    listing = _run_rsync(destination, [rsync, "--list-only", destination.rstrip("/") + "/"],
+                         accept=(0, 23))  # 23: no such folder yet, it will be created
+    names = {line.split(None, 4)[4] for line in listing.stdout.splitlines()
+             if len(line.split(None, 4)) == 5}
+    names.discard(".")
+    if names and MARKER not in names:
+        raise _refuse(destination, "ce dossier n’est pas vide et n’a pas été écrit par "
+                      "comms publish",
+                      "indiquez un dossier vide ou nouveau, réservé au site de la lettre "
+                      "(tout son contenu est remplacé à chaque publication)")
