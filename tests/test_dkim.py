@@ -154,6 +154,12 @@ def test_outbox_trial_is_signed_too_and_a_parent_domain_is_aligned(root, key):
 
 
 def test_dry_run_says_when_one_click_is_announced_unsigned(root, smtp_server):
+    # Without `unsubscribe.one_click`, the messages announce no one-click: nothing to warn.
+    set_one_click(root, "false")
+    quiet = cli(root, "send", "2027-1", env=smtp_env(smtp_server))
+    assert quiet.exit_code == 0, quiet.output
+    assert "signature DKIM désactivée" not in quiet.output
+    set_one_click(root, "true")
     result = cli(root, "send", "2027-1", env=smtp_env(smtp_server))
     assert result.exit_code == 0, result.output
     assert "signature DKIM désactivée" in result.output

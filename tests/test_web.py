@@ -245,6 +245,42 @@ def test_site_pages_images_and_feeds_answer(server):
     assert "Traceback" not in missing.text
 
 
+def test_email_images_may_be_shown_by_a_webmail_of_another_origin(territory, server):
+    # A webmail (Zimbra, Roundcube) loads the email's images from its own origin: a
+    # « same-origin » resource policy would make the browser block them.
+    image = requests.get(urljoin(server.site_url, "2027-1/images/photo.png"), timeout=10)
+    assert image.status_code == 200
+    assert image.headers["cross-origin-resource-policy"] == "cross-origin"
+    feed = requests.get(urljoin(server.site_url, "calendars/agenda.ics"), timeout=10)
+    assert feed.headers["cross-origin-resource-policy"] == "cross-origin"
+    token = token_for(territory, "anne.durand@mairie.example.org")
+    page = requests.get(f"{server.unsubscribe_url}?t={token}", timeout=10)
+    assert page.headers["cross-origin-resource-policy"] == "same-origin"
+
+
+def test_serve_answers_at_french_paths(territory):
+    config = (territory / "comms.yaml").read_text(encoding="utf-8")
+    config = config.replace("https://sante.example.org/lettre/",
+                            "https://sante.example.org/lettre-santé/")
+    config = config.replace("https://sante.example.org/desinscription",
+                            "https://sante.example.org/désinscription")
+    write(territory, "comms.yaml", config)
+    with running("serve", "--port", "0", "--root", str(territory), "--today", TODAY) as srv:
+        assert srv.site_url.endswith("/lettre-sant%C3%A9/")
+        assert srv.unsubscribe_url.endswith("/d%C3%A9sinscription")
+        assert requests.get(srv.site_url, timeout=10).status_code == 200
+        image = urljoin(srv.site_url, "2027-1/images/photo.png")
+        assert requests.head(image, timeout=10).status_code == 200
+        token = token_for(territory, "anne.durand@mairie.example.org")
+        url = f"{srv.unsubscribe_url}?t={token}"
+        page = requests.get(url, timeout=10)
+        assert page.status_code == 200 and "Confirmer la désinscription" in page.text
+        assert page.headers["cache-control"] == "no-store"
+        assert requests.post(url, data=ONE_CLICK, timeout=10).status_code == 200
+    with Journal.open(territory) as journal:
+        assert journal.is_suppressed("anne.durand@mairie.example.org", "newsletter")
+
+
 # --------------------------------------------------------------------------- serve: unsubscribe
 
 
@@ -316,7 +352,7 @@ def test_get_shows_a_confirmation_page_and_records_nothing(territory, server):
     # The button posts the form to the same address; she chose everything.
     done = requests.post(f"{server.unsubscribe_url}?t={token}",
                          data={"List-Unsubscribe": "One-Click", "scope": "all"}, timeout=10)
-    assert done.status_code == 200 and "ne recevra plus tous les messages" in done.text
+    assert done.status_code == 200 and "ne recevra plus aucun message de la coordination" in done.text
     with Journal.open(territory) as journal:
         assert journal.is_suppressed("anne.durand@mairie.example.org", "newsletter")
         assert journal.is_suppressed("anne.durand@mairie.example.org", "instance:copil")

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -145,19 +145,23 @@ class HeadersMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
+        security = self.security
         if path in self.private_paths:
             cache = NO_STORE
         else:
             name = path.rsplit("/", 1)[-1]
             suffix = "." + name.rsplit(".", 1)[-1] if "." in name else ".html"
             cache = CACHE.get(suffix, CACHE[""])
+            # The email shows the site's images inside a webmail of another origin (Zimbra,
+            # Roundcube…): browsers would block them under « same-origin ».
+            security = {**security, "cross-origin-resource-policy": "cross-origin"}
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", [])
                            if k.lower() != b"set-cookie"]
                 present = {k.lower() for k, _ in headers}
-                for key, value in self.security.items():
+                for key, value in security.items():
                     if key.encode() not in present:
                         headers.append((key.encode(), value.encode()))
                 if b"cache-control" not in present:
@@ -176,8 +180,9 @@ def create_app(config: ServeConfig) -> Starlette:
     limiter = BadTokenLimiter(config.bad_tokens_per_minute)
     Journal.open(config.root).close()  # created now, not by concurrent first requests
     journals = JournalConnections(config.root, config.secret)
-    unsubscribe_path = urlsplit(site.unsubscribe_url).path or "/desinscription"
-    site_path = urlsplit(site.web_base_url).path.rstrip("/")
+    # Routes match the decoded path: the settings hold URIs (« /d%C3%A9sinscription »).
+    unsubscribe_path = unquote(urlsplit(site.unsubscribe_url).path) or "/desinscription"
+    site_path = unquote(urlsplit(site.web_base_url).path).rstrip("/")
 
     def page(status: int, template_args: dict) -> HTMLResponse:
         html = render(site.root, "unsubscribe.html.j2", site=site, theme=theme_for(site),
@@ -240,8 +245,9 @@ def create_app(config: ServeConfig) -> Starlette:
         if chosen not in (token.scope, ALL):
             return error_page(400)
         await run_in_threadpool(journals.unsubscribe, token_text, chosen)
-        return page(200, {"state": "done", "email": token.email,
-                          "what": scope_label(chosen, dict(config.instance_names))})
+        what = ("aucun message de la coordination" if chosen == ALL
+                else scope_label(chosen, dict(config.instance_names)))
+        return page(200, {"state": "done", "email": token.email, "what": what})
 
     async def http_error(request: Request, exc: Exception) -> Response:
         if isinstance(exc, HTTPException):
