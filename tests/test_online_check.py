@@ -82,3 +82,55 @@ def test_real_send_goes_when_everything_is_online(site_root, httpserver):
     methods = {(req.method, req.path) for req, _ in httpserver.log}
     assert ("HEAD", "/lettre/2027-1/") in methods
     assert ("HEAD", "/lettre/2027-1/images/photo.png") in methods
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that no authority signed, and its key (PEM files)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]),
+                critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_a_refused_certificate_is_named_as_such(tmp_path, monkeypatch):
+    # An expired or self-signed certificate: partners' mail clients would refuse the images
+    # too, but the coordinator must learn it is the certificate, not an unreachable server.
+    import ssl
+
+    from comms.web.online import check_online
+
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    cert, key = self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = HTTPServer(host="127.0.0.1", port=0, ssl_context=context)
+    server.expect_request("/lettre/2027-1/", method="HEAD").respond_with_data("")
+    server.start()
+    try:
+        url = server.url_for("/lettre/2027-1/")
+        assert url.startswith("https://")
+        (missing,) = check_online([url])
+    finally:
+        server.stop()
+    assert missing.reason.startswith("certificat HTTPS refusé"), missing.reason

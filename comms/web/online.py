@@ -39,6 +39,8 @@ def _head(url: str, timeout: float) -> Missing | None:
                                headers={"User-Agent": "comms (vérification avant envoi)"})
     except requests.Timeout:
         return Missing(url, f"pas de réponse en {timeout:g}\u00a0s")
+    except requests.exceptions.SSLError:
+        return Missing(url, "certificat HTTPS refusé (expiré, ou établi pour un autre nom)")
     except requests.RequestException:
         return Missing(url, "serveur injoignable")
     if answer.status_code >= 400:
