@@ -46,7 +46,7 @@ def test_help_headings_and_metavariables_are_french():
     assert "COMMANDE [ARGUMENTS]..." in result.output and "COMMAND " not in result.output
     for name in main.commands:
         text = run(name, "--help").output
-        for english in (" TEXT ", " INTEGER ", " DIRECTORY", " PATH ", " FILE "):
+        for english in (" TEXT ", " INTEGER ", " DIRECTORY", " PATH ", " FILE ", " RANGE"):
             assert english not in text, (name, english)
         assert "'" not in text.replace("’", ""), name  # typographic apostrophes only
     assert "--list TEXTE" in run("send", "--help").output

@@ -101,8 +101,10 @@ def _french_metavar(original: Callable[..., str]) -> Callable[..., str]:
     @functools.wraps(original)
     def make_metavar(self: click.core.Parameter, ctx: click.Context) -> str:
         metavar = original(self, ctx)
-        return re.sub(r"[A-Z]+", lambda m: METAVARS.get(m.group(), m.group()), metavar) \
-            if self.metavar is None else metavar
+        if self.metavar is not None:
+            return metavar
+        metavar = metavar.replace(" RANGE", "")  # `INTEGER RANGE`: the bounds are shown after
+        return re.sub(r"[A-Z]+", lambda m: METAVARS.get(m.group(), m.group()), metavar)
     return make_metavar
 
 
