@@ -373,6 +373,16 @@ def test_an_invitation_token_names_its_instance(territory, server):
         assert not journal.is_suppressed("paul.roche@ars.example.org", "newsletter")
 
 
+def test_a_token_for_everything_reads_no_message_at_all(territory, server):
+    token = token_for(territory, "paul.roche@ars.example.org", "all")
+    page = requests.get(f"{server.unsubscribe_url}?t={token}", timeout=10)
+    assert page.status_code == 200
+    assert "Vous ne recevrez plus aucun message de la coordination." in page.text
+    assert "tous les messages" not in page.text
+    done = requests.post(f"{server.unsubscribe_url}?t={token}", data=ONE_CLICK, timeout=10)
+    assert "ne recevra plus aucun message de la coordination." in done.text
+
+
 @pytest.mark.parametrize("kind", ["forged", "truncated", "junk", "empty"])
 def test_bad_tokens_get_a_french_400_and_nothing_is_recorded(territory, server, kind):
     good = token_for(territory, "anne.durand@mairie.example.org")
@@ -426,6 +436,96 @@ def test_requests_are_bounded(territory, server):
     assert statuses[:20] == [400] * 20 and statuses[-1] == 429
 
 
+SMALL_SERVER = """
+import sys
+from pathlib import Path
+from comms import content
+from comms.web import server
+from comms.settings import load_settings
+from comms.web.app import ServeConfig, create_app
+project = content.load_project(Path(sys.argv[1]))
+secret = load_settings(project.site.root).require_secret()
+app = create_app(ServeConfig(root=project.site.root, site=project.site, site_dir=None,
+                             secret=secret, max_in_flight=2))
+sock = server.bind("127.0.0.1", 0)
+print("Site\\u00a0: " + server.base_url(sock) + "/", flush=True)
+print("Désinscription\\u00a0: " + server.base_url(sock) + "/desinscription", flush=True)
+server.run(app, sock)
+"""
+
+
+def test_a_flood_gets_a_french_503_and_the_server_recovers(territory):
+    import socket
+
+    process = subprocess.Popen([sys.executable, "-c", SMALL_SERVER, str(territory)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=child_env())
+    held: list[socket.socket] = []
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()
+        url = process.stdout.readline().split("\u00a0: ", 1)[1].strip()
+        host, port = urlsplit(url).hostname, urlsplit(url).port
+        token = token_for(territory, "anne.durand@mairie.example.org")
+        for _ in range(2):  # two one-click POSTs whose bodies are slow to come
+            conn = socket.create_connection((host, port), timeout=10)
+            conn.sendall(f"POST /desinscription?t={token} HTTP/1.1\r\nHost: x\r\n"
+                         "Content-Type: application/x-www-form-urlencoded\r\n"
+                         f"Content-Length: {len('List-Unsubscribe=One-Click')}\r\n\r\n"
+                         .encode())
+            held.append(conn)
+        busy = None
+        for _ in range(50):  # until the server has read both requests
+            busy = requests.get(f"{url}?t={token}", timeout=10)
+            if busy.status_code == 503:
+                break
+        assert busy is not None and busy.status_code == 503
+        assert "Service momentanément indisponible" in busy.text
+        assert busy.headers["retry-after"] == "5"
+        assert busy.headers["content-type"].startswith("text/html")
+        answers = []
+        for conn in held:
+            conn.sendall(b"List-Unsubscribe=One-Click")
+            answers.append(conn.recv(4096))
+        assert all(a.startswith(b"HTTP/1.1 200") for a in answers), answers
+        assert requests.get(f"{url}?t={token}", timeout=10).status_code == 200
+    finally:
+        for conn in held:
+            conn.close()
+        process.terminate()
+        process.wait(timeout=20)
+    with Journal.open(territory) as journal:
+        assert journal.is_suppressed("anne.durand@mairie.example.org", "newsletter")
+
+
+def bad_token_statuses(url: str, forwarded_for: str | None = None) -> list[int]:
+    """25 bad tokens from 127.0.0.5 (a proxy that is not on 127.0.0.1, as seen from a
+    container), each for another visitor when `forwarded_for` is given."""
+    import http.client
+
+    parts = urlsplit(url)
+    statuses = []
+    for i in range(25):
+        conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10,
+                                          source_address=("127.0.0.5", 0))
+        headers = {"X-Forwarded-For": f"{forwarded_for}{i}"} if forwarded_for else {}
+        conn.request("GET", f"{parts.path}?t=forged{i}", headers=headers)
+        statuses.append(conn.getresponse().status)
+        conn.close()
+    return statuses
+
+
+def test_the_proxy_names_each_visitor_for_the_bad_token_limit(territory):
+    with running("serve", "--port", "0", "--root", str(territory), "--today", TODAY,
+                 "--proxy", "127.0.0.5") as srv:
+        assert bad_token_statuses(srv.unsubscribe_url, "203.0.113.") == [400] * 25
+        # The proxy's own requests (no X-Forwarded-For) share one limit.
+        assert bad_token_statuses(srv.unsubscribe_url)[-1] == 429
+    with running("serve", "--port", "0", "--root", str(territory), "--today", TODAY) as srv:
+        # Not trusted by default: a forged X-Forwarded-For does not escape the limit.
+        assert bad_token_statuses(srv.unsubscribe_url, "203.0.113.")[-1] == 429
+
+
 def many_partners(count: int) -> str:
     rows = ["email;first_name;last_name;organisation;role;lists;consent_on;unsubscribed_on"]
     rows += [f"p{i:03d}@structure.example.org;P{i};N{i};S;;newsletter;2026-01-10;"
@@ -469,8 +569,10 @@ def test_concurrent_one_click_posts_during_a_send(territory, server):
 
 def test_serve_reports_a_port_in_use_and_a_missing_site(territory, server, tmp_path):
     port = urlsplit(server.site_url).port
-    result = cli("serve", "--port", str(port), "--root", str(territory), "--today", TODAY)
+    served = tree(territory / "build" / "site")
+    result = cli("serve", "--port", str(port), "--root", str(territory), "--today", "2027-06-20")
     assert result.exit_code == 1 and f"Le port {port} est déjà utilisé" in result.output
+    assert tree(territory / "build" / "site") == served  # the running server's site untouched
     result = cli("serve", "--port", "0", "--site", str(tmp_path / "nulle-part"),
                  "--root", str(territory))
     assert result.exit_code == 1 and "ne contient pas de site publié" in result.output
@@ -509,3 +611,7 @@ def test_preview_serves_the_email_and_page_locally_and_rebuilds(territory):
         while not any("Aperçu reconstruit" in line for line in srv.output):
             assert time.monotonic() < deadline, "".join(srv.output)
             time.sleep(0.1)
+    # Once stopped (Ctrl-C, SIGTERM), the preview's temporary folder is gone.
+    built = next(line for line in srv.output if "aperçu construit dans" in line)
+    folder = Path(built.rsplit(" dans ", 1)[1].rstrip(".\n"))
+    assert folder.name == "site" and not folder.parent.exists()

@@ -9,7 +9,13 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from comms.commands.common import NBSP, friendly, print_problems, root_option
+from comms.commands.common import (
+    NBSP,
+    friendly,
+    print_problems,
+    root_option,
+    sigterm_as_interrupt,
+)
 from comms.errors import CommsError, ConfigError, Problem
 from comms.french import count
 
@@ -68,10 +74,15 @@ def publish(destination: str, use_rsync: bool, root: Path, today: str | None) ->
 @click.option("--site", "site_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Dossier du site déjà publié à servir (par défaut\u00a0: le "
                                  "site est publié dans ROOT/build/site au démarrage).")
+@click.option("--proxy", default="127.0.0.1", show_default=True, metavar="ADRESSE",
+              help="Adresse du serveur mandataire (reverse proxy) dont l’en-tête "
+                   "X-Forwarded-For donne l’adresse des visiteurs («\u00a0*\u00a0» dans un "
+                   "conteneur, dont le port n’est ouvert qu’au mandataire).")
 @root_option
 @today_option
 @friendly
-def serve(host: str, port: int, site_dir: Path | None, root: Path, today: str | None) -> None:
+def serve(host: str, port: int, site_dir: Path | None, proxy: str, root: Path,
+          today: str | None) -> None:
     """Sert le site public et la désinscription en un clic (RFC 8058) à une seule adresse.
 
     À placer derrière le serveur HTTPS du territoire (voir docs/deploiement.md). Les
@@ -87,6 +98,7 @@ def serve(host: str, port: int, site_dir: Path | None, root: Path, today: str | 
         print_problems(ConfigError("", settings.warnings), root)
     secret = settings.require_secret()
     project = content.load_project(root)
+    sock = server.bind(host, port)  # a port in use is refused before the site is touched
     if site_dir is None:
         site_dir = project.site.root / "build" / "site"
         done = _publish_local(root, str(site_dir), today)
@@ -95,7 +107,6 @@ def serve(host: str, port: int, site_dir: Path | None, root: Path, today: str | 
         raise CommsError(f"Le dossier {site_dir} ne contient pas de site publié.", [Problem(
             site_dir, None, "--site", "index.html introuvable ou illisible",
             "publiez d’abord le site avec « comms publish DOSSIER », ou retirez --site")])
-    sock = server.bind(host, port)
     config = ServeConfig(root=project.site.root, site=project.site, site_dir=site_dir.resolve(),
                          secret=secret,
                          instance_names={i.id: i.name for i in project.instances.values()})
@@ -107,7 +118,7 @@ def serve(host: str, port: int, site_dir: Path | None, root: Path, today: str | 
     click.echo(f"Désinscription{NBSP}: {base}{urlsplit(project.site.unsubscribe_url).path}")
     click.echo("Ctrl-C pour arrêter.")
     sys.stdout.flush()
-    server.run(app, sock)
+    server.run(app, sock, proxy)
 
 
 @click.command()
@@ -126,6 +137,7 @@ def preview(issue_id: str | None, port: int, no_browser: bool, root: Path,
     images et fichiers d’agenda servis depuis cet ordinateur. Reconstruit l’aperçu dès qu’un
     fichier change ; Ctrl-C pour arrêter."""
     import secrets
+    import shutil
     import tempfile
     import threading
     import webbrowser
@@ -177,9 +189,12 @@ def preview(issue_id: str | None, port: int, no_browser: bool, root: Path,
     if not no_browser:
         threading.Timer(0.5, webbrowser.open, args=(url,)).start()
     try:
-        server.run(app, sock)
+        # uvicorn raises SIGTERM again once stopped: as Ctrl-C, so that the folder goes too.
+        with sigterm_as_interrupt():
+            server.run(app, sock)
     finally:
         stop.set()
+        shutil.rmtree(folder.parent, ignore_errors=True)  # the preview is not kept
 
 
 COMMANDS = [preview, publish, serve]

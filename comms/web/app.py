@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -46,6 +46,7 @@ from comms.send.unsubscribe import SOURCE_LINK, apply_unsubscribe, scope_label
 
 log = logging.getLogger("comms.web")
 MAX_BODY = 8 * 1024  # bytes: a one-click POST is 26 bytes, our form a few dozen
+MAX_IN_FLIGHT = 200  # requests answered at once; beyond, a French 503 at once
 BAD_TOKENS_PER_MINUTE = 20  # per client address, then 429 until the minute has passed
 ONE_CLICK_FIELD, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"
 DETAIL = "page de désinscription ou clic en un geste (RFC 8058)"
@@ -77,6 +78,8 @@ MESSAGES = {
           "enregistré."),
     429: ("Trop de tentatives", "Trop de liens invalides ont été envoyés depuis votre "
           "connexion. Réessayez dans une minute."),
+    503: ("Service momentanément indisponible", "Le serveur reçoit trop de demandes en ce "
+          "moment. Rien n’a été enregistré. Réessayez dans quelques instants."),
     500: ("Erreur du serveur", "La demande n’a pas pu être traitée. Rien n’a été enregistré "
           "si la page ne l’a pas confirmé. Réessayez plus tard, ou répondez au message reçu "
           "en demandant votre désinscription."),
@@ -95,6 +98,7 @@ class ServeConfig:
     secret: str
     instance_names: Mapping[str, str] = field(default_factory=dict)
     bad_tokens_per_minute: int = BAD_TOKENS_PER_MINUTE
+    max_in_flight: int = MAX_IN_FLIGHT
     frames: bool = False  # `comms preview` shows its pages in frames of its own
 
 
@@ -125,6 +129,33 @@ class BadTokenLimiter:
             if len(self.seen) > 10_000:  # bounded memory under a spray of addresses
                 self.seen.clear()
             self.seen.setdefault(client, deque()).append(time.monotonic())
+
+
+class InFlightLimit:
+    """At most `limit` requests answered at once (one event loop: a plain counter); beyond,
+    `busy()` answers at once (a French 503 page), so that a flood gets French words and the
+    journal is never queued behind it."""
+
+    def __init__(self, app: ASGIApp, limit: int, busy: Callable[[], Response]):
+        self.app = app
+        self.limit = limit
+        self.busy = busy
+        self.active = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.active >= self.limit:
+            response = self.busy()
+            response.headers["retry-after"] = "5"
+            await response(scope, receive, send)
+            return
+        self.active += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.active -= 1
 
 
 class HeadersMiddleware:
@@ -219,6 +250,12 @@ def create_app(config: ServeConfig) -> Starlette:
         scopes = [token_scope] if token_scope == ALL else [token_scope, ALL]
         return [(s, scope_label(s, dict(config.instance_names))) for s in scopes]
 
+    def stops(scope: str) -> str:
+        """What « ne plus recevoir » is followed by: « aucun message » for everything."""
+        if scope == ALL:
+            return "aucun message de la coordination"
+        return scope_label(scope, dict(config.instance_names))
+
     async def unsubscribe(request: Request) -> Response:
         client = request.client.host if request.client else "?"
         if limiter.blocked(client):
@@ -237,7 +274,8 @@ def create_app(config: ServeConfig) -> Starlette:
             return error_page(400)
         if request.method == "GET":
             return page(200, {"state": "confirm", "email": token.email,
-                              "choices": choices(token.scope), "token": token_text})
+                              "choices": choices(token.scope), "what": stops(token.scope),
+                              "token": token_text})
         assert form is not None
         if form.get(ONE_CLICK_FIELD) != ONE_CLICK_VALUE:
             return error_page(400)
@@ -245,9 +283,7 @@ def create_app(config: ServeConfig) -> Starlette:
         if chosen not in (token.scope, ALL):
             return error_page(400)
         await run_in_threadpool(journals.unsubscribe, token_text, chosen)
-        what = ("aucun message de la coordination" if chosen == ALL
-                else scope_label(chosen, dict(config.instance_names)))
-        return page(200, {"state": "done", "email": token.email, "what": what})
+        return page(200, {"state": "done", "email": token.email, "what": stops(chosen)})
 
     async def http_error(request: Request, exc: Exception) -> Response:
         if isinstance(exc, HTTPException):
@@ -264,6 +300,8 @@ def create_app(config: ServeConfig) -> Starlette:
         routes.append(Mount(site_path, app=static))
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error,
                                                        Exception: http_error})
+    app.add_middleware(InFlightLimit, limit=config.max_in_flight,
+                       busy=lambda: error_page(503))
     app.add_middleware(HeadersMiddleware, private_paths=(unsubscribe_path,),
                        frames=config.frames)
     return app

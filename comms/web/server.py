@@ -8,7 +8,9 @@ import socket
 
 from comms.errors import CommsError, Problem
 
-MAX_CONCURRENT = 200  # connections; beyond, uvicorn answers 503 at once
+# Connections, idle ones included; beyond, uvicorn answers its own 503 (in English). The
+# application answers in French from `comms.web.app.MAX_IN_FLIGHT` requests, well before.
+MAX_CONCURRENT = 800  # below the usual limit of 1024 open files
 KEEP_ALIVE = 5  # seconds an idle connection is kept
 MAX_HEADERS = 16 * 1024  # bytes of request line and headers (h11)
 
@@ -46,13 +48,15 @@ def base_url(sock: socket.socket) -> str:
     return f"http://{shown}:{port}"
 
 
-def run(app: object, sock: socket.socket) -> None:
-    """Serve `app` on `sock` until Ctrl-C or SIGTERM (uvicorn's graceful shutdown)."""
+def run(app: object, sock: socket.socket, proxy: str = "127.0.0.1") -> None:
+    """Serve `app` on `sock` until Ctrl-C or SIGTERM (uvicorn's graceful shutdown). The
+    X-Forwarded-For of connections from `proxy` (addresses, comma-separated, or "*") gives
+    the client's address, for the limit of bad tokens per client."""
     import uvicorn
 
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, server_header=False,
-        proxy_headers=True, forwarded_allow_ips="127.0.0.1",  # the reverse proxy's address
+        proxy_headers=True, forwarded_allow_ips=proxy,
         limit_concurrency=MAX_CONCURRENT, timeout_keep_alive=KEEP_ALIVE,
         h11_max_incomplete_event_size=MAX_HEADERS, lifespan="off",
     )
