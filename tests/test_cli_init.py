@@ -174,3 +174,17 @@ def test_new_outside_a_territory_points_to_init(tmp_path):
         assert "comms init" in result.output, args
         assert "Traceback" not in result.output
     assert list(Path(tmp_path).iterdir()) == []
+
+
+def test_send_points_out_example_text_left_in_the_issue(tmp_path):
+    """The dry run of `send` repeats check's warning about « Votre éditorial ici »."""
+    from cli_runner import cli
+
+    root = tmp_path / "t"
+    assert run("init", str(root), "--today", "2027-01-05").exit_code == 0
+    result = cli("send", "2027-1", "--root", str(root))
+    assert result.exit_code == 0, result.output
+    output = result.output.replace("\u00a0", " ")
+    assert "content/issues/2027-1.md:7: avertissement : le texte d’exemple « Votre éditorial " \
+        "ici » est encore là" in output, output
+    assert "Simulation" in output

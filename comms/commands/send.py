@@ -26,7 +26,7 @@ from comms.french import count, plural
 from comms.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from comms.model import Project
+    from comms.model import Issue, Project
     from comms.send.campaign import Plan, Progress
     from comms.send.signing import Signer
 
@@ -44,6 +44,18 @@ def print_dkim(settings: Settings, one_click: bool, sends_raw: bool,
     warning = unsigned_one_click(settings, one_click, sends_raw, signer)
     if warning is not None:
         click.secho(one_click_line(warning), fg="yellow")
+
+
+def _print_placeholders(project: Project, issue: Issue, root: Path) -> None:
+    """Example text of `comms init` or `comms new` still in the issue or its news (« Votre
+    éditorial ici »): the same warnings as `comms check`, before anything goes out."""
+    from comms import review
+    from comms.selection import news_of
+
+    sources = {issue.source} | {item.source for item in news_of(project, issue)}
+    left = [p for p in review.placeholder_problems(project) if p.path in sources]
+    if left:
+        print_problems(ContentError(left), root)
 
 
 def _settings(root: Path) -> Settings:
@@ -165,6 +177,7 @@ def send(issue_id: str, list_name: str, transport_name: str | None, test_address
             if confirm:
                 raise CommsError(newsletter.unknown_published_message(issue))
             click.secho(newsletter.unknown_published_message(issue), fg="yellow", err=True)
+        _print_placeholders(project, issue, root)
         if transport.name != "outbox" and settings.online_check and not skip_online_check:
             _online_check(project, issue.id, refuse=confirm)
         if not confirm:
