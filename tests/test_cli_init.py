@@ -7,6 +7,7 @@ import io
 import stat
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from comms.cli import main
@@ -188,3 +189,15 @@ def test_send_points_out_example_text_left_in_the_issue(tmp_path):
     assert "content/issues/2027-1.md:7: avertissement : le texte d’exemple « Votre éditorial " \
         "ici » est encore là" in output, output
     assert "Simulation" in output
+
+
+@pytest.mark.parametrize(("option", "value"), [
+    ("--territory", "Lyon\nX"), ("--territory", "   "), ("--sender-name", "Coordination\rX"),
+    ("--coordinator", "Claire\nMartin <claire@bugey.example.fr>"),
+])
+def test_init_refuses_a_name_that_would_break_comms_yaml(tmp_path, option, value):
+    root = tmp_path / "t"
+    result = run("init", str(root), option, value)
+    assert result.exit_code == 2, result.output
+    assert f"valeur invalide pour «\u00a0{option}\u00a0»" in result.output, result.output
+    assert not root.exists()  # nothing written on error

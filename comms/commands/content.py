@@ -18,6 +18,7 @@ from comms.commands.common import YEAR, fail, friendly, print_problems, root_opt
 from comms.content.config import of_territory
 from comms.content.fields import Invalid, day
 from comms.content.fields import email as email_field
+from comms.content.fields import line as line_field
 from comms.content.fields import url as url_field
 from comms.errors import CommsError, ContentError
 from comms.french import agree, count, territory_of
@@ -207,7 +208,20 @@ def _coordinator(value: str) -> Coordinator:
         address = email_field(address)
     except Invalid as exc:
         raise click.BadParameter(f"{exc.message} — {exc.hint}") from None
-    return Coordinator(m.group("name"), "Coordination", address)
+    return Coordinator(_one_line(m.group("name"), "--coordinator"), "Coordination", address)
+
+
+def _one_line(value: str, option: str) -> str:
+    """A name given as an option, written into comms.yaml: one line, not empty."""
+    try:
+        text = line_field(value)
+    except Invalid as exc:
+        raise click.BadParameter(f"{exc.message} — {exc.hint}",
+                                 param_hint=f"« {option} »") from None
+    if not text:
+        raise click.BadParameter("la valeur est vide — écrivez un nom, par exemple "
+                                 "« Haut-Bugey »", param_hint=f"« {option} »")
+    return text
 
 
 def _prompt(text: str, default: str, value_proc: Callable[[str], str] | None = None) -> str:
@@ -301,8 +315,8 @@ def init(folder: Path, territory: str | None, territory_of: str | None,
     valeurs d’exemple sont alors utilisées, à remplacer ensuite)."""
     answers = Answers()
     given = {}
-    if territory:
-        given["territory"] = territory.strip()
+    if territory is not None:
+        given["territory"] = _one_line(territory, "--territory")
     if territory_of:
         try:
             given["territory_of"] = of_territory(territory_of)
@@ -314,8 +328,8 @@ def init(folder: Path, territory: str | None, territory_of: str | None,
         roles = [c.role for c in answers.coordinators]
         given["coordinators"] = tuple(replace(p, role=roles[i] if i < len(roles) else p.role)
                                       for i, p in enumerate(people))
-    if sender_name:
-        given["sender_name"] = sender_name.strip()
+    if sender_name is not None:
+        given["sender_name"] = _one_line(sender_name, "--sender-name")
     for key, value, check in (("sender_email", sender_email, _email_prompt),
                               ("web_base_url", web_base_url, _url_prompt)):
         if value:
