@@ -612,6 +612,7 @@ def test_unsubscribe_by_hand_and_bad_token(territory):
     assert result.exit_code == 0
     result = cli("unsubscribe", "anne.durand@mairie.example.org", "--root", str(territory))
     assert "déjà désinscrit" in result.output
+    assert not re.search(r"depuis le \d{4}-", result.output), result.output  # a French date
     forged = make_token("not-the-right-secret-xyz", "paul.roche@ars.example.org", "all")
     result = cli("unsubscribe", "--token", forged, "--root", str(territory))
     # Made under another secret: named as such (another territory, or a secret not moved).

@@ -309,8 +309,10 @@ def unsubscribe(email: str | None, token: str | None, root: Path) -> None:
         with Journal.open(root) as journal:
             previous = journal.suppression(address, ALL)
             if previous is not None and previous.scope == ALL:
-                click.echo(f"{address} était déjà désinscrit (depuis le "
-                           f"{previous.created_at[:10]}).")
+                from comms.dates import format_day
+
+                since = format_day(date.fromisoformat(previous.created_at[:10]), weekday=False)
+                click.echo(f"{address} était déjà désinscrit (depuis le {since}).")
                 return
             journal.suppress(address, UNSUBSCRIBE, SOURCE_COMMAND, scope=ALL)
         # Only once recorded: a journal that refuses the write must not be contradicted.
