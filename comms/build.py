@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -102,16 +102,23 @@ def _write(prepared: _Prepared, out: Path) -> Built:
     return Built(issue, final, len(rendered.html.encode("utf-8")), files)
 
 
-def _refuse_changed_archives(prepared: list[_Prepared], out: Path,
-                             sent: Collection[str]) -> None:
+def _refuse_changed_archives(prepared: list[_Prepared], out: Path, sent: Collection[str],
+                             went_out: Mapping[str, Collection[str]]) -> None:
     """CommsError, before anything is written, when the web archive (OUT/<issue>/index.html)
-    of an issue in `sent` (ids of issues already delivered) would change."""
+    of an issue in `sent` (ids of issues already delivered) would change: it differs from
+    the page on disk or, without one, its news items differ from those that went out
+    (`went_out`: issue id -> news item ids, when known)."""
     changed = []
     for p in prepared:
         issue = p.rendered.content.issue
+        if issue.id not in sent:
+            continue
         page = out / issue.id / "index.html"
-        if issue.id in sent and page.is_file() and \
-                page.read_text(encoding="utf-8") != p.archive:
+        if page.is_file():
+            if page.read_text(encoding="utf-8") != p.archive:
+                changed.append(issue.id)
+        elif went_out.get(issue.id) and \
+                {item.id for item in p.rendered.content.news} != set(went_out[issue.id]):
             changed.append(issue.id)
     if changed:
         names = ", ".join(changed)
@@ -124,29 +131,31 @@ def _refuse_changed_archives(prepared: list[_Prepared], out: Path,
 
 
 def build_issue(project: Project, issue_id: str, out: Path, secret: str = "",
-                sent: Collection[str] = ()) -> Built:
+                sent: Collection[str] = (),
+                went_out: Mapping[str, Collection[str]] | None = None) -> Built:
     """Render everything first, then write OUT/<issue>/ in one swap, and the agenda feeds;
     the events' revisions (calendars/revisions.json) are saved last. `sent`: ids of the
     issues already delivered, whose web archive must not change (CommsError, nothing
-    written); empty to rewrite it anyway."""
+    written); empty to rewrite it anyway. `went_out`: the news item ids that went out with
+    each of them, checked when their archive is not on disk."""
     revisions = Revisions.load(project.site.root)
     published = PublishedEvents(project.site, revisions)
     prepared = _prepare(project, issue_id, published, secret)
-    _refuse_changed_archives([prepared], out, sent)
+    _refuse_changed_archives([prepared], out, sent, went_out or {})
     built = _write(prepared, out)
     write_feeds(project, out, revisions=revisions, published=published)
     revisions.save()
     return built
 
 
-def build_all(project: Project, out: Path, secret: str = "",
-              sent: Collection[str] = ()) -> list[Built]:
-    """Every issue, then the feeds and the archive index that lists them; `sent` as for
-    `build_issue`."""
+def build_all(project: Project, out: Path, secret: str = "", sent: Collection[str] = (),
+              went_out: Mapping[str, Collection[str]] | None = None) -> list[Built]:
+    """Every issue, then the feeds and the archive index that lists them; `sent` and
+    `went_out` as for `build_issue`."""
     revisions = Revisions.load(project.site.root)
     published = PublishedEvents(project.site, revisions)
     prepared = [_prepare(project, issue.id, published, secret) for issue in project.issues]
-    _refuse_changed_archives(prepared, out, sent)
+    _refuse_changed_archives(prepared, out, sent, went_out or {})
     built = [_write(p, out) for p in prepared]
     write_feeds(project, out, revisions=revisions, published=published)
     revisions.save()

@@ -93,6 +93,7 @@ def build(issue_id: str | None, all_issues: bool, out: Path | None, force: bool,
     project = reader.load_project(root)
     delivered = set() if force else sent_campaigns(project.site.root)
     sent = {i.id for i in project.issues if campaign_id(i.id) in delivered}
+    went_out = _items_sent(project.site.root, sent)
     out = out or project.site.root / "build"
     # The preview .eml carries a signed unsubscribe link like partners' copies when the
     # secret is set (.env); a build never needs it.
@@ -101,7 +102,7 @@ def build(issue_id: str | None, all_issues: bool, out: Path | None, force: bool,
     except CommsError:
         secret = ""  # a wrong setting is for `send` to report; the build does not need it
     if all_issues:
-        built = build_all(project, out, secret, sent)
+        built = build_all(project, out, secret, sent, went_out)
         for b in built:
             click.echo(f"Lettre {b.issue.id}\u00a0: {b.folder}")
         click.secho(f"{count(len(built), 'lettre construite')}, index\u00a0: "
@@ -113,7 +114,7 @@ def build(issue_id: str | None, all_issues: bool, out: Path | None, force: bool,
     elif project.issue(issue_id) is None:
         known = ", ".join(i.id for i in project.issues) or "aucune"
         fail(f"La lettre « {issue_id} » n’existe pas (lettres prévues\u00a0: {known}).")
-    built = build_issue(project, issue_id, out, secret, sent)
+    built = build_issue(project, issue_id, out, secret, sent, went_out)
     click.secho(f"Lettre {issue_id} construite dans {built.folder}", fg="green")
     for name in ("newsletter.html", "newsletter.txt", "index.html", "newsletter.eml"):
         click.echo(f"  {built.folder / name}")
@@ -121,6 +122,17 @@ def build(issue_id: str | None, all_issues: bool, out: Path | None, force: bool,
     if agenda:
         click.echo(f"  {built.folder / 'agenda'} ({count(len(agenda), 'fichier')} .ics)")
     click.echo(f"HTML\u00a0: {built.html_bytes / 1024:.0f} Ko.")
+
+
+def _items_sent(root: Path, sent: set[str]) -> dict[str, set[str]]:
+    """Issue id -> the news item ids that went out with it, for the issues in `sent`."""
+    if not sent:
+        return {}
+    from comms.send.journal import JOURNAL_FILE, Journal
+    from comms.send.newsletter import campaign_id
+
+    with Journal(root / JOURNAL_FILE) as journal:
+        return {issue_id: journal.items(campaign_id(issue_id)) for issue_id in sent}
 
 
 @click.group()

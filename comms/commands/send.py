@@ -189,11 +189,6 @@ def send(issue_id: str, list_name: str, transport_name: str | None, test_address
             if not transport.delivers:
                 print_outbox_note(done=False)
             return
-        if transport.delivers:  # what went out, for `check` to spot news that come later
-            from comms.selection import news_of
-
-            journal.record_items(audience.campaign.id,
-                                 [item.id for item in news_of(project, issue)])
         with sigterm_as_interrupt(), _progress(len(plan.to_send)) as progress:
             summary = newsletter.send_issue(project, directory, journal, issue, list_name,
                                             transport, settings, progress, template,

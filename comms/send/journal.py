@@ -507,11 +507,27 @@ class Journal:
             ((provider_id, now, now, campaign, key) for key, provider_id in results))
 
     def record_items(self, campaign: str, items: Iterable[str]) -> None:
-        """Remember the news items that went out in `campaign` (a run through a real
-        transport): `comms check` then spots an item that falls into it afterwards."""
+        """Remember the news items that go out in `campaign` (a run through a real
+        transport): `comms check` then spots an item that falls into it afterwards. Once a
+        message of `campaign` was delivered, what went out is settled: a later run (resumed,
+        or with nothing left to send) does not add the items written since."""
         self.commit()
-        self.db.executemany("INSERT OR IGNORE INTO campaign_items (campaign, item) "
-                            "VALUES (?, ?)", ((campaign, item) for item in items))
+        if self.delivered(campaign):
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("DELETE FROM campaign_items WHERE campaign = ?", (campaign,))
+            self.db.executemany("INSERT OR IGNORE INTO campaign_items (campaign, item) "
+                                "VALUES (?, ?)", ((campaign, item) for item in items))
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def delivered(self, campaign: str) -> bool:
+        """Whether a message of `campaign` was really delivered (outbox deposits are not)."""
+        return self.db.execute(f"SELECT 1 FROM messages WHERE campaign = ? AND {DELIVERED} "
+                               "LIMIT 1", (campaign,)).fetchone() is not None
 
     def items(self, campaign: str) -> set[str]:
         """News item ids recorded for `campaign` by `record_items` (empty for an issue sent

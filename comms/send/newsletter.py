@@ -182,11 +182,13 @@ def preview_message(project: Project, rendered: RenderedIssue, secret: str = "",
 
 
 
-def ensure_built(project: Project, issue_id: str, out: Path) -> bool:
+def ensure_built(project: Project, issue_id: str, out: Path, delivered: bool = False) -> bool:
     """Build OUT/<issue>/ (web archive, images, agenda files the email links to) unless it
-    is newer than every source; True when it was built."""
+    is newer than every source, or the issue was `delivered` already and is built (its web
+    archive stays what partners received); True when it was built."""
     built = out / issue_id / "newsletter.html"
-    if built.is_file() and built.stat().st_mtime >= newest_source(project.site.root):
+    if built.is_file() and (delivered or
+                            built.stat().st_mtime >= newest_source(project.site.root)):
         return False
     from comms.build import build_issue
 
@@ -230,7 +232,13 @@ def send_issue(project: Project, directory: Directory, journal: Journal, issue: 
     secret = settings.require_secret()
     template = template or render_template(project, issue.id, list_name)
     audience_ = audience(project, issue, list_name, directory, template.subject)
-    ensure_built(project, issue.id, project.site.root / "build")
+    delivered = journal.delivered(audience_.campaign.id)
+    ensure_built(project, issue.id, project.site.root / "build", delivered)
+    if transport.delivers:  # what goes out, for `check` to spot news that come later
+        from comms.selection import news_of
+
+        journal.record_items(audience_.campaign.id,
+                             [item.id for item in news_of(project, issue)])
     record_directory_unsubscribes(journal, directory)
     factory = NewsletterFactory(project.site, template, secret)
     return campaigns.run(journal, audience_.campaign, audience_.recipients, factory, transport,
