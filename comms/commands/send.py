@@ -275,7 +275,7 @@ def unsubscribe(email: str | None, token: str | None, root: Path) -> None:
         SOURCE_COMMAND,
         SOURCE_LINK,
         apply_unsubscribe,
-        scope_label,
+        of_scope,
     )
 
     if bool(email) == bool(token):
@@ -290,8 +290,8 @@ def unsubscribe(email: str | None, token: str | None, root: Path) -> None:
             previous = journal.suppression(address, scope)
             apply_unsubscribe(journal, secret, token, SOURCE_LINK)
         if previous is not None:
-            click.echo(f"{address} était déjà écarté de {scope_label(scope, names)} (depuis "
-                       f"le {previous.created_at[:10]}).")
+            click.echo(f"{address} était déjà écarté {of_scope(scope, names)} (depuis "
+                       f"le {_since(previous.created_at)}).")
             return
     else:
         address, scope = newsletter.check_address(email or ""), ALL
@@ -304,10 +304,8 @@ def unsubscribe(email: str | None, token: str | None, root: Path) -> None:
         with Journal.open(root) as journal:
             previous = journal.suppression(address, ALL)
             if previous is not None and previous.scope == ALL:
-                from comms.dates import format_day
-
-                since = format_day(date.fromisoformat(previous.created_at[:10]), weekday=False)
-                click.echo(f"{address} était déjà désinscrit (depuis le {since}).")
+                click.echo(f"{address} était déjà désinscrit (depuis le "
+                           f"{_since(previous.created_at)}).")
                 return
             journal.suppress(address, UNSUBSCRIBE, SOURCE_COMMAND, scope=ALL)
         # Only once recorded: a journal that refuses the write must not be contradicted.
@@ -315,8 +313,18 @@ def unsubscribe(email: str | None, token: str | None, root: Path) -> None:
             click.secho(f"Attention{NBSP}: {address} n’est pas dans l’annuaire "
                         f"{directory.path}{NBSP}; vérifiez l’orthographe. L’adresse est "
                         "tout de même désinscrite.", fg="yellow", err=True)
-    click.secho(f"{address} est désinscrit de {scope_label(scope, names)} : "
+    click.secho(f"{address} est désinscrit {of_scope(scope, names)} : "
                 "plus rien de cela ne lui sera envoyé.", fg="green")
+
+
+def _since(recorded_at: str) -> str:
+    """« 30 novembre 2026 » for a journal timestamp (ISO date first)."""
+    from comms.dates import format_day
+
+    try:
+        return format_day(date.fromisoformat(recorded_at[:10]), weekday=False)
+    except ValueError:
+        return recorded_at
 
 
 @click.command()

@@ -38,3 +38,10 @@ def scope_label(scope: str, instance_names: dict[str, str] | None = None) -> str
     instance = scope.partition(":")[2]
     name = (instance_names or {}).get(instance, instance)
     return f"les invitations de «\u00a0{name}\u00a0»"
+
+
+def of_scope(scope: str, instance_names: dict[str, str] | None = None) -> str:
+    """The scope after « de », contracted: « de la lettre d’information », « des invitations
+    de « COPIL » », « de tous les messages de la coordination »."""
+    label = scope_label(scope, instance_names)
+    return f"des {label[4:]}" if label.startswith("les ") else f"de {label}"
