@@ -547,6 +547,9 @@ def test_an_outbox_trial_is_no_delivery(territory, smtp_server):
     assert len(trial) == 3
     cli("report", "2027", "--root", str(territory))
     assert report_values(territory)["Lettres envoyées"] == ("0", "3")
+    rows = (territory / "build" / "rapport-2027.csv").read_text(encoding="utf-8-sig")
+    recipients = next(r for r in rows.splitlines() if "Destinataires de la lettre" in r)
+    assert recipients.endswith("liste newsletter, pas encore envoyée")  # deposits only
 
     dry = cli("send", "2027-1", "--root", str(territory), env=smtp_env(smtp_server))
     assert "3 destinataires la recevraient" in dry.output

@@ -39,7 +39,8 @@ def yearly_report(root: Path, year: int, project: Project | None = None) -> list
             SELECT c.ref, c.scope,
                    SUM(m.status = 'sent' AND m.transport != 'outbox') AS sent,
                    SUM(m.status = 'failed') AS failed,
-                   MIN(m.sent_at) AS first_sent
+                   MIN(CASE WHEN m.status = 'sent' AND m.transport != 'outbox'
+                            THEN m.sent_at END) AS first_sent
             FROM campaigns c LEFT JOIN messages m ON m.campaign = c.id
             WHERE c.kind = 'newsletter' AND c.year = ?
             GROUP BY c.id ORDER BY c.ref""", year) if journal else []
