@@ -30,6 +30,7 @@ def test_invitations_tried_in_the_outbox_then_sent_over_smtp_once(root, smtp_ser
     args = ("invite", "2027-03-copil", "--root", str(root), "--today", TODAY)
     dry = cli(*args)
     assert "déposés dans var/outbox\u00a0: rien ne partirait" in dry.output
+    assert "Ce ne serait qu’un essai" in dry.output and "était" not in dry.output
     trial = cli(*args, "--confirm")
     assert trial.exit_code == 0, trial.output
     assert "déposés dans var/outbox\u00a0: rien n’est parti" in trial.output

@@ -105,9 +105,10 @@ def print_outbox_note(done: bool) -> None:
     if done:
         click.secho(f"  Messages {OUTBOX_NOTE}", fg="yellow")
     else:
+        note = OUTBOX_NOTE.replace("rien n’est parti", "rien ne partirait").replace(
+            "Ce n’était", "Ce ne serait")
         click.secho(f"  Transport outbox{NBSP}: même avec --confirm, les messages seraient "
-                    f"{OUTBOX_NOTE.replace('rien n’est parti', 'rien ne partirait')}",
-                    fg="yellow")
+                    f"{note}", fg="yellow")
 
 
 def print_summary(label: str, summary: Summary) -> None:
