@@ -393,10 +393,43 @@ def _excel_records(path: Path, report: Problems) -> list[Record] | None:
         if merged:
             return None
         rows = sheet.iter_rows(min_row=1, min_col=1, values_only=True)
-        return [(number, [_cell_text(v) for v in row])
-                for number, row in enumerate(rows, start=1)]
+        records = [(number, [_cell_text(v) for v in row])
+                   for number, row in enumerate(rows, start=1)]
     finally:
         workbook.close()
+    _report_uncomputed(path, sheet.title, records, report)
+    return records
+
+
+def _report_uncomputed(path: Path, title: str, records: list[Record],
+                       report: Problems) -> None:
+    """An error for each formula whose result the workbook does not hold (written by a
+    script or an export, never opened in a spreadsheet): it would read as an empty cell,
+    and an empty unsubscribe date mails a partner who left."""
+    from openpyxl import load_workbook
+    from openpyxl.utils import get_column_letter
+
+    formulas = load_workbook(path)  # the cells as written: formulas, not their results
+    try:
+        sheet = formulas[title]
+        header = records[0][1] if records else []
+        rows = sheet.iter_rows(min_row=1, min_col=1, values_only=True)
+        for (number, cells), written in zip(records, rows, strict=False):
+            for index, value in enumerate(written):
+                if not (isinstance(value, str) and value.startswith("=")) or \
+                        (index < len(cells) and cells[index]):
+                    continue
+                title_ = header[index] if index < len(header) else ""
+                column = _HEADER_INDEX.get(_fold(title_), title_) or None
+                report.error(number, column, f"cellule {get_column_letter(index + 1)}"
+                             f"{number}\u00a0: formule sans résultat enregistré "
+                             f"(«\u00a0{value}\u00a0»)\u00a0; comms lit les valeurs "
+                             "calculées, absentes de ce classeur",
+                             "ouvrez-le dans Excel ou LibreOffice et enregistrez-le (les "
+                             "résultats des formules sont alors enregistrés), ou remplacez la "
+                             "formule par sa valeur")
+    finally:
+        formulas.close()
 
 
 def _cell_text(value: object) -> str:

@@ -188,3 +188,18 @@ def test_invitations_and_due_refuse_the_same_workbook_and_journal_nothing(sample
 
         with Journal.open(sample) as opened:
             assert opened.db.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
+
+
+def test_a_formula_without_its_computed_value_is_refused(sample):
+    """A workbook written by a tool that keeps formulas but not their results (a script, an
+    export): the unsubscribe date would read as empty and the partner would be mailed."""
+    rows = sample_rows(sample)
+    book = workbook(sample, rows)
+    book.active["H5"] = "=DATE(2027,3,10)"
+    save(sample, book)
+    for args in (("check",), ("send", "2027-1", "--confirm", "--now")):
+        result = cli(sample, *args)
+        assert result.exit_code == 1, result.output
+        assert "partners.xlsx:5: unsubscribed_on" in result.output
+        assert "formule" in result.output and "Traceback" not in result.output
+    assert outbox(sample) == []
