@@ -49,3 +49,34 @@ def test_invitations_tried_in_the_outbox_then_sent_over_smtp_once(root, smtp_ser
     again = cli(*args, "--confirm", env=env)
     assert again.exit_code == 0 and len(smtp_server.handler.messages) == len(tried)
     assert "toutes les invitations sont à jour" in again.output
+
+
+def report_rows(root) -> dict[str, tuple[str, str]]:
+    import csv
+
+    text = (root / "build" / "rapport-2027.csv").read_text(encoding="utf-8-sig")
+    return {r[1]: (r[2], r[4]) for r in list(csv.reader(text.splitlines(), delimiter=";"))[1:]}
+
+
+def test_invitations_only_deposited_are_neither_reported_nor_awaiting_answers(root,
+                                                                              smtp_server):
+    args = ("invite", "2027-03-copil", "--root", str(root), "--today", TODAY)
+    assert cli(*args, "--confirm").exit_code == 0  # the outbox trial
+    tried = {m["To"].addresses[0].addr_spec for m in deposited(root)}
+    assert cli("report", "2027", "--root", str(root)).exit_code == 0
+    rows = report_rows(root)
+    assert all(value == "0" for label, (value, _detail) in rows.items()
+               if label.startswith("Invitations envoyées")), rows
+    assert not any(detail.endswith("envois") or detail.endswith("envoi")
+                   for label, (_value, detail) in rows.items()
+                   if label.startswith("Invitations envoyées")), rows
+    waiting = cli("rsvp", "2027-03-copil", "--root", str(root))
+    assert not any(address in waiting.output for address in tried), waiting.output
+
+    assert cli(*args, "--confirm", env=smtp_env(smtp_server)).exit_code == 0
+    assert cli("report", "2027", "--root", str(root)).exit_code == 0
+    rows = report_rows(root)
+    assert rows["Invitations envoyées (personnes) — Comité de pilotage"][0] == str(len(tried))
+    assert rows["Invitations envoyées — Comité de pilotage"] == (str(len(tried)), "1 envoi")
+    waiting = cli("rsvp", "2027-03-copil", "--root", str(root))
+    assert all(address in waiting.output for address in tried), waiting.output

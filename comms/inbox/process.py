@@ -310,12 +310,13 @@ class InboxProcessor:
 
 def held_invitations(journal: Journal) -> dict[str, dict[str, int]]:
     """event id -> attendee -> SEQUENCE of the latest REQUEST she was sent (attendees whose
-    latest version is a cancellation are left out)."""
+    latest version is a cancellation are left out); deposits in var/outbox reached nobody."""
     out: dict[str, dict[str, int]] = {}
     for row in journal.db.execute("""
             SELECT v.event_id, v.sequence, v.method, v.campaign, m.recipient FROM messages m
             JOIN invitation_versions v ON v.campaign = m.campaign
-            WHERE m.status = 'sent' ORDER BY v.sequence, v.rowid"""):
+            WHERE m.status = 'sent' AND m.transport != 'outbox'
+            ORDER BY v.sequence, v.rowid"""):
         people = out.setdefault(row["event_id"], {})
         # A CANCEL of some sessions of a series (campaign …-occurrence) leaves the series.
         if row["method"] == "REQUEST" or "-occurrence" in row["campaign"]:

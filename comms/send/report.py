@@ -57,7 +57,9 @@ def yearly_report(root: Path, year: int, project: Project | None = None) -> list
                                  f"liste {r['scope']}" + (f", envoyée le {first}" if first
                                                           else ", pas encore envoyée")))
         invitations = _rows(journal, """
-            SELECT c.scope, COUNT(DISTINCT c.id) AS campaigns,
+            SELECT c.scope,
+                   COUNT(DISTINCT CASE WHEN m.status = 'sent' AND m.transport != 'outbox'
+                                       THEN c.id END) AS campaigns,
                    SUM(m.status = 'sent' AND m.transport != 'outbox') AS sent
             FROM campaigns c LEFT JOIN messages m ON m.campaign = c.id
             WHERE c.kind = 'invitation' AND c.year = ?
@@ -66,7 +68,8 @@ def yearly_report(root: Path, year: int, project: Project | None = None) -> list
         for r in invitations:
             out.append(Indicator("Invitations", f"Invitations envoyées — "
                                  f"{names.get(r['scope'], r['scope'])}", r["sent"] or 0,
-                                 None, counted(r["campaigns"], "envoi")))
+                                 None, counted(r["campaigns"], "envoi") if r["campaigns"]
+                                 else ""))
         if not invitations:
             out.append(Indicator("Invitations", "Invitations envoyées", 0))
         if journal is not None:  # answers, bounces and unsubscribes read by `comms inbox`
