@@ -37,3 +37,24 @@ def test_news_text_gets_french_typography_in_html_and_text(root, tmp_path):
     assert "https://x.example.org/?q=1&amp;r=l'a" in html  # bare URL untouched
     assert 'href="https://x.example.org/p?x=1"' in html
     assert "l'agenda" not in html and "l'agenda" not in text
+
+
+def test_calendar_files_get_french_typography_too(root, tmp_path):
+    """What the partner's calendar shows (title, place, text, reminder) reads like the email;
+    the code span and the URL of the event text stay as written."""
+    import icalendar
+
+    write(root, "calendars/events/2027-03-20-x.md",
+          "---\ninstance: copil\ntitle: \"Point d'étape: l'avenant?\"\nstart: 2027-03-20 9h30\n"
+          "end: 11h\nlocation: \"Mairie: salle 2\"\n---\n" + BODY + "\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["calendar", "--root", str(root), "--out", str(out)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    feed = icalendar.Calendar.from_ical(next(out.rglob("agenda.ics")).read_bytes())
+    event = next(e for e in feed.walk("VEVENT") if "avenant" in str(e["SUMMARY"]))
+    assert str(event["SUMMARY"]) == f"Point d’étape{NB}: l’avenant{NB}?"
+    assert str(event["LOCATION"]) == f"Mairie{NB}: salle 2"
+    text = str(event["DESCRIPTION"])
+    assert f"Attention{NB}!" in text and f"«{NB}Bien vieillir{NB}»" in text and "14:30" in text
+    assert "`a: b?`" in text and "https://x.example.org/?q=1&r=l'a" in text

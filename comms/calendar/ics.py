@@ -9,6 +9,7 @@ that every client reads the same way (see `comms.calendar.timezone`).
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -18,6 +19,7 @@ import icalendar
 from icalendar import Alarm, Calendar, vCalAddress, vRecur
 
 from comms.calendar.timezone import vtimezone
+from comms.french import french_spacing
 from comms.model import Coordinator, Event, Site
 
 STATUS = {"confirmed": "CONFIRMED", "cancelled": "CANCELLED"}
@@ -42,6 +44,19 @@ def default_description(event: Event) -> str:
     if links:
         parts.append("\n".join(links))
     return "\n\n".join(parts)
+
+
+_CODE_SPAN = re.compile(r"(`+).+?\1", re.S)
+
+
+def french(text: str) -> str:
+    """French typography for what a calendar shows (title, place, text), as in the emails;
+    code spans written between backquotes are left as they are."""
+    out, last = [], 0
+    for m in _CODE_SPAN.finditer(text):
+        out += [french_spacing(text[last:m.start()]), m.group()]
+        last = m.end()
+    return "".join([*out, french_spacing(text[last:])])
 
 
 def _in_zone(value: datetime, zone: ZoneInfo) -> datetime:
@@ -73,7 +88,8 @@ def vevent(event: Event, site: Site, *, sequence: int = 0, dtstamp: datetime | N
     if modified is not None:
         vev.add("last-modified", modified.astimezone(UTC))
     vev.add("sequence", sequence)
-    vev.add("summary", published_summary(event) if method.upper() == "PUBLISH" else event.title)
+    vev.add("summary", french(published_summary(event) if method.upper() == "PUBLISH"
+                              else event.title))
     if event.all_day:
         vev.add("dtstart", event.first_day)
         # RFC 5545: the end of an all-day event is the day after the last one.
@@ -88,13 +104,13 @@ def vevent(event: Event, site: Site, *, sequence: int = 0, dtstamp: datetime | N
         if event.repeat.exceptions:
             vev.add("exdate", [_exdate(d, event, zone) for d in event.repeat.exceptions])
     if event.location:
-        vev.add("location", event.location)
+        vev.add("location", french(event.location))
     link = event.online_url or event.registration_url
     if link:
         vev.add("url", link)
     text = default_description(event) if description is None else description
     if text:
-        vev.add("description", text)
+        vev.add("description", french(text))
     if not withdrawal:
         cancelled = event.cancelled or method.upper() == "CANCEL"
         vev.add("status", "CANCELLED" if cancelled else STATUS.get(event.status, "CONFIRMED"))
@@ -169,7 +185,7 @@ def _alarm(event: Event, before: timedelta) -> Alarm:
     valarm = Alarm()
     valarm.add("action", "DISPLAY")
     valarm.add("trigger", -abs(before))  # relative to the start (RELATED=START)
-    valarm.add("description", f"Rappel\u00a0: {event.title}")
+    valarm.add("description", f"Rappel\u00a0: {french(event.title)}")
     return valarm
 
 

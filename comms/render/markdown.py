@@ -8,7 +8,6 @@ holds them, so a body can never break the email's layout or its heading outline.
 
 from __future__ import annotations
 
-import re
 import textwrap
 from collections.abc import Mapping
 from urllib.parse import urljoin
@@ -19,52 +18,13 @@ from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 from markdown_it.tree import SyntaxTreeNode
 
+from comms.french import french_spacing
 from comms.uri import split_url
 
 LINK_SCHEMES = ("http", "https", "mailto", "tel")
 IMAGE_SCHEMES = ("http", "https")
 VAGUE_LINK_TEXTS = ("cliquez ici", "cliquer ici", "ici", "lien", "ce lien", "en savoir plus",
                     "lire la suite", "plus d'infos", "plus d’infos", "click here", "here")
-
-# French typography of coordinators' text, so nobody has to type it: a no-break space before
-# « : ; ! ? » and inside guillemets (added when missing, made no-break when typed), and the
-# typographic apostrophe. A colon is spaced only before a space or the end (« 14:30 » stays);
-# anything that looks like a URL or an address is left exactly as written, and code spans
-# are separate tokens that never reach this function.
-_URL_END = r"(?=[.,;:!?)\]»]*(?:\s|$))"  # trailing punctuation belongs to the sentence
-_URLISH = re.compile(r"(?:[a-z][a-z0-9+.-]*://|www\.|mailto:|tel:)\S+?" + _URL_END
-                     + r"|[^\s@«]+@[^\s@]+\.[^\s@]+?" + _URL_END, re.I)
-_SPACE_BEFORE = re.compile(r"[ \u202f](?=[:;!?»])")
-_SPACE_AFTER = re.compile(r"(?<=«)[ \u202f]")
-_NONE_BEFORE = re.compile(r"(?<=[\w)\]»…\ue001])(?=[;!?](?:[\s!?.,)\]»]|$))")
-_NONE_BEFORE_COLON = re.compile(r"(?<=[\w)\]»…\ue001])(?=:(?:\s|$))")
-_KEPT = re.compile("\ue000(\\d+)\ue001")  # a URL set aside while the sentence is typeset
-_NONE_AFTER_OPEN = re.compile(r"«(?=[^\s\u00a0\u202f])")
-_NONE_BEFORE_CLOSE = re.compile(r"(?<=[^\s\u00a0\u202f«])»")
-_APOSTROPHE = re.compile(r"(?<=[^\W\d_])'(?=[^\W\d_])")
-
-
-def _typeset(text: str) -> str:
-    text = _SPACE_AFTER.sub("\u00a0", _SPACE_BEFORE.sub("\u00a0", text))
-    text = _NONE_BEFORE.sub("\u00a0", text)
-    text = _NONE_BEFORE_COLON.sub("\u00a0", text)
-    text = _NONE_AFTER_OPEN.sub("«\u00a0", text)
-    text = _NONE_BEFORE_CLOSE.sub("\u00a0»", text)
-    return _APOSTROPHE.sub("’", text)
-
-
-def french_spacing(text: str) -> str:
-    """French typography for text partners read: no-break spaces before « : ; ! ? » and
-    inside « guillemets », typographic apostrophes; URLs and addresses untouched."""
-    kept: list[str] = []
-
-    def keep(m: re.Match[str]) -> str:
-        kept.append(m.group())
-        return f"\ue000{len(kept) - 1}\ue001"
-
-    typeset = _typeset(_URLISH.sub(keep, text))
-    return _KEPT.sub(lambda m: kept[int(m.group(1))], typeset) if kept else typeset
-
 
 def absolute_url(url: str, base_url: str, schemes: tuple[str, ...] = LINK_SCHEMES) -> str | None:
     """`url` made absolute against `base_url`, or None when its scheme is not allowed."""
