@@ -449,11 +449,19 @@ def test_unreadable_replies_and_vanished_events_are_reported_and_left_unread(
     assert all(b"\\Seen" not in f for f in mailbox.flags().values())
 
 
+def bound_secret_token(root, address: str) -> str:
+    return make_token(bound_secret(root), address, "all")
+
+
 def test_a_forged_unsubscribe_token_changes_nothing(territory, mailbox):
     anne = ANNE
     forged = make_token("another-secret-0123456789", anne, "all")
-    mailbox.deliver(mails.unsubscribe_mail(anne, forged))
+    mailbox.deliver(mails.unsubscribe_mail(anne, forged),
+                    mails.unsubscribe_mail(anne, bound_secret_token(territory, anne)[:-4]))
     result = inbox(territory, mailbox)
+    # Made under another secret: named; damaged: invalid.
+    assert f"{anne}{NBSP}: demande de désinscription avec un jeton d’un autre territoire" \
+        in result.output
     assert "jeton invalide" in result.output
     with Journal.open(territory) as journal:
         assert not journal.is_suppressed(anne)

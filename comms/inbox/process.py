@@ -287,11 +287,17 @@ class InboxProcessor:
     # --- unsubscribe ----------------------------------------------------------------------
 
     def _unsubscribe(self, item: Classified) -> _Outcome:
-        from comms.send.tokens import read_token
+        from comms.send.tokens import ForeignToken, read_token
         from comms.send.unsubscribe import SOURCE_MAILTO, apply_unsubscribe, scope_label
 
         try:
             token = read_token(self.secret, item.token_text)
+        except ForeignToken:
+            text = (f"{item.sender or '?'}{NBSP}: demande de désinscription avec un jeton "
+                    "d’un autre territoire (ou fait avec un secret qui n’a pas suivi le "
+                    "territoire, voir var/unsubscribe-secret)\u00a0; message laissé non lu")
+            return _Outcome(LEFT, "jeton d’un autre territoire",
+                            report=[lambda: self.summary.problems.append(text)])
         except CommsError as exc:
             text = (f"{item.sender or '?'}{NBSP}: demande de désinscription avec un jeton "
                     f"invalide ({exc.message})\u00a0; message laissé non lu")
