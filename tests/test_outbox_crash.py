@@ -148,3 +148,38 @@ def test_a_message_sent_twice_in_one_batch_keeps_one_file(tmp_path):
     subjects = {email.message_from_bytes(p.read_bytes(), policy=email.policy.default)[
         "Subject"] for p in files}
     assert subjects == {"Second", "Premier"}
+
+
+def test_an_address_suppressed_during_a_run_gets_nothing_from_the_later_batches(tmp_path):
+    """An unsubscribe recorded while the outbox deposits (another process: the web app)
+    is read before each batch is built: that address gets nothing afterwards."""
+    from comms.model import Address
+    from comms.send import campaign as campaigns
+    from comms.send.campaign import Campaign, Recipient
+    from comms.send.message import OutgoingMessage
+    from comms.settings import load_settings
+
+    people = [f"p{i:03d}@example.org" for i in range(3 * OutboxTransport.batch)]
+    late = people[2 * OutboxTransport.batch - 1]  # in a later batch than the unsubscribe
+    path = tmp_path / "var" / "comms.sqlite"
+
+    def factory(recipient: Recipient, mid: str) -> OutgoingMessage:
+        if recipient.email == people[1]:  # the web app records an unsubscribe meanwhile
+            with Journal(path) as other:
+                other.suppress(late, UNSUBSCRIBE, "lien")
+        return OutgoingMessage(Address("S", "s@example.org"), Address("", recipient.email),
+                               "Objet", "corps", message_id=mid)
+
+    settings = load_settings(tmp_path, environ={"COMMS_UNSUBSCRIBE_SECRET": SECRET,
+                                               "COMMS_RATE_PER_MINUTE": "0"})
+    campaign = Campaign("newsletter-2027-1", "newsletter", "2027-1", "newsletter", 2027,
+                        "Lettre", "sante.example.org")
+    with Journal(path) as journal:
+        summary = campaigns.run(journal, campaign, [Recipient(p) for p in people], factory,
+                                OutboxTransport(tmp_path / "outbox"), settings)
+        rows = journal.messages(campaign.id)
+    assert summary.sent == len(people) - 1 and sum(summary.skipped.values()) == 1
+    assert rows[late].status == "skipped"
+    files = list((tmp_path / "outbox" / "new").iterdir())
+    assert len(files) == len(people) - 1
+    assert all(not p.read_bytes().startswith(f"Delivered-To: {late}".encode()) for p in files)

@@ -478,23 +478,25 @@ def _deposit_all(loop: _Loop, to_send: list[Recipient], states: dict[str, tuple[
     batch at a time (`Transport.batch`, the outbox), paying one journal commit and one
     grouped sync of the files per batch instead of two fsyncs per message.
 
-    For each batch: the suppression list is read once; the batch's rows are marked
-    `sending` and committed (with the previous batch's `sent`); the transport writes every
-    message, then `flush` makes them all durable; only then are they marked `sent`, held
-    for the next commit. So the journal never records as deposited a file a crash or a
-    power cut could lose (`synchronous=FULL` stays). A kill before that commit leaves the
-    batch `sending`: the next run deposits those messages again with the same Message-IDs,
-    and the outbox names each file after its Message-ID, so the new copy replaces the old
-    one. Such a transport raises no DeliveryError; a CommsError (disk full) stops the run
-    with the batch still `sending`."""
+    For each batch: its rows are marked `sending` and committed (with the previous batch's
+    `sent`); the transport takes every message, and while it writes them the next batch is
+    built (the suppression list read once for it); then `flush` makes the batch durable,
+    and only then is it marked `sent`, held for the next commit. So the journal never
+    records as deposited a file a crash or a power cut could lose (`synchronous=FULL`
+    stays). A kill before that commit leaves the batch `sending`: the next run deposits
+    those messages again with the same Message-IDs, and the outbox names each file after
+    its Message-ID and recipient, so the new copy replaces the old one. Such a transport
+    raises no DeliveryError; a CommsError (disk full) stops the run with the batch still
+    `sending`."""
     journal, campaign, transport = loop.journal, loop.campaign.id, loop.transport
-    total, done = len(to_send), 0
-    for start in range(0, total, transport.batch):
-        batch = to_send[start:start + transport.batch]
-        summary.remaining = total - start
-        # may have come in during a long run
+    size = transport.batch
+    batches = [to_send[start:start + size] for start in range(0, len(to_send), size)]
+
+    def prepare(batch: list[Recipient]) -> list[tuple[Recipient, OutgoingMessage]]:
+        """The batch's messages, without the addresses suppressed meanwhile (a long run)
+        and those whose message cannot be built (recorded as failed)."""
         suppressed = journal.suppressed(loop.campaign.unsubscribe_scope)
-        ready: list[tuple[Recipient, OutgoingMessage]] = []
+        ready = []
         for recipient in batch:
             suppression = suppressed.get(recipient.key)
             if suppression is not None:
@@ -509,15 +511,23 @@ def _deposit_all(loop: _Loop, to_send: list[Recipient], states: dict[str, tuple[
                 summary.failed.append((recipient.email, exc.message))
                 continue
             ready.append((recipient, loop.sign(message)))
+        return ready
+
+    total, done = len(to_send), 0
+    ready = prepare(batches[0]) if batches else []
+    for index, batch in enumerate(batches):
+        summary.remaining = total - done
         journal.mark_batch_sending(campaign, [r.key for r, _ in ready], transport.name)
         results = [(r.key, transport.send(m).provider_id) for r, m in ready]
+        following = prepare(batches[index + 1]) if index + 1 < len(batches) else []
         transport.flush()
         journal.mark_batch_sent(campaign, results)
         summary.sent += len(ready)
         summary.resent_in_flight += sum(states[r.key][0] == SENDING for r, _ in ready)
-        if progress is not None:
-            for _ in batch:
-                done += 1
+        ready = following
+        for _ in batch:
+            done += 1
+            if progress is not None:
                 progress(done, total)
     summary.remaining = 0
 
