@@ -176,6 +176,7 @@ def test_publish_with_rsync_and_a_refused_copy(territory, tmp_path):
     bad = cli("publish", "nobody@host.invalid:/srv/lettre", "--root", str(territory),
               "--today", TODAY)
     assert bad.exit_code == 1 and "rsync a échoué" in bad.output
+    assert "rsync error:" not in bad.output  # the cause is named, not rsync's summary
     assert "site déjà en ligne n’a pas été modifié" in bad.output
 
 

@@ -173,7 +173,10 @@ def _run_rsync(destination: str, command: list[str],
         raise _refuse(destination, f"rsync n’a pas fini en {RSYNC_TIMEOUT // 60} minutes",
                       "vérifiez la connexion au serveur") from None
     if result.returncode not in accept:
-        detail = (result.stderr.strip().splitlines() or [f"code {result.returncode}"])[-1]
+        # The cause (« ssh: Could not resolve hostname… »), not rsync's closing summary.
+        lines = result.stderr.strip().splitlines()
+        causes = [line for line in lines if not line.startswith("rsync error:")]
+        detail = (causes or lines or [f"code {result.returncode}"])[0]
         raise _refuse(destination, f"rsync a échoué ({detail})",
                       "vérifiez l’adresse (utilisateur@serveur:/dossier), la clé SSH et "
                       "les droits d’écriture sur le serveur")
