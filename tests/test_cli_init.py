@@ -201,3 +201,25 @@ def test_init_refuses_a_name_that_would_break_comms_yaml(tmp_path, option, value
     assert result.exit_code == 2, result.output
     assert f"valeur invalide pour «\u00a0{option}\u00a0»" in result.output, result.output
     assert not root.exists()  # nothing written on error
+
+
+def test_init_wants_an_https_web_address(tmp_path):
+    """The unsubscribe page is written on the same site and must be https (check refuses
+    http): an http address is refused at once, nothing written."""
+    root = tmp_path / "t"
+    result = run("init", str(root), "--web-base-url", "http://sante.example.fr/lettre/")
+    assert result.exit_code == 2, result.output
+    assert "n’est pas une adresse https" in result.output
+    assert not root.exists()
+    result = run("init", str(root), "--web-base-url", "https://sante.example.fr/lettre/")
+    assert result.exit_code == 0, result.output
+    assert run("check", "--root", str(root)).exit_code == 0
+
+
+def test_new_event_names_the_date_argument_it_refuses(tmp_path):
+    root = tmp_path / "t"
+    assert run("init", str(root)).exit_code == 0
+    result = run("new", "event", "copil", "18/03/27", "--root", str(root))
+    assert result.exit_code == 2, result.output
+    assert "valeur invalide pour «\u00a0DATE\u00a0»\u00a0: «\u00a018/03/27\u00a0»" \
+        in result.output, result.output

@@ -18,8 +18,8 @@ from comms.commands.common import YEAR, fail, friendly, print_problems, root_opt
 from comms.content.config import of_territory
 from comms.content.fields import Invalid, day
 from comms.content.fields import email as email_field
+from comms.content.fields import https_url as https_url_field
 from comms.content.fields import line as line_field
-from comms.content.fields import url as url_field
 from comms.errors import CommsError, ContentError
 from comms.french import agree, count, territory_of
 from comms.init import Answers, init_territory
@@ -167,7 +167,12 @@ def new_news(title: str, on: str | None, dispositif: str, section: str, root: Pa
 def new_event(instance: str, when: str, title: str, start: str, end: str, all_day: bool,
               root: Path) -> None:
     """Crée calendars/events/AAAA-MM-JJ-instance.md."""
-    path = scaffold.new_event(root, instance, _today(when), title, start, end, all_day)
+    try:
+        on = day(when)
+    except Invalid as exc:
+        raise click.BadParameter(f"{exc.message} — {exc.hint}",
+                                 param_hint="«\u00a0DATE\u00a0»") from None
+    path = scaffold.new_event(root, instance, on, title, start, end, all_day)
     click.secho(f"Créé\u00a0: {path}", fg="green")
 
 
@@ -292,8 +297,9 @@ def _email_prompt(value: str) -> str:
 
 
 def _url_prompt(value: str) -> str:
+    """The web address: https, since the unsubscribe page written beside it must be."""
     try:
-        return url_field(value)
+        return https_url_field(value)
     except Invalid as exc:
         raise click.UsageError(f"{exc.message} — {exc.hint}") from None
 
