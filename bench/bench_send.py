@@ -90,9 +90,10 @@ def _setup(count: int, root: Path, port: int):
     issue = project.issue("2027-1")
     template = render_template(project, issue.id, "newsletter")
     settings = _settings(root, port)
+    lists = frozenset({"newsletter"})  # one set shared by all, as the directory reader does
     partners = tuple(
         Partner(f"partenaire.{i}@structure{i % 97}.example.org", f"Prénom{i}", f"Nom{i}",
-                f"Structure {i % 97}", "", frozenset({"newsletter"}), None, None, i + 2)
+                f"Structure {i % 97}", "", lists, None, None, i + 2)
         for i in range(count))
     directory = Directory(root / "partners.csv", partners)  # no 10,000-row CSV to parse
     plan = audience(project, issue, "newsletter", directory, template.subject)

@@ -54,6 +54,7 @@ LIST_SEPARATORS = re.compile(r"[,|]")
 # Control characters (C0, DEL, C1 with NEL) and the Unicode line and paragraph separators.
 CONTROL = re.compile("[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]")
 _TIME_SUFFIX = re.compile(r"[ T]\d{1,2}:\d{2}(:\d{2})?$")
+_LIST_SETS: dict[frozenset[str], frozenset[str]] = {}
 
 
 @dataclass(frozen=True, slots=True)  # slots: thousands of them stay in memory while sending
@@ -257,7 +258,9 @@ class _Row:
                            + "listes connues\u00a0: " + ", ".join(sorted(known)))
                 continue
             names.append(name)
-        return frozenset(names)
+        # Thousands of partners share a few combinations of lists: one set for each.
+        found = frozenset(names)
+        return _LIST_SETS.setdefault(found, found)
 
 
 def _columns(header: list[str], report: Problems) -> dict[int, str] | None:
