@@ -17,8 +17,14 @@ from dkim.canonicalization import Relaxed
 from smtp_servers import smtp_env
 from test_dkim import ARGS, DOMAIN, cli, dkim_env, dns_for, signature_tags
 from test_header_urls import set_one_click
+from test_send import CAMPAIGN, SECRET, make_site, people, template
 
+from comms.send import campaign as campaigns
 from comms.send.dkim_body import SlottedBody, relaxed_body_sha256
+from comms.send.journal import UNSUBSCRIBE, Journal
+from comms.send.newsletter import NewsletterFactory
+from comms.send.transports import get_transport
+from comms.settings import load_settings
 
 PIECES = (b"", b"\r\n", b" \r\n", b"\t\r\n", b"a\r\n", b"a \r\n", b"a\t \t\r\n",
           b"  a  b\t\tc \r\n", b"=\r\n", b"x=\r\n", b" =\r\n", b"\r\n\r\n", b"\r\n \r\n\t\r\n",
@@ -131,3 +137,38 @@ def test_invitations_are_signed_and_verify(root, smtp_server, key):
     received = [m.data for m in smtp_server.handler.messages]
     assert received and all(b"text/calendar" in d for d in received)
     verify_all(received, key)
+
+
+def test_the_next_message_signed_ahead_is_dropped_when_its_recipient_unsubscribes(
+        tmp_path, smtp_server, key):
+    """With DKIM on, the next recipient's message is built and signed while the current
+    one is sent; an unsubscribe arriving meanwhile still wins: that message never goes."""
+    path = tmp_path / "var" / "comms.sqlite"
+    env = smtp_env(smtp_server) | dkim_env(tmp_path, key) | {
+        "COMMS_UNSUBSCRIBE_SECRET": SECRET}
+    settings = load_settings(tmp_path, environ=env)
+    site = make_site()
+    factory = NewsletterFactory(site, template(site), SECRET)
+    built: list[str] = []
+
+    with Journal(path) as journal:
+        def unsubscribing_factory(recipient, mid):
+            built.append(recipient.email)
+            if recipient.email == "p2@example.org":
+                # recorded now (as the one-click endpoint would), after it was prepared
+                journal.suppress("p2@example.org", UNSUBSCRIBE, "lien")
+            return factory(recipient, mid)
+
+        summary = campaigns.run(journal, CAMPAIGN, people(4), unsubscribing_factory,
+                                get_transport("smtp", settings, tmp_path), settings)
+        rows = journal.messages(CAMPAIGN.id)
+    assert "p2@example.org" in built  # it was prepared ahead...
+    received = {address: m.data for address, (m,) in
+                smtp_server.handler.by_recipient().items()}
+    assert sorted(received) == ["p0@example.org", "p1@example.org", "p3@example.org"]
+    assert summary.skipped == {"désinscrit": 1} and summary.sent == 3 and summary.ok
+    assert rows["p2@example.org"].status == "skipped"
+    for address, data in received.items():
+        assert rows[address].status == "sent"
+        assert f"\r\nMessage-ID: {rows[address].message_id}\r\n".encode() in data
+    verify_all(list(received.values()), key)

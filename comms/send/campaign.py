@@ -13,6 +13,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -270,13 +271,16 @@ class _Loop:
         self.rng = rng
         self.signer = signer
         self.settings = settings
+        # Where the next message is signed while the current one is sent (DKIM only).
+        self.executor: Executor | None = None
 
     def sign(self, message: OutgoingMessage) -> OutgoingMessage:
-        """The message with its DKIM signature when signing is on; ConfigError (the whole
-        run stops, nothing marked sent) when its From is not aligned."""
+        """The message with its DKIM signature when signing is on (made in the background
+        when the loop has an executor); ConfigError (the whole run stops, nothing marked
+        sent) when its From is not aligned."""
         if self.signer is None or self.settings is None:
             return message
-        return self.signer.sign(message, self.settings)
+        return self.signer.sign(message, self.settings, self.executor)
 
     def open(self) -> None:
         _open(self.transport, self.policy, self.sleep, self.rng)
@@ -362,19 +366,22 @@ def run(journal: Journal, campaign: Campaign, recipients: Sequence[Recipient],
         journal.add_messages(campaign.id, (
             (r.key, message_id(campaign.id, r.key, secret, campaign.domain))
             for r in the_plan.to_send))
-        states = journal.states(campaign.id)
         loop.open()
+        executor = ThreadPoolExecutor(1, "dkim") if signer is not None else None
+        loop.executor = executor
         try:
             if transport.batch > 1 and not limiter.interval:
-                _deposit_all(loop, the_plan.to_send, states, factory, summary, progress)
+                _deposit_all(loop, the_plan.to_send, factory, summary, progress)
             else:
-                _send_all(loop, the_plan.to_send, states, factory, summary, progress)
+                _send_all(loop, the_plan.to_send, factory, summary, progress)
         except _Stop as stop:
             summary.stopped = str(stop)
             summary.check = stop.check
         finally:
             journal.commit()
             transport.close()
+            if executor is not None:
+                executor.shutdown(cancel_futures=True)
         return summary
 
 
@@ -412,16 +419,30 @@ class _Refusals:
         return keys
 
 
-def _send_all(loop: _Loop, to_send: list[Recipient], states: dict[str, tuple[str, str]],
-              factory: Factory, summary: Summary, progress: Progress | None) -> None:
+def _send_all(loop: _Loop, to_send: list[Recipient], factory: Factory, summary: Summary,
+              progress: Progress | None) -> None:
     journal, campaign = loop.journal, loop.campaign.id
+
+    def prepare(recipient: Recipient, mid: str) -> OutgoingMessage | CommsError:
+        try:
+            message = factory(recipient, mid)
+        except CommsError as exc:  # that recipient's own problem
+            return exc
+        return loop.sign(message)
+
+    # The next recipient's message, prepared (and being signed) while this one is sent:
+    # (key, message). Dropped if that recipient is suppressed meanwhile.
+    ahead: tuple[str, OutgoingMessage | CommsError] | None = None
     refusals = _Refusals(journal, campaign, loop.transport.name)
     consecutive = 0
     total = len(to_send)
     for done, recipient in enumerate(to_send, 1):
         summary.remaining = total - done + 1
         key = recipient.key
-        status_before, mid = states[key]
+        # Read row by row: memory stays flat whatever the number of recipients.
+        row = journal.message(campaign, key)
+        assert row is not None, key  # added by `run` before the loop
+        status_before, mid = row.status, row.message_id
         # may have come in during a long run
         suppression = journal.suppression(key, loop.campaign.unsubscribe_scope)
         if suppression is not None:
@@ -429,13 +450,19 @@ def _send_all(loop: _Loop, to_send: list[Recipient], states: dict[str, tuple[str
             journal.mark_skipped(campaign, key, reason)
             summary.skipped[reason] += 1
         else:
-            try:
-                message = factory(recipient, mid)
-            except CommsError as exc:
-                journal.mark_failed(campaign, key, exc.message, permanent=True)
-                summary.failed.append((recipient.email, exc.message))
+            message = ahead[1] if ahead is not None and ahead[0] == key \
+                else prepare(recipient, mid)
+            ahead = None
+            if isinstance(message, CommsError):
+                journal.mark_failed(campaign, key, message.message, permanent=True)
+                summary.failed.append((recipient.email, message.message))
                 continue
-            outcome = loop.deliver(key, loop.sign(message))
+            if loop.executor is not None and done < total:
+                upcoming = to_send[done]
+                row = journal.message(campaign, upcoming.key)
+                if row is not None:
+                    ahead = (upcoming.key, prepare(upcoming, row.message_id))
+            outcome = loop.deliver(key, message)
             if outcome.permanent:
                 summary.failed.append((recipient.email, outcome.error))
                 consecutive = 0
@@ -472,8 +499,8 @@ def _send_all(loop: _Loop, to_send: list[Recipient], states: dict[str, tuple[str
     summary.remaining = 0
 
 
-def _deposit_all(loop: _Loop, to_send: list[Recipient], states: dict[str, tuple[str, str]],
-                 factory: Factory, summary: Summary, progress: Progress | None) -> None:
+def _deposit_all(loop: _Loop, to_send: list[Recipient], factory: Factory, summary: Summary,
+                 progress: Progress | None) -> None:
     """The loop for a transport that keeps messages on this machine and makes them durable a
     batch at a time (`Transport.batch`, the outbox), paying one journal commit and one
     grouped sync of the files per batch instead of two fsyncs per message.
@@ -492,12 +519,16 @@ def _deposit_all(loop: _Loop, to_send: list[Recipient], states: dict[str, tuple[
     size = transport.batch
     batches = [to_send[start:start + size] for start in range(0, len(to_send), size)]
 
-    def prepare(batch: list[Recipient]) -> list[tuple[Recipient, OutgoingMessage]]:
-        """The batch's messages, without the addresses suppressed meanwhile (a long run)
-        and those whose message cannot be built (recorded as failed)."""
+    def prepare(batch: list[Recipient]) -> list[tuple[Recipient, OutgoingMessage, bool]]:
+        """The batch's messages (and whether each was in flight), without the addresses
+        suppressed meanwhile (a long run) and those whose message cannot be built (recorded
+        as failed). The journal is read row by row: memory stays flat whatever the number
+        of recipients."""
         suppressed = journal.suppressed(loop.campaign.unsubscribe_scope)
         ready = []
         for recipient in batch:
+            row = journal.message(campaign, recipient.key)
+            assert row is not None, recipient.key  # added by `run` before the loop
             suppression = suppressed.get(recipient.key)
             if suppression is not None:
                 reason = SKIP_BOUNCED if suppression.reason == BOUNCE else SKIP_UNSUBSCRIBED
@@ -505,25 +536,25 @@ def _deposit_all(loop: _Loop, to_send: list[Recipient], states: dict[str, tuple[
                 summary.skipped[reason] += 1
                 continue
             try:
-                message = factory(recipient, states[recipient.key][1])
+                message = factory(recipient, row.message_id)
             except CommsError as exc:
                 journal.mark_failed(campaign, recipient.key, exc.message, permanent=True)
                 summary.failed.append((recipient.email, exc.message))
                 continue
-            ready.append((recipient, loop.sign(message)))
+            ready.append((recipient, loop.sign(message), row.status == SENDING))
         return ready
 
     total, done = len(to_send), 0
     ready = prepare(batches[0]) if batches else []
     for index, batch in enumerate(batches):
         summary.remaining = total - done
-        journal.mark_batch_sending(campaign, [r.key for r, _ in ready], transport.name)
-        results = [(r.key, transport.send(m).provider_id) for r, m in ready]
+        journal.mark_batch_sending(campaign, [r.key for r, _, _ in ready], transport.name)
+        results = [(r.key, transport.send(m).provider_id) for r, m, _ in ready]
         following = prepare(batches[index + 1]) if index + 1 < len(batches) else []
         transport.flush()
         journal.mark_batch_sent(campaign, results)
         summary.sent += len(ready)
-        summary.resent_in_flight += sum(states[r.key][0] == SENDING for r, _ in ready)
+        summary.resent_in_flight += sum(in_flight for _, _, in_flight in ready)
         ready = following
         for _ in batch:
             done += 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
+from concurrent.futures import Executor
 from email.policy import SMTP
 from pathlib import Path
 
@@ -196,11 +197,14 @@ class Signer:
         return _signature_field(headers, body_sha256, self.domain.encode("ascii"),
                                 self.selector.encode("ascii"), self._key)
 
-    def sign(self, message: OutgoingMessage, settings: Settings) -> OutgoingMessage:
+    def sign(self, message: OutgoingMessage, settings: Settings,
+             executor: Executor | None = None) -> OutgoingMessage:
         """`message` whose bytes (raw and SMTP DATA alike) start with its DKIM signature;
         the signature is made once, at the transport's first read: from the message's
         `dkim_input` when it has one (the whole body is then never canonicalised), else
-        from its whole bytes. ConfigError when its From is not aligned with the signing
+        from its whole bytes. With an `executor`, a message with `dkim_input` is signed
+        there at once (the RSA operation runs outside the GIL, beside the sending of the
+        message before it). ConfigError when its From is not aligned with the signing
         domain."""
         self.check_aligned(message.sender.email, settings)
         signed: list[bytes] = []
@@ -208,10 +212,15 @@ class Signer:
                 and message.stuffed is not None:
             original_raw, original_stuffed, dkim_input = \
                 message.raw, message.stuffed, message.dkim_input
+            # In the executor, the header block and body hash are made too: the transport
+            # reads the bytes only through `field()` first, so never before they are done.
+            future = executor.submit(lambda: self.head_signature(*dkim_input())) \
+                if executor is not None else None
 
             def field() -> bytes:
                 if not signed:
-                    signed.append(self.head_signature(*dkim_input()))
+                    signed.append(future.result() if future is not None
+                                  else self.head_signature(*dkim_input()))
                 return signed[0]
 
             # The field's lines start with a letter or a space: no dot-stuffing to do.
