@@ -114,6 +114,12 @@ def test_the_whole_link_the_mailto_uri_or_the_subject_are_accepted():
         f"RE: Fwd: desinscription {token}",
         f"desinscription%20{token}",
         f"\n\nBonjour,\ndesinscription {token}\n-- \nAnne",
+        f"<https://sante.example.org/desinscription?t={token}>,\n <mailto:desinscription"
+        f"@sante.example.org?subject={quote('desinscription ' + token)}>",
+        f"List-Unsubscribe: <https://sante.example.org/desinscription?t={token}>",
+        f"Objet\u00a0: desinscription {token}",
+        f"Subject: Re: desinscription {token}",
+        f"https://sante.example.org/desinscription?t={token[:30]}\n{token[30:]}",
     ):
         assert read_token(SECRET, text) == expected, text
 

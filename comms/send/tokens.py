@@ -50,6 +50,8 @@ HEADER_BYTES = 1 + KEY_ID_BYTES
 PAD = 16  # plaintexts are padded to a multiple of this, so lengths tell little
 MAX_TOKEN_CHARS = 1024  # far above any real token; longer text is refused unread
 SUBJECT_WORD = re.compile(r"d[eé]sinscription", re.IGNORECASE)
+SUBJECT_LABEL = re.compile(r"^(?:objet|subject)\s*:\s*", re.IGNORECASE)  # a pasted header line
+ANGLE_BRACKETED = re.compile(r"<([^<>\s]+)>")  # RFC 2369 URIs, as in a List-Unsubscribe line
 REPLY_PREFIX = re.compile(r"^(?:(?:re|tr|fwd?|réf?)\s*:\s*)+", re.IGNORECASE)
 TOKEN_CHARS = re.compile(r"[A-Za-z0-9_-]+")
 INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -174,6 +176,7 @@ def _candidate(text: str) -> str:
         if len(values) != 1:
             raise _invalid("ce lien ne contient pas de jeton (paramètre « t= »)")
         return values[0]
+    text = SUBJECT_LABEL.sub("", text)
     words = REPLY_PREFIX.sub("", unquote(text) if "%20" in text else text).split()
     if len(words) == 2 and SUBJECT_WORD.fullmatch(words[0]):
         return words[1]
@@ -220,17 +223,23 @@ def _read_one(secret: str, text: str) -> UnsubscribeToken:
 def read_token(secret: str, text: str) -> UnsubscribeToken:
     """What a token says. `text` is a bare token, a whole unsubscribe URL, a mailto URI, or
     the subject or body of the message the mailto link writes (the first line that holds a
-    valid token wins). Raises ForeignToken (French) for a token made under another
+    valid token wins), a pasted List-Unsubscribe header line (`<https…>, <mailto:…>`), or a
+    link wrapped over several lines. Raises ForeignToken (French) for a token made under another
     territory's secret, InvalidToken otherwise; never returns a partial result."""
     if len(text) > MAX_TOKEN_CHARS * 8:
         raise _invalid("le texte est bien trop long pour contenir un seul jeton")
-    lines = [line for line in text.splitlines() if line.strip()]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         raise _invalid("aucun jeton indiqué")
+    # Each line, or each <URI> of a pasted List-Unsubscribe line (RFC 2369 §2); last, the
+    # lines joined, for a link a mail client wrapped.
+    candidates = [piece for line in lines for piece in (ANGLE_BRACKETED.findall(line) or [line])]
+    if len(lines) > 1:
+        candidates.append("".join(lines))
     first: InvalidToken | None = None
-    for line in lines:
+    for candidate in candidates:
         try:
-            return _read_one(secret, line)
+            return _read_one(secret, candidate)
         except InvalidToken as exc:
             # Another territory's token says more than a line that holds none.
             if first is None or (isinstance(exc, ForeignToken)
