@@ -16,13 +16,16 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from email.utils import formataddr
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from comms.errors import CommsError
 from comms.model import Address
-from comms.send.dkim_body import SlottedBody
 from comms.send.headers import ONE_CLICK, check_line, date_header, fold, format_address
 from comms.send.message import OutgoingMessage
+
+if TYPE_CHECKING:
+    from comms.send.dkim_body import SlottedBody
 
 GREETING_MARK = "ZZGREETINGZZ"
 UNSUBSCRIBE_MARK = "https://u.example.invalid/ZZUNSUBZZ"
@@ -149,6 +152,9 @@ class MessageTemplate:
     def _slotted_body(self) -> SlottedBody:
         """The body's static segments, canonicalised once for DKIM (at the first message
         signed: a campaign sent unsigned never pays for it)."""
+        # Imported here, like dkimpy itself: a build and an unsigned send never load it.
+        from comms.send.dkim_body import SlottedBody
+
         if self._slotted is None:
             self._slotted = SlottedBody([self._open_text, *self._text_qp.segments(),
                                          self._open_html, *self._html_qp.segments(),
