@@ -9,10 +9,11 @@ import pytest
 
 from comms.render.markdown import (
     absolute_url,
+    block_count,
     first_paragraph,
     french_spacing,
+    render_body,
     to_html,
-    to_html_and_text,
     to_text,
     vague_links,
 )
@@ -244,10 +245,12 @@ Un [lien relatif](programme.pdf), un [lien refusé](javascript:alert(1)) et
 
 
 @pytest.mark.parametrize("md", [MIXED, HOSTILE, "", "Un seul paragraphe."])
-def test_one_parse_gives_the_same_html_and_text_as_two(md):
+def test_one_parse_gives_the_same_html_text_and_block_count_as_three(md):
     styles = {"p": "margin:0", "td": "padding:6px", "th": "padding:6px", "img": "border:0"}
     for base, heading_base in ((BASE, 4), ("", 1)):
-        html, text = to_html_and_text(md, base, heading_base=heading_base, styles=styles)
-        assert html == to_html(md, base, heading_base=heading_base, styles=styles)
-        assert text == to_text(md, base_url=base)
-    assert "120 €" in to_html_and_text(MIXED, BASE)[1]
+        body = render_body(md, base, heading_base=heading_base, styles=styles)
+        assert body.html == to_html(md, base, heading_base=heading_base, styles=styles)
+        assert body.text == to_text(md, base_url=base)
+        assert body.blocks == block_count(md)
+    assert "120 €" in render_body(MIXED, BASE).text
+    assert render_body(MIXED, BASE).blocks == 7  # 2 headings, paragraph, table, list, quote, code

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Mapping
+from typing import NamedTuple
 from urllib.parse import urljoin
 
 from markdown_it import MarkdownIt
@@ -139,16 +140,25 @@ def to_html(md: str, base_url: str, *, heading_base: int = 1,
     return _MD.render(md, env)
 
 
-def to_html_and_text(md: str, base_url: str, *, heading_base: int = 1,
-                     styles: Mapping[str, str] | None = None, width: int = 72
-                     ) -> tuple[str, str]:
-    """(`to_html`, `to_text`) of one text from a single parse: the same HTML and the same
-    plain text as the two functions give, for the places that need both."""
+class Body(NamedTuple):
+    """A Markdown text rendered from one parse: what `to_html` and `to_text` give for it, and
+    its number of top-level blocks (`block_count`)."""
+
+    html: str
+    text: str
+    blocks: int
+
+
+def render_body(md: str, base_url: str, *, heading_base: int = 1,
+                styles: Mapping[str, str] | None = None, width: int = 72) -> Body:
+    """`to_html(md, base_url, ...)`, `to_text(md, width, base_url)` and `block_count(md)` from
+    a single parse, for the places that need more than one of them."""
     env = {"base_url": base_url, "heading_base": heading_base, "styles": styles or {}}
     found = _MD.parse(md, env)
     # The text first: rendering HTML sets each image's `alt` attribute on its token.
-    text = _text(found, width)
-    return _MD.renderer.render(found, _MD.options, env), text
+    tree = SyntaxTreeNode(found)
+    text = _text(tree, width)
+    return Body(_MD.renderer.render(found, _MD.options, env), text, len(tree.children))
 
 
 def tokens(md: str, base_url: str = "") -> list[Token]:
@@ -288,11 +298,11 @@ def _blocks(nodes: list[SyntaxTreeNode], width: int, tight: bool = False) -> lis
 
 def to_text(md: str, width: int = 72, base_url: str = "") -> str:
     """Readable plain text: wrapped paragraphs, « - » lists, links as « texte (URL) »."""
-    return _text(tokens(md, base_url), width)
+    return _text(SyntaxTreeNode(tokens(md, base_url)), width)
 
 
-def _text(found: list[Token], width: int) -> str:
-    lines = _blocks(SyntaxTreeNode(found).children, width)
+def _text(root: SyntaxTreeNode, width: int) -> str:
+    lines = _blocks(root.children, width)
     return "\n".join(line.rstrip() for line in lines).strip("\n") + "\n" if lines else ""
 
 

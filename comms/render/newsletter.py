@@ -24,10 +24,9 @@ from comms.errors import CommsError
 from comms.images import ImageProblem, WebImage, safe_name, web_image
 from comms.model import COMMON, DISPOSITIFS, SECTIONS, Event, NewsItem, Project
 from comms.render.markdown import (
-    block_count,
     first_paragraph,
     french_spacing,
-    to_html_and_text,
+    render_body,
     tokens,
 )
 from comms.render.templates import Theme, contrast_warnings, environment, render, theme_for
@@ -283,8 +282,7 @@ def _item_view(project: Project, content: IssueContent, item: NewsItem, theme: T
     image_url = site.url(f"{content.issue.id}/images/{image.name}") if image else ""
     shown = (image.shown() if image else None) or (IMAGE_WIDTH, 0)
     title = french_spacing(item.title)
-    body_html, body_text = to_html_and_text(item.body_md, base, heading_base=4,
-                                            styles=markdown_styles(theme))
+    body = render_body(item.body_md, base, heading_base=4, styles=markdown_styles(theme))
     return ItemView(
         id=item.id,
         title=title,
@@ -295,8 +293,8 @@ def _item_view(project: Project, content: IssueContent, item: NewsItem, theme: T
         image_width=shown[0],
         image_height=shown[1],
         image_alt=item.image_alt,
-        body_html=Markup(body_html),
-        body_text=body_text,
+        body_html=Markup(body.html),
+        body_text=body.text,
         link=item.link,
         link_text=f"En savoir plus\u00a0: {title}",
     )
@@ -338,8 +336,8 @@ def _agenda(project: Project, content: IssueContent, theme: Theme) -> list[Agend
             else first
         cancelled = all(o.cancelled for o in occs)
         lead = _lead(event.body_md)
-        body_html, body_text = to_html_and_text(event.body_md, site.web_base_url,
-                                                heading_base=4, styles=markdown_styles(theme))
+        body = render_body(event.body_md, site.web_base_url, heading_base=4,
+                           styles=markdown_styles(theme))
         out.append(AgendaView(
             id=event.id,
             title=french_spacing(event.title),
@@ -355,9 +353,9 @@ def _agenda(project: Project, content: IssueContent, theme: Theme) -> list[Agend
             ics_url=ics_url(project, content.issue.id, event),
             lead=lead,
             details_url=(issue_url(project, content.issue.id) + f"#{event.id}"
-                         if block_count(event.body_md) > (1 if lead else 0) else ""),
-            body_html=Markup(body_html),
-            body_text=body_text,
+                         if body.blocks > (1 if lead else 0) else ""),
+            body_html=Markup(body.html),
+            body_text=body.text,
         ))
     return out
 
@@ -437,9 +435,9 @@ def _signature(project: Project, name: str) -> str:
 
 def editorial_views(project: Project, md: str, theme: Theme) -> dict:
     """The editorial as the templates show it (`editorial_html`, `editorial_text`)."""
-    html, text = to_html_and_text(md, project.site.web_base_url, heading_base=3,
-                                  styles=markdown_styles(theme))
-    return {"editorial_html": Markup(html), "editorial_text": text}
+    body = render_body(md, project.site.web_base_url, heading_base=3,
+                       styles=markdown_styles(theme))
+    return {"editorial_html": Markup(body.html), "editorial_text": body.text}
 
 
 def context(project: Project, content: IssueContent, personal: Personal | None) -> dict:
