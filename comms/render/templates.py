@@ -8,7 +8,6 @@ never as markup, except Markdown already rendered by `comms.render.markdown`.
 
 from __future__ import annotations
 
-import importlib.resources
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -18,6 +17,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
+import comms.templates
 from comms import dates
 from comms.errors import CommsError
 from comms.model import COMMON, Site
@@ -191,7 +191,9 @@ def environment(root: Path | None = None) -> jinja2.Environment:
     loaders: list[jinja2.BaseLoader] = []
     if root is not None and (root / "templates").is_dir():
         loaders.append(jinja2.FileSystemLoader(str(root / "templates")))
-    loaders.append(jinja2.FileSystemLoader(str(importlib.resources.files("comms.templates"))))
+    # The package's own folder: importlib.resources would give the same path, after loading
+    # its zip readers for nothing.
+    loaders.append(jinja2.FileSystemLoader(os.path.dirname(comms.templates.__file__)))
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=_autoescape,
