@@ -8,11 +8,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from comms import content as reader
-from comms import review, scaffold
+from comms import scaffold
 from comms.build import build_all, build_issue, upcoming_issue
 from comms.commands.common import YEAR, fail, friendly, print_problems, root_option
 from comms.content.config import of_territory
@@ -22,8 +23,10 @@ from comms.content.fields import https_url as https_url_field
 from comms.content.fields import line as line_field
 from comms.errors import CommsError, ContentError
 from comms.french import agree, count, territory_of
-from comms.init import Answers, init_territory
 from comms.model import Coordinator
+
+if TYPE_CHECKING:
+    from comms.init import Answers
 
 ROADMAP_ISSUES_PER_YEAR = 3
 
@@ -45,6 +48,8 @@ today_option = click.option("--today", "today", hidden=True, help="Date du jour 
 @friendly
 def check(root: Path) -> None:
     """Vérifie tout le contenu et liste chaque problème (fichier, ligne, champ)."""
+    from comms import review
+
     project, problems = reader.inspect(root)
     if project is not None and not any(p.is_error for p in problems):
         problems += review.rendered_problems(project)
@@ -331,6 +336,8 @@ def init(folder: Path, territory: str | None, territory_of: str | None,
 
     Sans option, pose quelques questions (sauf si l’entrée n’est pas un terminal : des
     valeurs d’exemple sont alors utilisées, à remplacer ensuite)."""
+    from comms.init import Answers, init_territory
+
     answers = Answers()
     given = {}
     if territory is not None:

@@ -14,22 +14,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from comms.content.source import newest_source
-from comms.directory import Directory, Partner, check_email
 from comms.errors import CommsError, ContentError, Problem, closest
 from comms.model import Address, Issue, Project, Site
-from comms.send.campaign import Campaign, Progress, Recipient, Summary
 from comms.send.headers import check_line, list_id, list_unsubscribe, unsubscribe_url
 from comms.send.journal import UNSUBSCRIBE, Journal
 from comms.send.message import OutgoingMessage
 from comms.send.personalize import GREETING_MARK, UNSUBSCRIBE_MARK, MessageTemplate, greeting
 from comms.send.tokens import NEWSLETTER as NEWSLETTER_SCOPE
 from comms.send.tokens import make_token
-from comms.send.transports.base import Transport
-from comms.settings import Settings
 from comms.uri import to_uri
 
+# The send loop (campaign) and the directory are imported by the functions of a send: a build
+# uses this module for its preview .eml only, and starts faster without them.
 if TYPE_CHECKING:
+    from comms.directory import Directory, Partner
     from comms.render.newsletter import RenderedIssue
+    from comms.send.campaign import Campaign, Progress, Recipient, Summary
+    from comms.send.transports.base import Transport
+    from comms.settings import Settings
 
 KIND = "newsletter"
 SKIP_DIRECTORY_UNSUBSCRIBED = "désinscrit (annuaire)"
@@ -100,6 +102,8 @@ def audience(project: Project, issue: Issue, list_name: str, directory: Director
              subject: str) -> Audience:
     """The campaign and who is on its list; those the directory marks as unsubscribed are
     skipped (and recorded in the suppression list when the send is confirmed)."""
+    from comms.send.campaign import Campaign, Recipient
+
     members = directory.members(list_name)
     if not members:
         present = ", ".join(sorted(directory.list_names())) or "aucune"
@@ -134,6 +138,8 @@ def record_directory_unsubscribes(journal: Journal, directory: Directory) -> int
 
 def check_address(address: str, what: str = "l’adresse") -> str:
     """An address typed on the command line, checked like the directory's."""
+    from comms.directory import check_email
+
     check_line(address, what)
     try:
         return check_email(address.strip())
@@ -146,6 +152,8 @@ def proof_message(site: Site, template: MessageTemplate, secret: str, address: s
                  directory: Directory | None) -> OutgoingMessage:
     """One copy with [TEST] in the subject, personalised as the directory says if the
     address is in it; a fresh Message-ID, outside any campaign."""
+    from comms.send.campaign import Recipient
+
     partner = directory.find(address) if directory else None
     recipient = Recipient(address, partner.name if partner else "", partner)
     message_id = f"<test.{uuid.uuid4().hex}@{site.domain}>"
