@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import calendar as _calendar
 import functools
+import itertools
+import operator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -37,37 +39,52 @@ class Transition:
     dst: bool
 
 
+# The offset is sampled this often, then each change is found to the second by bisection:
+# a zone that changed twice within it would be missed (none does).
+_SCAN_STEP = timedelta(hours=6)
+
+
 @functools.lru_cache(maxsize=256)
 def transitions(zone: ZoneInfo, year: int) -> tuple[Transition, ...]:
     """The offset changes of `zone` during `year` (local wall year), found by bisection."""
     start = datetime(year, 1, 1, tzinfo=UTC) - timedelta(days=1)
     end = datetime(year + 1, 1, 1, tzinfo=UTC) + timedelta(days=1)
+    steps = -(-(end - start) // _SCAN_STEP)
+    offsets = _sampled_offsets(zone, start, steps)
     found: list[Transition] = []
-    t, before = start, _offset(zone, start)
-    while t < end:
-        nxt = t + timedelta(hours=6)
-        after = _offset(zone, nxt)
-        if after != before:
-            low, high = int(t.timestamp()), int(nxt.timestamp())
-            while high - low > 1:  # whole seconds: every change is on one
-                mid = (low + high) // 2
-                if _offset(zone, datetime.fromtimestamp(mid, UTC)) == before:
-                    low = mid
-                else:
-                    high = mid
-            at = datetime.fromtimestamp(high, UTC)
-            local = at.astimezone(zone)
-            if (at + before).year == year:
-                found.append(Transition(
-                    at=at,
-                    wall=(at + before).replace(tzinfo=None),
-                    offset_from=before,
-                    offset_to=after,
-                    name=local.tzname() or "",
-                    dst=bool(local.dst()),
-                ))
-        t, before = nxt, after
+    for i in (i for i in range(steps) if offsets[i] != offsets[i + 1]):
+        before, after = offsets[i], offsets[i + 1]
+        t = start + i * _SCAN_STEP
+        low, high = int(t.timestamp()), int((t + _SCAN_STEP).timestamp())
+        while high - low > 1:  # whole seconds: every change is on one
+            mid = (low + high) // 2
+            if _offset(zone, datetime.fromtimestamp(mid, UTC)) == before:
+                low = mid
+            else:
+                high = mid
+        at = datetime.fromtimestamp(high, UTC)
+        local = at.astimezone(zone)
+        if (at + before).year == year:
+            found.append(Transition(
+                at=at,
+                wall=(at + before).replace(tzinfo=None),
+                offset_from=before,
+                offset_to=after,
+                name=local.tzname() or "",
+                dst=bool(local.dst()),
+            ))
     return tuple(found)
+
+
+def _sampled_offsets(zone: ZoneInfo, start: datetime, steps: int) -> list[timedelta]:
+    """The UTC offset of `zone` at `start` (UTC) and after each of `steps` scan steps.
+
+    One pass of C calls (`tzinfo.fromutc` reads the fields of a datetime carrying the zone as
+    UTC, as `astimezone` does): a Python call per sample made this most of a build's work
+    on its VTIMEZONE."""
+    instants = itertools.accumulate(itertools.repeat(_SCAN_STEP, steps),
+                                    initial=start.replace(tzinfo=zone))
+    return list(map(operator.methodcaller("utcoffset"), map(zone.fromutc, instants)))
 
 
 def _offset(zone: ZoneInfo, instant: datetime) -> timedelta:
