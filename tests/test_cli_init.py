@@ -223,3 +223,10 @@ def test_new_event_names_the_date_argument_it_refuses(tmp_path):
     assert result.exit_code == 2, result.output
     assert "valeur invalide pour «\u00a0DATE\u00a0»\u00a0: «\u00a018/03/27\u00a0»" \
         in result.output, result.output
+
+
+@pytest.mark.parametrize("value", ["Claire", "Claire Martin <pas-une-adresse>"])
+def test_a_refused_coordinator_option_is_named(tmp_path, value):
+    result = run("init", str(tmp_path / "t"), "--coordinator", value)
+    assert result.exit_code == 2, result.output
+    assert "valeur invalide pour «\u00a0--coordinator\u00a0»" in result.output, result.output

@@ -219,17 +219,22 @@ def status(year: int | None, out: Path | None, root: Path, today: str | None) ->
                 f"{ROADMAP_ISSUES_PER_YEAR} par an.", fg=colour)
 
 
+COORDINATOR_HINT = "« --coordinator »"
+
+
 def _coordinator(value: str) -> Coordinator:
     """« Prénom Nom <adresse> » or « Prénom Nom, adresse »."""
     m = re.fullmatch(r"\s*(?P<name>[^<>,]+?)\s*(?:<(?P<a>[^<>]+)>|,\s*(?P<b>\S+))\s*", value)
     if not m:
         raise click.BadParameter(f"« {value} » : écrivez « Prénom Nom <adresse> », par "
-                                 "exemple « Claire Martin <claire.martin@mairie.fr> »")
+                                 "exemple « Claire Martin <claire.martin@mairie.fr> »",
+                                 param_hint=COORDINATOR_HINT)
     address = (m.group("a") or m.group("b")).strip()
     try:
         address = email_field(address)
     except Invalid as exc:
-        raise click.BadParameter(f"{exc.message} — {exc.hint}") from None
+        raise click.BadParameter(f"{exc.message} — {exc.hint}",
+                                 param_hint=COORDINATOR_HINT) from None
     return Coordinator(_one_line(m.group("name"), "--coordinator"), "Coordination", address)
 
 
