@@ -108,6 +108,21 @@ def what_is_due(project: Project, directory: Directory, journal: Journal, day: d
     return due
 
 
+def hold_issue(project: Project, directory: Directory, journal: Journal, due: Due) -> None:
+    """Keep `due`'s issue for a later run (its page or images are not online yet): nothing is
+    sent, but its campaign is recorded so that on the next days it is due « en retard »
+    rather than refused as a published issue the journal does not know
+    (`newsletter.unknown_published`). Removes the issue from `due`."""
+    from comms.send import newsletter
+
+    assert due.issue is not None
+    campaign = newsletter.audience(project, due.issue.issue, NEWSLETTER, directory,
+                                   subject="").campaign
+    journal.record_campaign(campaign.id, kind=campaign.kind, ref=campaign.ref,
+                            scope=campaign.scope, year=campaign.year, subject=campaign.subject)
+    due.issue = None
+
+
 Report = Callable[[str, Summary], None]
 
 

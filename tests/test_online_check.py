@@ -134,3 +134,62 @@ def test_a_refused_certificate_is_named_as_such(tmp_path, monkeypatch):
     finally:
         server.stop()
     assert missing.reason.startswith("certificat HTTPS refusé"), missing.reason
+
+
+DUE_PARTNERS = """\
+email;first_name;last_name;organisation;role;lists;consent_on;unsubscribed_on
+anne.durand@mairie.example.org;Anne;Durand;Mairie;Adjointe;newsletter|copil;2026-01-10;
+paul.roche@ars.example.org;Paul;Roche;ARS;Délégué;gt-logement;2026-01-10;
+"""
+INVITATIONS = ["invite-2027-03-copil-s0-request", "invite-2027-04-gt-s0-request"]
+
+
+def test_due_holds_an_issue_not_online_and_sends_it_on_a_later_run(site_root, httpserver):
+    # `make daily` on the publication day, site not published yet: the invitation goes, the
+    # issue waits, and goes out the next day once its page and images answer.
+    write(site_root, "content/partners.csv", DUE_PARTNERS)
+    httpserver.expect_request("/lettre/2027-1/", method="HEAD").respond_with_data("")
+    with start(Recorder()) as server:
+        env = smtp_env(server, COMMS_ONLINE_CHECK="true")
+
+        def due(day: str, *extra: str):
+            return cli("due", "--date", day, "--run", "--confirm", *extra,
+                       "--root", str(site_root), env=env)
+
+        def campaigns() -> list[str]:
+            return [m.message["Message-ID"].strip("<>").split("@")[0].rsplit(".", 1)[0]
+                    for m in server.handler.messages]
+
+        first = due("2027-02-15")
+        assert first.exit_code == 1, first.output
+        assert "images/photo.png" in first.output and "réponse 500" in first.output
+        assert "La lettre 2027-1 n’est pas envoyée aujourd’hui" in first.output
+        assert "prochaine exécution" in first.output
+        assert sorted(campaigns()) == INVITATIONS
+        with Journal.open(site_root) as journal:
+            assert journal.messages("newsletter-2027-1") == {}
+
+        still = due("2027-02-16")  # still not online: held again, nothing else to send
+        assert still.exit_code == 1, still.output
+        assert "n’est pas envoyée aujourd’hui" in still.output
+        assert "journal d’envoi n’en garde aucune trace" not in still.output
+        assert sorted(campaigns()) == INVITATIONS
+
+        httpserver.expect_request("/lettre/2027-1/images/photo.png",
+                                  method="HEAD").respond_with_data("")
+        later = due("2027-02-17")
+        assert later.exit_code == 0, later.output
+        assert "en retard" in later.output and "vérifiées" in later.output
+        assert sorted(campaigns()) == [*INVITATIONS, "newsletter-2027-1"]
+
+
+def test_due_skip_online_check_sends_the_issue_anyway(site_root, httpserver):
+    write(site_root, "content/partners.csv", DUE_PARTNERS)
+    httpserver.expect_request("/lettre/2027-1/", method="HEAD").respond_with_data("")
+    with start(Recorder()) as server:
+        env = smtp_env(server, COMMS_ONLINE_CHECK="true")
+        result = cli("due", "--date", "2027-02-15", "--run", "--confirm",
+                     "--skip-online-check", "--root", str(site_root), env=env)
+        assert result.exit_code == 0, result.output
+        assert len(server.handler.messages) == 3
+    assert not [req for req, _ in httpserver.log]

@@ -353,10 +353,12 @@ def _print_step(item: StepPlan, format_day) -> None:
               help="Envoie ce qui est dû (avec --confirm\u00a0; sinon simulation).")
 @click.option("--confirm", is_flag=True, help="Avec --run\u00a0: envoie vraiment.")
 @transport_option
+@click.option("--skip-online-check", "skip_online_check", is_flag=True,
+              help="N’exige pas que la page de la lettre et ses images soient en ligne.")
 @root_option
 @friendly
 def due(day_text: str | None, run_it: bool, confirm: bool, transport_name: str | None,
-        root: Path) -> None:
+        skip_online_check: bool, root: Path) -> None:
     """Ce qui doit partir aujourd’hui\u00a0: la lettre à paraître, les invitations et mises
     à jour d’agenda pas encore envoyées, les étapes des séquences (annonce, rappel,
     remerciements). Avec --run --confirm, envoie tout\u00a0; «\u00a0make daily\u00a0» le fait chaque
@@ -388,6 +390,10 @@ def due(day_text: str | None, run_it: bool, confirm: bool, transport_name: str |
             signing()
         if not run_it:
             return
+        held = False
+        if agenda.issue is not None and settings.online_check and not skip_online_check \
+                and not _deposits_only(transport_name, settings):
+            held = _hold_if_offline(project, directory, journal, agenda, send)
         if not send:
             if not agenda.empty:
                 click.secho("Simulation\u00a0: rien n’a été envoyé. Ajoutez --confirm pour "
@@ -396,13 +402,44 @@ def due(day_text: str | None, run_it: bool, confirm: bool, transport_name: str |
                     print_outbox_note(done=False)
             return
         if agenda.empty:
+            if held:
+                raise SystemExit(1)
             return
         assert transport is not None
         with sigterm_as_interrupt():
             summaries = planner.run_due(project, directory, journal, agenda, transport,
                                         settings, print_summary)
-    if any(not s.ok for s in summaries):
+    if held or any(not s.ok for s in summaries):
         raise SystemExit(1)
+
+
+def _hold_if_offline(project: Project, directory: Directory, journal: Journal, agenda: Due,
+                     send: bool) -> bool:
+    """The online check of `comms send` for the issue due: when its page or an image does not
+    answer, a real run keeps the issue for a later run (`comms.due.hold_issue`) and the other
+    mailings still go; a simulation only says so. Returns whether the issue is held."""
+    from comms.commands.send import online_problems
+
+    assert agenda.issue is not None
+    issue_id = agenda.issue.issue.id
+    error = online_problems(project, issue_id)
+    if error is None:
+        click.echo(f"  Page et images de la lettre {issue_id} en ligne{NBSP}: vérifiées.")
+        return False
+    print_problems(error, None)
+    later = (f"elle partira à la prochaine exécution de «{NBSP}comms due --run --confirm"
+             f"{NBSP}», une fois le site publié (comms publish).")
+    if not send:
+        click.secho(f"  Avec --confirm, la lettre {issue_id} ne partirait pas{NBSP}: "
+                    f"{error.message}", fg="yellow")
+        return False
+    from comms import due as planner
+
+    planner.hold_issue(project, directory, journal, agenda)
+    click.secho(f"La lettre {issue_id} n’est pas envoyée aujourd’hui{NBSP}: {error.message} "
+                f"Rien n’est perdu{NBSP}: {later} Les autres envois continuent.", fg="yellow",
+                err=True)
+    return True
 
 
 def _signing(project: Project, settings: Settings, transport_name: str | None,

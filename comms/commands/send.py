@@ -210,24 +210,34 @@ def _early(publish_on: date, today: date) -> str:
             f"jour{'s' if days > 1 else ''})")
 
 
-def _online_check(project: Project, issue_id: str, refuse: bool) -> None:
-    """HEAD the issue's page and images at their public URLs; a real send is refused when one
-    is missing, the dry run says what would be refused."""
+def online_problems(project: Project, issue_id: str) -> CommsError | None:
+    """HEAD the issue's page and images at their public URLs (`comms.web.online`); None when
+    all answer, else an error (French) saying how many do not, each URL a problem."""
     from comms.web.online import check_online, public_urls
 
     missing = check_online(public_urls(project, issue_id))
     if not missing:
-        click.echo(f"  Page et images de la lettre en ligne{NBSP}: vérifiées.")
-        return
+        return None
     problems = [Problem(None, None, m.url, m.reason,
                         "publiez le site avec « comms publish » (ou attendez qu’il soit en "
                         "ligne), ou ajoutez --skip-online-check") for m in missing]
     count = (f"{len(missing)} adresses de la lettre ne répondent pas" if len(missing) > 1
              else "1 adresse de la lettre ne répond pas")
-    message = f"{count} en ligne\u00a0: les partenaires verraient des images cassées."
+    return CommsError(f"{count} en ligne\u00a0: les partenaires verraient des images cassées.",
+                      problems)
+
+
+def _online_check(project: Project, issue_id: str, refuse: bool) -> None:
+    """HEAD the issue's page and images at their public URLs; a real send is refused when one
+    is missing, the dry run says what would be refused."""
+    error = online_problems(project, issue_id)
+    if error is None:
+        click.echo(f"  Page et images de la lettre en ligne{NBSP}: vérifiées.")
+        return
+    message = error.message
     if refuse:
-        raise CommsError(f"Envoi refusé : {message} Rien n’a été envoyé.", problems)
-    print_problems(CommsError(message, problems), None)
+        raise CommsError(f"Envoi refusé{NBSP}: {message} Rien n’a été envoyé.", error.problems)
+    print_problems(error, None)
     click.secho(f"  Avec --confirm, l’envoi serait refusé{NBSP}: {message}", fg="yellow")
 
 
