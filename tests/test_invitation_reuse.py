@@ -32,7 +32,13 @@ from comms.invitations.imip import (
 from comms.invitations.plan import Attendee, Delivery, InvitationFactory, Version
 from comms.send.campaign import Recipient
 from comms.send.headers import HeaderInjectionError, format_address
-from comms.send.personalize import GREETING_MARK, UNSUBSCRIBE_ALL_MARK, UNSUBSCRIBE_MARK
+from comms.send.personalize import (
+    GREETING_MARK,
+    UNSUBSCRIBE_ALL_MARK,
+    UNSUBSCRIBE_MAILTO_MARK,
+    UNSUBSCRIBE_MARK,
+    header_mailto,
+)
 from comms.send.tokens import instance_scope
 
 REPO = Path(__file__).resolve().parent.parent
@@ -138,7 +144,8 @@ def test_each_attendees_message_reads_as_built_for_her_alone(tmp_path, kind):
         assert msg["List-Unsubscribe"] == personal.list_unsubscribe
         assert b"\r\nList-Unsubscribe: <" + personal.unsubscribe_url.encode() in data
         values = {GREETING_MARK: personal.greeting, UNSUBSCRIBE_MARK: personal.unsubscribe_url,
-                  UNSUBSCRIBE_ALL_MARK: personal.unsubscribe_all_url}
+                  UNSUBSCRIBE_ALL_MARK: personal.unsubscribe_all_url,
+                  UNSUBSCRIBE_MAILTO_MARK: header_mailto(personal.list_unsubscribe)}
         text, markup = rendered.text, rendered.html
         for mark, value in values.items():
             text = text.replace(mark, value)

@@ -4,9 +4,10 @@ messages a real SMTP server (aiosmtpd on 127.0.0.1) received, fed to `comms unsu
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 from cli_runner import cli
@@ -112,3 +113,50 @@ def test_invitation_footer_offers_the_instance_or_everything(territory):
     assert {to_of(m) for m in take(server)} & {ANNE, PAUL} == set()
     send(root, env, "2027-1")
     assert {to_of(m) for m in take(server)} == {ANNE}
+
+
+def footer_mailtos(msg) -> tuple[str, str]:
+    """The footer's « ou écrire à » mailto URI in the HTML part (its href) and the text."""
+    part = next(p for p in msg.walk() if p.get_content_type() == "text/html")
+    href = re.search(r'ou écrire à\s*<a href="(mailto:[^"]+)"', part.get_content()).group(1)
+    text = re.search(r"ou écrire à\s+(\S+)", text_of(msg)).group(1)
+    return html.unescape(href), text
+
+
+def mailto_subject(uri: str) -> str:
+    """The subject an RFC 6068 mailto URI writes (percent-decoded)."""
+    parts = urlsplit(uri)
+    assert parts.scheme == "mailto" and parts.path == "desinscription@sante.example.org"
+    (subject,) = parse_qs(parts.query)["subject"]
+    return subject
+
+
+def test_newsletter_footer_mailto_carries_the_token_of_list_unsubscribe(territory):
+    root, server, env = territory
+    send(root, env, "2027-1")
+    messages = {to_of(m): m for m in take(server)}
+    footers = {who: footer_mailtos(m) for who, m in messages.items()}
+    for who, msg in messages.items():
+        assert footers[who] == (list_unsubscribe(msg)[1],) * 2, who
+    assert footers[ANNE] != footers[PAUL]  # each partner's own token
+
+    out = unsubscribe(root, env, mailto_subject(footers[ANNE][0]))
+    assert "de la lettre d’information" in out
+    with Journal.open(root) as journal:
+        assert journal.is_suppressed(ANNE, "newsletter")
+        assert not journal.is_suppressed(ANNE, "instance:copil")
+        assert not journal.is_suppressed(PAUL, "newsletter")
+
+
+def test_invitation_footer_mailto_carries_the_instance_token(territory):
+    root, server, env = territory
+    invite(root, env, "2027-03-copil")
+    anne = next(m for m in take(server) if to_of(m) == ANNE)
+    footers = footer_mailtos(anne)
+    assert footers == (list_unsubscribe(anne)[1],) * 2
+
+    out = unsubscribe(root, env, mailto_subject(footers[1]))
+    assert "est désinscrit des invitations de «\u00a0Comité de pilotage\u00a0»" in out
+    with Journal.open(root) as journal:
+        assert journal.is_suppressed(ANNE, "instance:copil")
+        assert not journal.is_suppressed(ANNE, "newsletter")

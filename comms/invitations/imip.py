@@ -45,9 +45,11 @@ from comms.send.personalize import (
     BODY_MARKERS,
     GREETING_MARK,
     UNSUBSCRIBE_ALL_MARK,
+    UNSUBSCRIBE_MAILTO_MARK,
     UNSUBSCRIBE_MARK,
     QuotedPrintableBody,
     greeting,
+    header_mailto,
 )
 from comms.send.tokens import ALL, make_token
 
@@ -361,6 +363,7 @@ def context(project: Project, event: Event, instance: Instance, **extra: Any) ->
         "greeting": GREETING_MARK,
         "unsubscribe_url": UNSUBSCRIBE_MARK,
         "unsubscribe_all_url": UNSUBSCRIBE_ALL_MARK,
+        "unsubscribe_mailto": UNSUBSCRIBE_MAILTO_MARK,
         **extra,
     }
 
@@ -481,7 +484,8 @@ class ImipTemplate:
         check_line(personal.list_unsubscribe, "l’en-tête List-Unsubscribe")
         text_values = {GREETING_MARK: personal.greeting,
                        UNSUBSCRIBE_MARK: personal.unsubscribe_url,
-                       UNSUBSCRIBE_ALL_MARK: personal.unsubscribe_all_url}
+                       UNSUBSCRIBE_ALL_MARK: personal.unsubscribe_all_url,
+                       UNSUBSCRIBE_MAILTO_MARK: header_mailto(personal.list_unsubscribe)}
         html_values = {mark: html.escape(value, quote=True)
                        for mark, value in text_values.items()}
         calendar_b64 = _b64(ics)

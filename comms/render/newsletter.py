@@ -61,6 +61,9 @@ class Personal:
 
     greeting: str
     unsubscribe_url: str
+    # The footer's « ou écrire à » link: the mailto URI of the message's List-Unsubscribe,
+    # token in its subject; "" writes the bare address (a web page, a preview).
+    unsubscribe_mailto: str = ""
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,13 @@ from comms.model import Address, Issue, Project, Site
 from comms.send.headers import check_line, list_id, list_unsubscribe, unsubscribe_url
 from comms.send.journal import UNSUBSCRIBE, Journal
 from comms.send.message import OutgoingMessage
-from comms.send.personalize import GREETING_MARK, UNSUBSCRIBE_MARK, MessageTemplate, greeting
+from comms.send.personalize import (
+    GREETING_MARK,
+    UNSUBSCRIBE_MAILTO_MARK,
+    UNSUBSCRIBE_MARK,
+    MessageTemplate,
+    greeting,
+)
 from comms.send.tokens import NEWSLETTER as NEWSLETTER_SCOPE
 from comms.send.tokens import make_token
 from comms.uri import to_uri
@@ -59,7 +65,8 @@ def render_template(project: Project, issue_id: str, list_name: str) -> MessageT
     """The issue rendered once, with markers where each recipient's text goes."""
     from comms.render.newsletter import Personal, render_issue
 
-    rendered = render_issue(project, issue_id, Personal(GREETING_MARK, UNSUBSCRIBE_MARK))
+    rendered = render_issue(project, issue_id, Personal(GREETING_MARK, UNSUBSCRIBE_MARK,
+                                                             UNSUBSCRIBE_MAILTO_MARK))
     site = project.site
     return MessageTemplate(subject=rendered.subject, html_body=rendered.html,
                            text_body=rendered.text, sender=site.sender, reply_to=site.reply_to,

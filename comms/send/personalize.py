@@ -32,7 +32,9 @@ UNSUBSCRIBE_MARK = "https://u.example.invalid/ZZUNSUBZZ"
 MARKERS = (GREETING_MARK, UNSUBSCRIBE_MARK)
 # Invitations offer a second link, to stop everything and not only the instance's mailings.
 UNSUBSCRIBE_ALL_MARK = "https://u.example.invalid/ZZUNSUBALLZZ"
-BODY_MARKERS = (*MARKERS, UNSUBSCRIBE_ALL_MARK)
+# The footer's mailto link, with the same ?subject= (token) as List-Unsubscribe's.
+UNSUBSCRIBE_MAILTO_MARK = "mailto:zzunsubmailzz@u.example.invalid"
+BODY_MARKERS = (*MARKERS, UNSUBSCRIBE_ALL_MARK, UNSUBSCRIBE_MAILTO_MARK)
 CRLF = b"\r\n"
 SOFT = b"=\r\n"  # quoted-printable soft line break
 
@@ -41,6 +43,16 @@ def greeting(first_name: str, last_name: str) -> str:
     """« Bonjour Prénom Nom, », or « Bonjour, » when the directory has no name."""
     name = " ".join(p for p in (first_name.strip(), last_name.strip()) if p)
     return f"Bonjour {name}," if name else "Bonjour,"
+
+
+def header_mailto(list_unsubscribe: str) -> str:
+    """The mailto URI of a List-Unsubscribe value (`<https://…>, <mailto:…?subject=…>`,
+    RFC 2369; already RFC 6068 encoded), or "" when it has none."""
+    for item in list_unsubscribe.split(","):
+        item = item.strip()
+        if item.startswith("<mailto:") and item.endswith(">"):
+            return item[1:-1]
+    return ""
 
 
 def _qp(text: str) -> bytes:
@@ -195,11 +207,13 @@ class MessageTemplate:
         copy is built the same way, with the same List-* headers as partners get.
         """
         every = unsubscribe_all_url or unsubscribe_url
+        mailto = header_mailto(list_unsubscribe)
         text_values = {GREETING_MARK: greeting, UNSUBSCRIBE_MARK: unsubscribe_url,
-                       UNSUBSCRIBE_ALL_MARK: every}
+                       UNSUBSCRIBE_ALL_MARK: every, UNSUBSCRIBE_MAILTO_MARK: mailto}
         html_values = {GREETING_MARK: html.escape(greeting, quote=False),
                        UNSUBSCRIBE_MARK: html.escape(unsubscribe_url),
-                       UNSUBSCRIBE_ALL_MARK: html.escape(every)}
+                       UNSUBSCRIBE_ALL_MARK: html.escape(every),
+                       UNSUBSCRIBE_MAILTO_MARK: html.escape(mailto)}
         headers = {"List-Id": self.list_id, "List-Unsubscribe": list_unsubscribe}
         if self.one_click:
             headers["List-Unsubscribe-Post"] = ONE_CLICK
