@@ -7,6 +7,7 @@ from __future__ import annotations
 import email
 import email.policy
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -17,10 +18,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
+import cli_runner as runner
 import pytest
 import requests
 from click.testing import CliRunner
 from conftest import news_file, write
+from smtp_servers import smtp_env
 from web_server import child_env, running
 
 from comms.cli import main
@@ -324,6 +327,36 @@ def test_one_click_from_a_real_message_then_the_next_send_skips_her(territory, s
     assert "1 écarté" in dry.output
 
 
+def test_one_click_from_a_message_received_by_smtp_then_a_dry_run_skips_her(
+        territory, server, smtp_server):
+    # The List-Unsubscribe header as the partner's server received it (raw bytes, folded
+    # as sent), not as the outbox wrote it.
+    env = smtp_env(smtp_server)
+    result = runner.cli("send", "2027-1", "--confirm", "--now", "--root", str(territory),
+                        env=env)
+    assert result.exit_code == 0, result.output
+    raw = next(m.data for m in smtp_server.handler.messages
+               if m.rcpt_tos == ["anne.durand@mairie.example.org"])
+    head = raw.split(b"\r\n\r\n", 1)[0].replace(b"\r\n ", b" ").replace(b"\r\n\t", b" ")
+    fields = dict(line.split(b": ", 1) for line in head.split(b"\r\n"))
+    assert fields[b"List-Unsubscribe-Post"] == b"List-Unsubscribe=One-Click"
+    https = re.search(rb"<(https://[^>]+)>", fields[b"List-Unsubscribe"]).group(1).decode()
+
+    answer = requests.post(local(server, https), data="List-Unsubscribe=One-Click",
+                           headers={"Content-Type": "application/x-www-form-urlencoded"},
+                           allow_redirects=False, timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert "Désinscription enregistrée" in answer.text
+
+    dry = runner.cli("send", "2027-2", "--root", str(territory), env=env)
+    assert dry.exit_code == 0, dry.output
+    assert "2 destinataires la recevraient" in dry.output
+    assert "1 écarté" in dry.output
+    with Journal.open(territory) as journal:
+        assert journal.is_suppressed("anne.durand@mairie.example.org", "newsletter")
+        assert not journal.is_suppressed("paul.roche@ars.example.org")
+
+
 def test_one_click_as_multipart_form_data(territory, server):
     token = token_for(territory, "paul.roche@ars.example.org")
     answer = requests.post(f"{server.unsubscribe_url}?t={token}", files={
@@ -616,3 +649,4 @@ def test_preview_serves_the_email_and_page_locally_and_rebuilds(territory):
     built = next(line for line in srv.output if "aperçu construit dans" in line)
     folder = Path(built.rsplit(" dans ", 1)[1].rstrip(".\n"))
     assert folder.name == "site" and not folder.parent.exists()
+
