@@ -650,3 +650,25 @@ def test_preview_serves_the_email_and_page_locally_and_rebuilds(territory):
     folder = Path(built.rsplit(" dans ", 1)[1].rstrip(".\n"))
     assert folder.name == "site" and not folder.parent.exists()
 
+
+def test_publish_removes_the_staging_folders_a_killed_publish_left(territory, tmp_path):
+    import tempfile
+
+    dest = tmp_path / "www" / "lettre"
+    dest.parent.mkdir(parents=True)
+    # What a publication killed while writing leaves beside the site (same naming).
+    stale = Path(tempfile.mkdtemp(prefix=".lettre.new-", dir=dest.parent))
+    (stale / "2027-1").mkdir()
+    (stale / "2027-1" / "index.html").write_text("à moitié", encoding="utf-8")
+    # Not of its naming: another site's staging, a file, a look-alike name.
+    others = [Path(tempfile.mkdtemp(prefix=".archives.new-", dir=dest.parent)),
+              dest.parent / ".lettre.new-notes", dest.parent / "lettre.new-abcd1234"]
+    others[1].mkdir()
+    others[2].write_text("x", encoding="utf-8")
+
+    result = cli("publish", str(dest), "--root", str(territory), "--today", TODAY)
+    assert result.exit_code == 0, result.output
+    assert not stale.exists()
+    assert all(p.exists() for p in others)
+    assert sorted(p.name for p in dest.parent.iterdir()) == \
+        sorted(["lettre", *(p.name for p in others)])

@@ -10,12 +10,15 @@ changed (`--checksum`, no time stamps copied), all put in place at the end
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import filecmp
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -77,6 +80,36 @@ def _check_folder(dest: Path) -> None:
                       "(tout son contenu est remplacé à chaque publication)")
 
 
+def _staging_prefix(dest: Path) -> str:
+    return f".{dest.name}.new-"
+
+
+@contextlib.contextmanager
+def _publishing(dest: Path) -> Iterator[None]:
+    """Hold an exclusive flock on `dest`'s parent folder while publishing there (no lock
+    file is left): publications beside each other take turns, and a staging folder found
+    while holding it is one that a killed publication left behind."""
+    fd = os.open(dest.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _remove_stale_staging(dest: Path) -> int:
+    """Remove the `.NAME.new-XXXXXXXX` folders (tempfile.mkdtemp's naming) that a killed
+    publication to `dest` left beside it; nothing else. Call it holding `_publishing`.
+    Returns how many were removed."""
+    pattern = re.compile(re.escape(_staging_prefix(dest)) + r"[a-z0-9_]{8}")
+    removed = 0
+    for entry in dest.parent.iterdir():
+        if pattern.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+            removed += 1
+    return removed
+
+
 def _publish_folder(project: Project, dest: Path, issues: list) -> Published:
     # A link to the served folder (/var/www/lettre -> /srv/lettre) is followed: the swap
     # replaces the folder itself, and the link keeps pointing at the new site.
@@ -84,11 +117,17 @@ def _publish_folder(project: Project, dest: Path, issues: list) -> Published:
     _check_folder(dest)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.new-", dir=dest.parent))
+        with _publishing(dest):
+            return _publish_locked(project, dest, issues)
     except OSError as exc:
         raise _refuse(dest, f"écriture refusée ({exc.strerror})",
                       "vérifiez que le dossier parent existe et que vous avez le droit d’y "
                       "écrire") from None
+
+
+def _publish_locked(project: Project, dest: Path, issues: list) -> Published:
+    _remove_stale_staging(dest)
+    staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(dest), dir=dest.parent))
     try:
         staging.chmod(0o755)
         site = write_site(project, staging, issues)
