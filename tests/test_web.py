@@ -468,6 +468,9 @@ def test_requests_are_bounded(territory, server):
     statuses = [requests.get(f"{server.unsubscribe_url}?t=forged{i}", timeout=10).status_code
                 for i in range(25)]
     assert statuses[:20] == [400] * 20 and statuses[-1] == 429
+    limited = requests.get(f"{server.unsubscribe_url}?t=forged", timeout=10)
+    assert limited.status_code == 429
+    assert 1 <= int(limited.headers["retry-after"]) <= 60  # seconds (RFC 9110 §10.2.3)
 
 
 SMALL_SERVER = """
@@ -646,6 +649,12 @@ def test_preview_serves_the_email_and_page_locally_and_rebuilds(territory):
             assert time.monotonic() < deadline, "".join(srv.output)
             time.sleep(0.1)
     # Once stopped (Ctrl-C, SIGTERM), the preview's temporary folder is gone.
+    assert srv.process.returncode == 0, "".join(srv.output)
+    deadline = time.monotonic() + 10
+    while not any("Aperçu arrêté." in line for line in srv.output):
+        assert time.monotonic() < deadline, "".join(srv.output)
+        time.sleep(0.05)
+    assert not any("Relancez" in line for line in srv.output)  # the send's wording
     built = next(line for line in srv.output if "aperçu construit dans" in line)
     folder = Path(built.rsplit(" dans ", 1)[1].rstrip(".\n"))
     assert folder.name == "site" and not folder.parent.exists()

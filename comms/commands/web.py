@@ -192,6 +192,8 @@ def preview(issue_id: str | None, port: int, no_browser: bool, root: Path,
         # uvicorn raises SIGTERM again once stopped: as Ctrl-C, so that the folder goes too.
         with sigterm_as_interrupt():
             server.run(app, sock)
+    except KeyboardInterrupt:  # stopping is how a preview ends: nothing to resume
+        click.echo("Aperçu arrêté.", err=True)
     finally:
         stop.set()
         shutil.rmtree(folder.parent, ignore_errors=True)  # the preview is not kept

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -123,6 +124,14 @@ class BadTokenLimiter:
                 self.seen.pop(client, None)
                 return False
             return len(times) >= self.limit
+
+    def retry_after(self, client: str) -> int:
+        """Seconds (at least 1) until `client` may try again: when its oldest refused token
+        leaves the window. For the Retry-After header (RFC 9110 section 10.2.3)."""
+        with self.lock:
+            times = self.seen.get(client)
+            wait = self.window - (time.monotonic() - times[0]) if times else 0.0
+        return max(1, math.ceil(wait))
 
     def record(self, client: str) -> None:
         with self.lock:
@@ -259,7 +268,9 @@ def create_app(config: ServeConfig) -> Starlette:
     async def unsubscribe(request: Request) -> Response:
         client = request.client.host if request.client else "?"
         if limiter.blocked(client):
-            return error_page(429)
+            answer = error_page(429)
+            answer.headers["retry-after"] = str(limiter.retry_after(client))
+            return answer
         token_text = request.query_params.get("t", "")
         form = None
         if request.method == "POST":
