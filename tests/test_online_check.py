@@ -160,6 +160,11 @@ def test_due_holds_an_issue_not_online_and_sends_it_on_a_later_run(site_root, ht
             return [m.message["Message-ID"].strip("<>").split("@")[0].rsplit(".", 1)[0]
                     for m in server.handler.messages]
 
+        dry = cli("due", "--date", "2027-02-15", "--run", "--root", str(site_root), env=env)
+        assert dry.exit_code == 0, dry.output
+        assert "Avec --confirm, la lettre 2027-1 ne partirait pas" in dry.output
+        assert server.handler.messages == []
+
         first = due("2027-02-15")
         assert first.exit_code == 1, first.output
         assert "images/photo.png" in first.output and "réponse 500" in first.output
