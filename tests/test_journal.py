@@ -3,7 +3,11 @@ plan of a campaign and the one-send-at-a-time lock."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -250,3 +254,37 @@ def test_concurrent_openers_create_one_journal(tmp_path):
             assert journal.schema_version() == len(MIGRATIONS)
         assert sorted(p.name for p in path.parent.iterdir()
                       if not p.name.startswith("comms.sqlite-")) == ["comms.sqlite"]
+
+
+def _in_other_process(path: Path, sql: str) -> list:
+    """Run `sql` on the database at `path` from a separate process, its connection closed
+    before returning (the last one closed checkpoints and deletes the WAL); the rows."""
+    code = ("import json, sqlite3, sys\n"
+            "db = sqlite3.connect(sys.argv[1])\n"
+            "rows = db.execute(sys.argv[2]).fetchall()\n"
+            "db.close()\n"
+            "print(json.dumps(rows))\n")
+    done = subprocess.run([sys.executable, "-c", code, str(path), sql], capture_output=True,
+                          text=True, check=True, timeout=60)
+    return json.loads(done.stdout)
+
+
+def test_a_second_journal_in_the_process_leaves_the_first_ones_writes_durable(tmp_path):
+    """Opening a journal must not close a descriptor of its file (that drops the POSIX locks
+    of the process's other connections): a process that closes what it takes for the last
+    connection would delete the WAL they still write to. Each worker thread of `comms serve`
+    opens its own journal, and the send runs in another process."""
+    path = tmp_path / "comms.sqlite"
+    first = Journal(path)
+    try:
+        assert first.suppress("avant@example.org", "unsubscribe", "lien")
+        Journal(path).close()  # another thread of the same process opens its own
+        _in_other_process(path, "SELECT COUNT(*) FROM suppressions")
+        assert first.suppress("apres@example.org", "unsubscribe", "lien")
+        seen = _in_other_process(path, "SELECT email FROM suppressions ORDER BY email")
+        assert seen == [["apres@example.org"], ["avant@example.org"]]
+    finally:
+        first.close()
+    with Journal(path) as journal:
+        assert {s.email for s in journal.suppressions()} == {"avant@example.org",
+                                                             "apres@example.org"}

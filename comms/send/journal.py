@@ -232,7 +232,6 @@ class JournalError(CommsError):
     full): nothing is sent, and the message says how to restore a backup."""
 
 
-SQLITE_HEADER = b"SQLite format 3\x00"  # https://www.sqlite.org/fileformat.html §1.3
 # Written in the file header (offset 68) of every journal: "comm" in ASCII.
 APPLICATION_ID = 0x636F6D6D
 BACKUP_DIR = Path("var/backups")
@@ -310,7 +309,7 @@ class Journal:
         if not in_memory and not path.exists():
             _create(path, migrations)
         if not in_memory:
-            _check_header(path)
+            _check_not_empty(path)
         try:
             self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
             self.db.row_factory = sqlite3.Row
@@ -322,6 +321,8 @@ class Journal:
             self.db.execute("PRAGMA foreign_keys=ON")
         except sqlite3.Error as exc:
             self._close_quietly()
+            if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
+                raise _not_sqlite(path) from None
             raise journal_error(path, exc) from None
         except JournalError:
             self._close_quietly()
@@ -668,26 +669,36 @@ def _suppression(row: sqlite3.Row) -> Suppression:
                        row["detail"], row["created_at"])
 
 
-def _check_header(path: Path) -> None:
-    """Refuse an existing file that is empty or not an SQLite database at all."""
+def _check_not_empty(path: Path) -> None:
+    """Refuse an existing file that is empty (SQLite would take it for a new database).
+
+    Only the file's size is read (stat), never its bytes: closing a descriptor of the
+    journal drops every POSIX lock this process holds on it (fcntl(2)), those of its open
+    SQLite connections too. Another process closing the last connection it knows of would
+    then checkpoint and delete the WAL under them, and what they commit afterwards would go
+    to a deleted file: lost (https://www.sqlite.org/howtocorrupt.html §2.2). A file that is
+    not SQLite at all is reported by SQLite itself (SQLITE_NOTADB, see `_not_sqlite`)."""
     try:
-        with path.open("rb") as handle:
-            header = handle.read(len(SQLITE_HEADER))
+        size = path.stat().st_size
     except OSError as exc:
         raise JournalError(
             f"Impossible de lire le journal d’envoi {path} ({exc.strerror or exc})\u00a0: "
             "vérifiez ses droits. Rien n’a été envoyé.") from None
-    if not header:
+    if size == 0:
         raise JournalError(
             f"Le journal d’envoi {path} est vide (0 octet)\u00a0: il a été tronqué ou "
             "remplacé. comms ne le recrée pas, car il oublierait qui s’est désinscrit et ce "
             f"qui a déjà été envoyé. Rien n’a été envoyé. Pour continuer, "
             f"{restore_hint(path)}.")
-    if header != SQLITE_HEADER:
-        raise JournalError(
-            f"Le fichier {path} n’est pas un journal d’envoi de comms (ce n’est pas une base "
-            f"SQLite, ou son début est abîmé). Rien n’a été envoyé. Pour continuer, "
-            f"{restore_hint(path)}.")
+
+
+def _not_sqlite(path: Path) -> JournalError:
+    """The refusal of a file that is not an SQLite database (its header is not SQLite's,
+    https://www.sqlite.org/fileformat.html §1.3)."""
+    return JournalError(
+        f"Le fichier {path} n’est pas un journal d’envoi de comms (ce n’est pas une base "
+        f"SQLite, ou son début est abîmé). Rien n’a été envoyé. Pour continuer, "
+        f"{restore_hint(path)}.")
 
 
 def _create(path: Path, migrations: list[Migration]) -> None:
