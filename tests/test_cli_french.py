@@ -71,3 +71,12 @@ def test_main_help_and_path_words_are_french(tmp_path):
     error = run("status", "--root", str(afile)).output
     assert f"«{NB}{afile}{NB}» est un fichier." in error, error
     assert "Dossier" not in error and "Le " not in error, error
+
+
+def test_number_ranges_are_said_in_french():
+    year = run("report", "1800")
+    assert year.exit_code == 2
+    assert "1800 est hors des valeurs possibles (de 2000 à 2999)" in year.output
+    port = run("serve", "--help")
+    assert "de 0 à 65535" in " ".join(port.output.split())  # however the help wraps
+    assert "<=" not in year.output + port.output

@@ -533,7 +533,7 @@ def test_suppressed_addresses_get_nothing_not_even_a_cancellation(territory, smt
     write(territory, "calendars/events/2027-03-copil.md", copil(more="status: cancelled\n"))
     dry = invite(territory, "2027-03-copil", env=env)
     assert "Anne Durand <anne.durand@mairie.example.org> — désinscrit" in dry.output
-    assert "Paul Roche <paul.roche@ars.example.org> — désinscrit (annuaire)" in dry.output
+    assert "Paul Roche <paul.roche@ars.example.org> — désinscrit dans l’annuaire" in dry.output
     assert invite(territory, "2027-03-copil", "--confirm", env=env).exit_code == 0
     assert {summary_of(m)[0] for m in take(server)} == {EXTRA}
 
@@ -549,7 +549,7 @@ def test_dry_run_prints_who_would_receive_what_and_sends_nothing(territory, smtp
     assert f"invitation (séquence 0){NBSP}: 4 destinataires" in out
     assert "    Anne Durand <anne.durand@mairie.example.org>" in out
     assert f"    {EXTRA}" in out
-    assert "Léa Morel <lea.morel@ccas.example.org> — désinscrit (annuaire)" in out
+    assert "Léa Morel <lea.morel@ccas.example.org> — désinscrit dans l’annuaire" in out
     assert f"(2026-12-copil){NBSP}: passé, rien n’est envoyé." in out
     assert "Simulation" in out and "rien n’a été envoyé (5 messages" in out
     assert take(server) == []

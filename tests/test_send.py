@@ -509,7 +509,7 @@ def test_dry_run_counts_and_sends_nothing(territory):
     result = cli("send", "2027-1", "--root", str(territory))
     assert result.exit_code == 0, result.output
     assert "3 destinataires la recevraient" in result.output
-    assert "1 écarté\u00a0: 1 désinscrit (annuaire)" in result.output
+    assert "1 écarté\u00a0: 1 désinscrit dans l’annuaire" in result.output
     assert "rien n’a été envoyé" in result.output
     assert "déposés dans var/outbox\u00a0: rien ne partirait" in result.output
     assert outbox(territory) == []

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from comms.commands.french import IntRange
 from comms.errors import CommsError
 from comms.french import count, plural
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 NBSP = "\u00a0"
 
 # The years an issue or a report can be about (`date` cannot go past 9999).
-YEAR = click.IntRange(2000, 2999)
+YEAR = IntRange(2000, 2999)
 
 root_option = click.option(
     "--root",

@@ -173,3 +173,13 @@ def install() -> None:
         if name in vars(click.core):
             setattr(click.core, name, _short_help(vars(click.core)[name]))
     click.core.Group.__init__ = _group_init(click.core.Group.__init__)
+
+
+class IntRange(click.IntRange):
+    """click's IntRange, its closed bounds said in French (« de 2000 à 2999 ») in errors
+    and help."""
+
+    def _describe_range(self) -> str:
+        if None not in (self.min, self.max) and not (self.min_open or self.max_open):
+            return f"de {self.min} à {self.max}"
+        return super()._describe_range()

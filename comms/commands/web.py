@@ -16,6 +16,7 @@ from comms.commands.common import (
     root_option,
     sigterm_as_interrupt,
 )
+from comms.commands.french import IntRange
 from comms.errors import CommsError, ConfigError, Problem
 from comms.french import count
 
@@ -69,7 +70,7 @@ def publish(destination: str, use_rsync: bool, root: Path, today: str | None) ->
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Adresse d’écoute (laissez 127.0.0.1 derrière un serveur mandataire).")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+@click.option("--port", default=8000, show_default=True, type=IntRange(0, 65535),
               help="Port d’écoute (0\u00a0: un port libre).")
 @click.option("--site", "site_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Dossier du site déjà publié à servir (par défaut\u00a0: le "
@@ -123,7 +124,7 @@ def serve(host: str, port: int, site_dir: Path | None, proxy: str, root: Path,
 
 @click.command()
 @click.argument("issue_id", required=False, metavar="[NUMÉRO]")
-@click.option("--port", default=0, show_default=True, type=click.IntRange(0, 65535),
+@click.option("--port", default=0, show_default=True, type=IntRange(0, 65535),
               help="Port d’écoute sur 127.0.0.1 (0 : un port libre).")
 @click.option("--no-browser", "no_browser", is_flag=True,
               help="N’ouvre pas le navigateur.")

@@ -70,7 +70,7 @@ LABELS = {INVITATION: "invitation", UPDATE: "mise à jour", CANCELLATION: "annul
           WITHDRAWAL: "invitation retirée", SESSION_CANCEL: "séance annulée",
           SESSION_MOVE: "séance déplacée"}
 SESSION_TAG = "occurrence"  # campaign ids of versions that carry some sessions only
-SKIP_DIRECTORY = "désinscrit (annuaire)"
+SKIP_DIRECTORY = "désinscrit dans l’annuaire"
 # RFC 5546 section 3.2.2: a REQUEST goes from the organizer to the attendees; Outlook tells
 # an organizer invited to her own meeting that she need not answer, and may not file it.
 SKIP_ORGANIZER = "organise la réunion (ses abonnements aux agendas la lui montrent)"

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from comms.settings import Settings
 
 KIND = "newsletter"
-SKIP_DIRECTORY_UNSUBSCRIBED = "désinscrit (annuaire)"
+SKIP_DIRECTORY_UNSUBSCRIBED = "désinscrit dans l’annuaire"
 TEST_PREFIX = "[TEST] "
 LIST = "newsletter"  # the directory list an issue goes to unless `send --list` says
 
