@@ -50,7 +50,7 @@ def test_the_case_file_is_read_with_its_french_headers(excel_sample):
     assert not [w for w in directory.warnings if "inconnue" in w.message]
     result = cli("send", "2027-1", "--root", str(excel_sample))
     assert result.exit_code == 0, result.output
-    assert re.search(r"écartés?\u00a0: .*2 désinscrits \(annuaire\)", result.output)
+    assert re.search(r"écartés?\u00a0: .*2 désinscrits dans l’annuaire", result.output)
 
 
 @pytest.mark.parametrize("header", ["Date d'inscription", "Désinscrit(e) depuis", "Statut"])
