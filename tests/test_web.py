@@ -249,6 +249,31 @@ def test_site_pages_images_and_feeds_answer(server):
     assert "Traceback" not in missing.text
 
 
+def test_a_republished_feed_is_served_anew_and_a_huge_one_still_streams(territory, server):
+    """Small files are answered from memory while unchanged: a file renamed into place (as
+    `comms publish` does) is seen at the next request, with its own ETag."""
+    feed_url = urljoin(server.site_url, "calendars/agenda.ics")
+    first = requests.get(feed_url, timeout=10)
+    assert requests.get(feed_url, timeout=10).content == first.content  # from memory
+    path = territory / "build" / "site" / "calendars" / "agenda.ics"
+    staged = path.with_name("agenda.ics.new")
+    staged.write_bytes(first.content + b"\r\n")
+    staged.replace(path)
+    second = requests.get(feed_url, timeout=10)
+    assert second.content == first.content + b"\r\n"
+    assert second.headers["etag"] != first.headers["etag"]
+    assert int(second.headers["content-length"]) == len(second.content)
+    assert requests.get(feed_url, headers={"If-None-Match": second.headers["etag"]},
+                        timeout=10).status_code == 304
+    big = path.with_name("grand.ics")
+    big.write_bytes(b"X" * (1024 * 1024))
+    answer = requests.get(urljoin(server.site_url, "calendars/grand.ics"), timeout=10)
+    assert answer.status_code == 200 and len(answer.content) == 1024 * 1024
+    head = requests.head(feed_url, timeout=10)
+    assert head.status_code == 200 and head.content == b""
+    assert int(head.headers["content-length"]) == len(second.content)
+
+
 def test_email_images_may_be_shown_by_a_webmail_of_another_origin(territory, server):
     # A webmail (Zimbra, Roundcube) loads the email's images from its own origin: a
     # « same-origin » resource policy would make the browser block them.
