@@ -278,11 +278,20 @@ def _ask(answers: Answers) -> Answers:
                    sender_email=sender, web_base_url=web)
 
 
-def _of_prompt(value: str) -> str:
-    try:
-        return of_territory(value)
-    except Invalid as exc:
-        raise click.UsageError(f"{exc.message} — {exc.hint}") from None
+def _checked(field: Callable[[str], str]) -> Callable[[str], str]:
+    """A prompt's value check: `field`'s French refusal becomes click's usage error, and
+    the question is asked again."""
+    def check(value: str) -> str:
+        try:
+            return field(value)
+        except Invalid as exc:
+            raise click.UsageError(f"{exc.message} — {exc.hint}") from None
+    return check
+
+
+_of_prompt = _checked(of_territory)
+_email_prompt = _checked(email_field)
+_url_prompt = _checked(https_url_field)  # https: the unsubscribe page beside it must be
 
 
 def _coordinator_prompt(value: str) -> Coordinator:
@@ -299,19 +308,6 @@ def _name_prompt(value: str) -> str:
     return value.strip()
 
 
-def _email_prompt(value: str) -> str:
-    try:
-        return email_field(value)
-    except Invalid as exc:
-        raise click.UsageError(f"{exc.message} — {exc.hint}") from None
-
-
-def _url_prompt(value: str) -> str:
-    """The web address: https, since the unsubscribe page written beside it must be."""
-    try:
-        return https_url_field(value)
-    except Invalid as exc:
-        raise click.UsageError(f"{exc.message} — {exc.hint}") from None
 
 
 def interactive() -> bool:
