@@ -213,3 +213,21 @@ def test_alignment_is_same_domain_or_a_parent():
     assert not aligned("ample.org", "example.org")
     assert not aligned("org", "example.org")
     assert not aligned("lettre.sante.example.org", "sante.example.org")
+    # DKIM_DOMAIN is read in its ASCII form; an accented sender domain is the same domain.
+    assert aligned("xn--sant-epa.exemple.fr", "santé.exemple.fr")
+    assert aligned("xn--sant-epa.exemple.fr", "lettre.SANTÉ.exemple.fr")
+    assert not aligned("xn--sant-epa.exemple.fr", "sante.exemple.fr")
+
+
+def test_an_accented_sender_domain_is_sent_and_signed_in_its_ascii_form(root, smtp_server, key):
+    """The guide accepts an accented domain: comms.yaml's sender.email is written in its
+    ASCII form in From, and the signature of a parent domain verifies and is aligned."""
+    config = root / "comms.yaml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "email: lettre@sante.example.org", "email: lettre@santé.example.org"), encoding="utf-8")
+    env = smtp_env(smtp_server) | dkim_env(root, key, domain="example.org")
+    result = cli(root, "send", "2027-1", "--test", "essai@example.net", env=env)
+    assert result.exit_code == 0, result.output
+    [item] = smtp_server.handler.messages
+    assert b"<lettre@xn--sant-epa.example.org>" in item.data
+    assert dkim.verify(item.data, dnsfunc=dns_for(key, "example.org"))

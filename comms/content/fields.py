@@ -16,6 +16,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+import idna
+
 from comms.content.source import Document
 from comms.errors import Problems, closest
 from comms.uri import InvalidIRI, split_url, to_uri
@@ -311,7 +313,20 @@ def email(raw: Any) -> str:
     if not _EMAIL.match(value):
         raise Invalid(f"« {value} » n’est pas une adresse électronique valide",
                       "écrivez une adresse comme prenom.nom@exemple.fr")
-    return value
+    local, _, domain = value.rpartition("@")
+    if not local.isascii():
+        raise Invalid(f"« {value} » : la partie avant « @ » contient des lettres "
+                      "accentuées, que la plupart des serveurs de messagerie refusent",
+                      "écrivez-la sans accents, comme prenom.nom@exemple.fr")
+    if not domain.isascii():
+        # Written in its ASCII form (IDNA 2008, UTS 46), as messages and the DNS carry it.
+        try:
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+        except idna.IDNAError:
+            raise Invalid(f"« {value} » n’est pas une adresse électronique valide : "
+                          "nom de domaine incorrect",
+                          "écrivez une adresse comme prenom.nom@exemple.fr") from None
+    return f"{local}@{domain}"
 
 
 _DURATION = re.compile(

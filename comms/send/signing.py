@@ -20,6 +20,7 @@ from email.policy import SMTP
 from pathlib import Path
 
 import dkim
+import idna
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
@@ -75,8 +76,18 @@ def _problem(settings: Settings, name: str, path: Path | None, message: str,
 def aligned(dkim_domain: str, from_domain: str) -> bool:
     """Whether `dkim_domain` is `from_domain` or one of its parents (relaxed alignment,
     RFC 7489 §3.1.1), a parent having at least one dot (never a bare top-level domain)."""
-    d, f = dkim_domain.lower().rstrip("."), from_domain.lower().rstrip(".")
+    d, f = _a_labels(dkim_domain), _a_labels(from_domain)
     return "." in d and (f == d or f.endswith("." + d))
+
+
+def _a_labels(domain: str) -> str:
+    """`domain` in lower case and in its ASCII form (IDNA 2008 with UTS 46 mapping, as
+    DKIM_DOMAIN is read): an accented sender domain compares with its published form."""
+    domain = domain.lower().rstrip(".")
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        return domain
 
 
 def _unreadable(exc: OSError) -> str:
