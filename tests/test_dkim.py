@@ -231,3 +231,15 @@ def test_an_accented_sender_domain_is_sent_and_signed_in_its_ascii_form(root, sm
     [item] = smtp_server.handler.messages
     assert b"<lettre@xn--sant-epa.example.org>" in item.data
     assert dkim.verify(item.data, dnsfunc=dns_for(key, "example.org"))
+
+
+def test_an_invalid_sender_is_reported_once_not_as_a_misaligned_domain(root, key):
+    """An unreadable sender.email is its own error: DKIM_DOMAIN is not blamed for an empty
+    sender domain."""
+    config = root / "comms.yaml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "email: lettre@sante.example.org", "email: lettre-sante.example.org"), encoding="utf-8")
+    result = cli(root, "check", env=dkim_env(root, key))
+    assert result.exit_code != 0, result.output
+    assert "sender.email" in result.output
+    assert "DKIM_DOMAIN" not in result.output

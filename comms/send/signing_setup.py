@@ -28,7 +28,9 @@ def prepare_signer(settings: Settings, sends_raw: bool,
         return None
     signer = Signer.from_settings(settings)
     if signer is not None:
-        for address in dict.fromkeys(senders):
+        # An empty address is a sender.email or organizer that could not be read: that
+        # field's own error says so, DKIM_DOMAIN is not to blame.
+        for address in dict.fromkeys(a for a in senders if a):
             signer.check_aligned(address, settings)
     return signer
 
