@@ -5,9 +5,11 @@ the DNS lookup is the only fake. Wrong keys and a misaligned domain stop everyth
 from __future__ import annotations
 
 import base64
+import email
 import os
 import re
 import subprocess
+from collections import Counter
 
 import dkim
 import pytest
@@ -19,7 +21,7 @@ from test_header_urls import set_one_click
 
 from comms.cli import main
 from comms.send.journal import Journal
-from comms.send.signing import SIGNED_HEADERS, aligned
+from comms.send.signing import ALSO_SIGNED, SIGNED_HEADERS, aligned
 
 SELECTOR = "lettre2027"
 DOMAIN = "sante.example.org"  # the From domain of the test territory
@@ -89,6 +91,17 @@ def sent_count(root) -> int:
                    if status == "sent")
 
 
+def assert_over_signed(data: bytes, h: str) -> None:
+    """Every required field, and the ones that change how the message reads, is listed
+    once more than the message holds it (RFC 6376 §8.15)."""
+    head = email.message_from_bytes(data.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n")
+    listed = Counter(h.encode().split(b":"))
+    for name in SIGNED_HEADERS + ALSO_SIGNED:
+        held = len(head.get_all(name.decode(), []))
+        assert listed[name] == held + 1, (name, held, h)
+    assert listed[b"from"] == listed[b"subject"] == 2
+
+
 def test_every_message_sent_over_smtp_verifies_with_the_public_key(root, smtp_server, key):
     env = smtp_env(smtp_server) | dkim_env(root, key)
     dry = cli(root, "send", "2027-1", env=env)
@@ -105,7 +118,7 @@ def test_every_message_sent_over_smtp_verifies_with_the_public_key(root, smtp_se
         tags = signature_tags(item.data)
         assert tags["d"] == DOMAIN and tags["s"] == SELECTOR
         assert tags["c"] == "relaxed/relaxed" and tags["a"] == "rsa-sha256"
-        assert tuple(tags["h"].encode().split(b":")) == SIGNED_HEADERS
+        assert_over_signed(item.data, tags["h"])
         # The one-click fields are really present, hence covered.
         assert b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in item.data
         assert b"\r\nList-Unsubscribe: <" in item.data
@@ -139,6 +152,26 @@ def test_a_header_added_later_breaks_the_signature(root, smtp_server, key):
     head, body = data.split(b"\r\n\r\n", 1)
     forged = head + b"\r\nList-Unsubscribe: <https://evil.example/y>\r\n\r\n" + body
     assert not dkim.verify(forged, dnsfunc=dns_for(key))
+
+
+@pytest.mark.parametrize("added", [
+    b"Subject: URGENT : votre compte", b"From: Coordination <coordination@evil.example>",
+    b"Reply-To: autre@evil.example", b"Cc: autre@evil.example",
+    b"Content-Type: text/plain; charset=utf-8"])
+def test_a_field_added_above_the_signed_ones_breaks_the_signature(root, smtp_server, key,
+                                                                   added):
+    """Clients show the first Subject or From: over-signing makes an added copy, above or
+    below, fail verification."""
+    env = smtp_env(smtp_server) | dkim_env(root, key)
+    assert cli(root, *ARGS, env=env).exit_code == 0
+    data = smtp_server.handler.messages[0].data
+    signature_end = data.index(b"\r\n", data.index(b"b=")) + 2
+    above = data[:signature_end] + added + b"\r\n" + data[signature_end:]
+    head, body = data.split(b"\r\n\r\n", 1)
+    below = head + b"\r\n" + added + b"\r\n\r\n" + body
+    assert dkim.verify(data, dnsfunc=dns_for(key))
+    assert not dkim.verify(above, dnsfunc=dns_for(key))
+    assert not dkim.verify(below, dnsfunc=dns_for(key))
 
 
 def test_outbox_trial_is_signed_too_and_a_parent_domain_is_aligned(root, key):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
+from collections import Counter
 from concurrent.futures import Executor
 from email.policy import SMTP
 from pathlib import Path
@@ -35,11 +36,22 @@ from comms.settings import Settings
 # absent from a message is signed as absent: nobody can add it on the way.
 SIGNED_HEADERS = (b"from", b"to", b"subject", b"date", b"message-id", b"list-id",
                   b"list-unsubscribe", b"list-unsubscribe-post")
+# Fields that change how the message reads or whom a reply goes to: signed too.
+ALSO_SIGNED = (b"reply-to", b"cc", b"mime-version", b"content-type")
 CANONICALIZE = (b"relaxed", b"relaxed")
 MIN_KEY_BITS = 1024  # RFC 8301 §3.2: verifiers MUST NOT accept shorter keys
 _POLICY = dkim.CanonicalizationPolicy.from_c_value(b"/".join(CANONICALIZE))
 GENERATE_KEY = "openssl genrsa -out var/dkim.pem 2048"
 GUIDE = "docs/redaction.md, section «\u00a0Signature DKIM\u00a0»"
+
+
+def signed_header_names(headers: list[list[bytes]]) -> list[bytes]:
+    """The h= list for a message with these header fields: each of SIGNED_HEADERS and
+    ALSO_SIGNED once per occurrence and once more (« over-signing », RFC 6376 §5.4.2 and
+    §8.15): a field of that name added anywhere on the way, above or below, breaks the
+    signature."""
+    present = Counter(name.lower() for name, _ in headers)
+    return [name for name in SIGNED_HEADERS + ALSO_SIGNED for _ in range(present[name] + 1)]
 
 
 def _signature_field(headers: list[list[bytes]], body_sha256: bytes, domain: bytes,
@@ -48,10 +60,11 @@ def _signature_field(headers: list[list[bytes]], body_sha256: bytes, domain: byt
     header fields (dkimpy's `rfc822_parse`) and this body hash (RFC 6376 §3.7): dkimpy's
     own steps and tags, the RSA operation by OpenSSL (RSASSA-PKCS1-v1_5, RFC 8017 §8.2)."""
     name = b"DKIM-Signature"
+    signed = signed_header_names(headers)
     fields = [(b"v", b"1"), (b"a", b"rsa-sha256"), (b"c", b"/".join(CANONICALIZE)),
               (b"d", domain), (b"i", b"@" + domain), (b"q", b"dns/txt"), (b"s", selector),
               (b"t", str(int(time.time())).encode("ascii")),
-              (b"h", b" : ".join(SIGNED_HEADERS)),
+              (b"h", b" : ".join(signed)),
               (b"bh", base64.b64encode(body_sha256)),
               # A placeholder as long as a signature line, so that b= folds onto its own
               # line and adding the signature does not move the other tags.
@@ -60,7 +73,7 @@ def _signature_field(headers: list[list[bytes]], body_sha256: bytes, domain: byt
     unsigned = (name, b" " + dkim.RE_BTAG.sub(b"\\1", value))
     hasher = hashlib.sha256()
     dkim.hash_headers(hasher, _POLICY, _POLICY.canonicalize_headers(headers),
-                      SIGNED_HEADERS, unsigned, dict(fields))
+                      signed, unsigned, dict(fields))
     signature = key.sign(hasher.digest(), padding.PKCS1v15(), Prehashed(hashes.SHA256()))
     fields[-1] = (b"b", base64.b64encode(signature))
     value = b"; ".join(b"=".join(x) for x in fields) + b"\r\n"
@@ -196,7 +209,8 @@ class Signer:
 
     def signature(self, data: bytes) -> bytes:
         """The `DKIM-Signature:` field (folded, CRLF-terminated) for the RFC 5322 message
-        `data` (CRLF line ends): rsa-sha256, relaxed/relaxed, over `SIGNED_HEADERS`."""
+        `data` (CRLF line ends): rsa-sha256, relaxed/relaxed, over-signing
+        `signed_header_names`."""
         head, _, body = data.partition(b"\r\n\r\n")
         return self.head_signature(head + b"\r\n\r\n", relaxed_body_sha256(body))
 
