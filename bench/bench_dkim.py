@@ -12,10 +12,9 @@ from __future__ import annotations
 import dataclasses
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from bench_send import _setup, free_port, measure, start_sink
+from bench_send import _setup, free_port, measure, start_sink, timed_run
 from harness import Bench, Stats
 
 COUNT = 1_000
@@ -24,10 +23,6 @@ SELECTOR = "bench"
 
 def child(count: int, port: int, key: str, out: Path) -> None:
     """comms' send loop, signing with KEY ("-" for none); writes `seconds bytes`."""
-    from comms.send import campaign as campaigns
-    from comms.send.journal import Journal
-    from comms.send.transports import get_transport
-
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         settings, plan, factory = _setup(count, root, port)
@@ -36,14 +31,7 @@ def child(count: int, port: int, key: str, out: Path) -> None:
             settings = dataclasses.replace(settings, dkim_domain=domain,
                                            dkim_selector=SELECTOR,
                                            dkim_private_key_file=Path(key))
-        size = len(factory(plan.recipients[0], "<x@y>").as_bytes())
-        with Journal(root / "var" / "comms.sqlite") as journal:
-            start = time.perf_counter()
-            summary = campaigns.run(journal, plan.campaign, plan.recipients, factory,
-                                    get_transport("smtp", settings, root), settings)
-            seconds = time.perf_counter() - start
-        assert summary.ok and summary.sent == count, summary
-    out.write_text(f"{seconds} {size}")
+        timed_run(count, root, settings, plan, factory, out)
 
 
 def write_key(path: Path) -> None:

@@ -101,23 +101,29 @@ def _setup(count: int, root: Path, port: int):
     return settings, plan, factory
 
 
-def child_comms(count: int, port: int, out: Path) -> None:
-    """comms' send loop; writes `seconds message_bytes` to OUT."""
+def timed_run(count: int, root: Path, settings, plan, factory, out: Path) -> None:
+    """Run the campaign through the real send loop and SMTP transport; writes `seconds
+    message_bytes` to OUT."""
     from comms.send import campaign as campaigns
     from comms.send.journal import Journal
     from comms.send.transports import get_transport
 
+    size = len(factory(plan.recipients[0], "<x@y>").as_bytes())
+    with Journal(root / "var" / "comms.sqlite") as journal:
+        start = time.perf_counter()
+        summary = campaigns.run(journal, plan.campaign, plan.recipients, factory,
+                                get_transport("smtp", settings, root), settings)
+        seconds = time.perf_counter() - start
+    assert summary.ok and summary.sent == count, summary
+    out.write_text(f"{seconds} {size}")
+
+
+def child_comms(count: int, port: int, out: Path) -> None:
+    """comms' send loop; writes `seconds message_bytes` to OUT."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         settings, plan, factory = _setup(count, root, port)
-        size = len(factory(plan.recipients[0], "<x@y>").as_bytes())
-        with Journal(root / "var" / "comms.sqlite") as journal:
-            start = time.perf_counter()
-            summary = campaigns.run(journal, plan.campaign, plan.recipients, factory,
-                                    get_transport("smtp", settings, root), settings)
-            seconds = time.perf_counter() - start
-        assert summary.ok and summary.sent == count, summary
-    out.write_text(f"{seconds} {size}")
+        timed_run(count, root, settings, plan, factory, out)
 
 
 def child_smtplib(count: int, port: int, message: Path, out: Path) -> None:
