@@ -100,13 +100,18 @@ def test_a_foreign_sqlite_file_is_refused(territory):
     refused(root, handler, "n’est pas un journal d’envoi")
 
 
-def test_a_read_only_journal_is_refused(territory):
-    root, handler = territory
-    path = root / JOURNAL_FILE
+def closed_journal(path: Path) -> None:
+    """A new journal at PATH, closed, with no -wal or -shm file beside it."""
     with Journal(path):
         pass
     for p in (path.with_name("comms.sqlite-wal"), path.with_name("comms.sqlite-shm")):
         p.unlink(missing_ok=True)
+
+
+def test_a_read_only_journal_is_refused(territory):
+    root, handler = territory
+    path = root / JOURNAL_FILE
+    closed_journal(path)
     with immutable(path):
         refused(root, handler, "lecture seule")
 
@@ -254,10 +259,7 @@ def test_a_disk_write_error_is_not_called_a_damaged_journal(territory):
 def test_an_unsubscribe_the_journal_refuses_is_never_announced_as_done(territory):
     root, _ = territory
     path = root / JOURNAL_FILE
-    with Journal(path):
-        pass
-    for p in (path.with_name("comms.sqlite-wal"), path.with_name("comms.sqlite-shm")):
-        p.unlink(missing_ok=True)
+    closed_journal(path)
     with immutable(path):
         result = cli("unsubscribe", "inconnue@exemple.org", "--root", str(root))
     assert result.exit_code == 1 and "lecture seule" in result.output
