@@ -729,6 +729,13 @@ def test_help_of_each_command_is_french_and_documented():
         assert f"comms {command}" in guide
 
 
+def series_blocks(territory, mailbox) -> list[str]:
+    """`comms rsvp` for the monthly series, one block of lines per session."""
+    listing = cli("rsvp", "2027-mensuelle", "--root", str(territory), env=env_for(mailbox))
+    assert listing.exit_code == 0, listing.output
+    return listing.output.split("Réunion mensuelle — ")[1:]
+
+
 def test_a_series_is_answered_per_occurrence(territory, mailbox, smtp_server):
     """A monthly meeting: Anne accepts the series and declines the March session only;
     `comms rsvp` shows each session with its own counts."""
@@ -744,9 +751,7 @@ def test_a_series_is_answered_per_occurrence(territory, mailbox, smtp_server):
                     mails.gmail(Reply(uid, ANNE, "DECLINED", recurrence_id="20270304T080000Z",
                                       dtstamp="20270113T090000Z")))
     assert inbox(territory, mailbox).exit_code == 0
-    listing = cli("rsvp", "2027-mensuelle", "--root", str(territory), env=env_for(mailbox))
-    assert listing.exit_code == 0, listing.output
-    blocks = listing.output.split("Réunion mensuelle — ")[1:]
+    blocks = series_blocks(territory, mailbox)
     assert [b.split(" (")[0] for b in blocks] == [
         "jeudi 4 février 2027", "jeudi 4 mars 2027", "jeudi 1er avril 2027"]
     anne_line = [next(line for line in b.splitlines() if ANNE in line) for b in blocks]
@@ -961,9 +966,7 @@ def test_a_moved_session_is_answered_under_its_date_in_the_series(territory, mai
     mailbox.deliver(mails.gmail(Reply(uid, ANNE, "DECLINED", sequence=sequence,
                                       recurrence_id="20270401T070000Z")))
     assert inbox(territory, mailbox).exit_code == 0
-    listing = cli("rsvp", "2027-mensuelle", "--root", str(territory), env=env_for(mailbox))
-    assert listing.exit_code == 0, listing.output
-    blocks = listing.output.split("Réunion mensuelle — ")[1:]
+    blocks = series_blocks(territory, mailbox)
     assert [b.split(" (")[0] for b in blocks] == [
         "jeudi 4 février 2027", "jeudi 4 mars 2027", "jeudi 8 avril 2027"]
     anne_line = [next(line for line in b.splitlines() if ANNE in line) for b in blocks]
