@@ -44,3 +44,29 @@ def test_a_build_loads_no_library_of_sending_reading_or_serving(tmp_path):
     loaded = set(result.stdout.split("\n")[-2].split())
     assert {"jinja2", "mjml", "markdown_it", "icalendar", "PIL"} <= loaded  # what it writes
     assert loaded & NOT_FOR_A_BUILD == set()
+
+
+def test_every_command_is_found_where_the_lazy_table_says():
+    """`comms.cli` names each command's module without importing it: the table must list
+    every command of every module, under that module."""
+    import importlib
+    import pkgutil
+
+    import comms.commands
+    from comms.cli import LAZY_COMMANDS
+
+    declared = {}
+    for info in pkgutil.iter_modules(comms.commands.__path__):
+        module = importlib.import_module(f"comms.commands.{info.name}")
+        for command in getattr(module, "COMMANDS", ()):
+            declared[command.name] = info.name
+    assert declared == LAZY_COMMANDS
+
+
+def test_an_unknown_command_is_refused_with_the_nearest_names():
+    result = subprocess.run([sys.executable, "-m", "comms", "invit"], capture_output=True,
+                            text=True, timeout=60, cwd=REPO)
+    assert result.returncode == 2
+    nb = "\u00a0"
+    assert f"commande «{nb}invit{nb}» inconnue" in result.stderr
+    assert f"«{nb}init{nb}», «{nb}invite{nb}»" in result.stderr

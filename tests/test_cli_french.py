@@ -22,7 +22,7 @@ def test_help_is_french():
 
 
 def test_every_command_has_a_french_help():
-    for name, command in main.commands.items():
+    for name, command in main.load_all().items():
         result = run(name, "--help")
         assert result.exit_code == 0, name
         assert "Utilisation" in result.output and command.help, name
@@ -44,7 +44,7 @@ def test_help_headings_and_metavariables_are_french():
     result = run("new", "--help")
     assert f"Options{NB}:" in result.output and f"Commandes{NB}:" in result.output
     assert "COMMANDE [ARGUMENTS]..." in result.output and "COMMAND " not in result.output
-    for name in main.commands:
+    for name in main.load_all():
         text = run(name, "--help").output
         for english in (" TEXT ", " INTEGER ", " DIRECTORY", " PATH ", " FILE ", " RANGE"):
             assert english not in text, (name, english)

@@ -69,7 +69,7 @@ PLURALS = {
     "Option {name!r} requires an argument.": ("l’option « {name} » attend une valeur.",
                                               "l’option « {name} » attend {nargs} valeurs."),
     "Did you mean {possibility}?": (f"Vouliez-vous dire {{possibility}}{NB}?",
-                                    f"(Vouliez-vous dire l’une de ces options{NB}: "
+                                    f"(Vouliez-vous dire{NB}: "
                                     f"{{possibilities}}{NB}?)"),
 }
 
