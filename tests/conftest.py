@@ -87,6 +87,16 @@ def event_file(start: str, end: str, instance: str = "copil", extra: str = "") -
             "---\nOrdre du jour.\n")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _session_cache_folder(tmp_path_factory):
+    """Results kept between runs (compiled templates, images) go to this session's own
+    $XDG_CACHE_HOME, never the user's: a test sees what the code computes, not a result an
+    older version of it left."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     """A small valid territory: two issues, a few news items, two instances, two events."""

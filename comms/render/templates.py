@@ -19,6 +19,7 @@ from markupsafe import Markup, escape
 
 import comms.templates
 from comms import dates
+from comms.cache import cache_folder
 from comms.errors import CommsError
 from comms.model import COMMON, Site
 from comms.render.markdown import french_spacing, wrap
@@ -176,13 +177,8 @@ def bytecode_cache() -> jinja2.BytecodeCache | None:
     ($XDG_CACHE_HOME/comms/jinja, else ~/.cache/comms/jinja): Jinja checks each entry against
     the template's source, so an edited or overriding template is compiled again. None when
     the folder cannot be created (a read-only home): templates are then compiled each run."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    folder = Path(base) / "comms" / "jinja"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return jinja2.FileSystemBytecodeCache(str(folder))
+    folder = cache_folder("jinja")
+    return None if folder is None else jinja2.FileSystemBytecodeCache(str(folder))
 
 
 @lru_cache(maxsize=8)
