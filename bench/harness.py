@@ -131,6 +131,23 @@ def time_command(argv: Sequence[str], repeat: int, **popen: Any) -> Measure:
     return Measure(Stats(tuple(w for w, _ in runs), "s"), Stats(tuple(p for _, p in runs), "MB"))
 
 
+def time_commands_interleaved(argvs: Sequence[Sequence[str]], repeat: int, warmup: int = 1,
+                              **popen: Any) -> list[Measure]:
+    """Wall time and peak memory of `repeat` fresh runs of each command, taken in turns
+    (A B A B ...) after `warmup` untimed runs of each, so that a slower moment of a shared
+    machine weighs on every command alike rather than on whichever ran then. For short
+    commands compared as a ratio (a build against its import floor)."""
+    for _ in range(warmup):
+        for argv in argvs:
+            run_command(argv, **popen)
+    runs: list[list[tuple[float, float]]] = [[] for _ in argvs]
+    for _ in range(repeat):
+        for n, argv in enumerate(argvs):
+            runs[n].append(run_command(argv, **popen))
+    return [Measure(Stats(tuple(w for w, _ in r), "s"), Stats(tuple(p for _, p in r), "MB"))
+            for r in runs]
+
+
 def python_command(*args: str) -> list[str]:
     """This interpreter, with the repository importable (as `make bench` runs it)."""
     return [sys.executable, *args]

@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 
 import idna
 import yaml
-from dotenv import dotenv_values
 from slugify import slugify
 
 from comms.errors import ConfigError, Problem, closest
@@ -332,8 +331,11 @@ def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Setti
     """Settings for the content root; raises ConfigError listing every wrong value."""
     root = root.resolve()
     env_file = root / ENV_FILE
-    from_file = {k: v or "" for k, v in dotenv_values(env_file).items()} if env_file.is_file() \
-        else {}
+    from_file = {}
+    if env_file.is_file():
+        from dotenv import dotenv_values  # only a root with a .env pays for its import
+
+        from_file = {k: v or "" for k, v in dotenv_values(env_file).items()}
     environ = os.environ if environ is None else environ
     values = dict(from_file)
     values.update({k: v for k, v in environ.items() if k in KNOWN})

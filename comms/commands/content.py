@@ -24,6 +24,7 @@ from comms.content.fields import line as line_field
 from comms.errors import CommsError, ContentError
 from comms.french import agree, count, territory_of
 from comms.model import Coordinator
+from comms.send import JOURNAL_FILE
 
 if TYPE_CHECKING:
     from comms.init import Answers
@@ -91,12 +92,11 @@ def build(issue_id: str | None, all_issues: bool, out: Path | None, force: bool,
     """Construit une lettre (par défaut, la prochaine à paraître) : e-mail, texte, archive web,
     aperçu .eml et fichiers d’agenda. L’archive web d’une lettre déjà partie n’est réécrite
     qu’avec --force."""
-    from comms.send.journal import sent_campaigns
     from comms.send.newsletter import campaign_id
     from comms.settings import load_settings
 
     project = reader.load_project(root)
-    delivered = set() if force else sent_campaigns(project.site.root)
+    delivered = set() if force else _delivered(project.site.root)
     sent = {i.id for i in project.issues if campaign_id(i.id) in delivered}
     went_out = _items_sent(project.site.root, sent)
     out = out or project.site.root / "build"
@@ -127,6 +127,16 @@ def build(issue_id: str | None, all_issues: bool, out: Path | None, force: bool,
     if agenda:
         click.echo(f"  {built.folder / 'agenda'} ({count(len(agenda), 'fichier')} .ics)")
     click.echo(f"HTML\u00a0: {built.html_bytes / 1024:.0f} Ko.")
+
+
+def _delivered(root: Path) -> set[str]:
+    """Ids of the campaigns the journal records as delivered; a root that never sent has no
+    journal, and its build does not load the journal's code."""
+    if not (root / JOURNAL_FILE).is_file():
+        return set()
+    from comms.send.journal import sent_campaigns
+
+    return sent_campaigns(root)
 
 
 def _items_sent(root: Path, sent: set[str]) -> dict[str, set[str]]:

@@ -27,8 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from comms.errors import CommsError, ConfigError
-
-JOURNAL_FILE = Path("var/comms.sqlite")
+from comms.send import JOURNAL_FILE
 
 PENDING, SENDING, SENT, FAILED, SKIPPED = "pending", "sending", "sent", "failed", "skipped"
 UNSUBSCRIBE, BOUNCE = "unsubscribe", "bounce"

@@ -17,7 +17,6 @@ from comms.content.source import newest_source
 from comms.errors import CommsError, ContentError, Problem, closest
 from comms.model import Address, Issue, Project, Site
 from comms.send.headers import check_line, list_id, list_unsubscribe, unsubscribe_url
-from comms.send.journal import UNSUBSCRIBE, Journal
 from comms.send.message import OutgoingMessage
 from comms.send.personalize import (
     GREETING_MARK,
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
     from comms.directory import Directory, Partner
     from comms.render.newsletter import RenderedIssue
     from comms.send.campaign import Campaign, Progress, Recipient, Summary
+    from comms.send.journal import Journal
     from comms.send.transports.base import Transport
     from comms.settings import Settings
 
@@ -134,6 +134,8 @@ def audience(project: Project, issue: Issue, list_name: str, directory: Director
 def record_directory_unsubscribes(journal: Journal, directory: Directory) -> int:
     """Copy the directory's unsubscribes into the suppression list, which outlives any
     later version of the directory."""
+    from comms.send.journal import UNSUBSCRIBE
+
     added = 0
     for partner in directory.partners:
         if partner.unsubscribed_on is not None:
