@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 import click
 
 from comms import content as reader
-from comms import scaffold
 from comms.build import build_all, build_issue, upcoming_issue
 from comms.commands.common import YEAR, fail, friendly, print_problems, root_option
 from comms.content.config import of_territory
@@ -166,6 +165,8 @@ def new() -> None:
 @friendly
 def new_news(title: str, on: str | None, dispositif: str, section: str, root: Path) -> None:
     """Crée content/news/AAAA-MM-JJ-titre.md."""
+    from comms import scaffold
+
     path = scaffold.new_news(root, title, _today(on), dispositif, section)
     click.secho(f"Créé\u00a0: {path}", fg="green")
 
@@ -187,6 +188,8 @@ def new_event(instance: str, when: str, title: str, start: str, end: str, all_da
     except Invalid as exc:
         raise click.BadParameter(f"{exc.message} — {exc.hint}",
                                  param_hint="«\u00a0DATE\u00a0»") from None
+    from comms import scaffold
+
     path = scaffold.new_event(root, instance, on, title, start, end, all_day)
     click.secho(f"Créé\u00a0: {path}", fg="green")
 
@@ -197,6 +200,8 @@ def new_event(instance: str, when: str, title: str, start: str, end: str, all_da
 @friendly
 def plan(year: int, root: Path) -> None:
     """Crée les trois lettres de l’année (sans écraser celles qui existent)."""
+    from comms import scaffold
+
     created, kept = scaffold.plan_year(root, year)
     for path in created:
         click.secho(f"Créé\u00a0: {path}", fg="green")
@@ -218,6 +223,8 @@ def status(year: int | None, out: Path | None, root: Path, today: str | None) ->
     now = _today(today)
     if year is None:  # the year being prepared: the next issue's
         year = upcoming_issue(project, now).year if project.issues else now.year
+    from comms import scaffold
+
     report = scaffold.year_status(project, year, out or project.site.root / "build", now)
     for line in report.lines:
         click.echo(line)
