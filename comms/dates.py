@@ -11,7 +11,7 @@ from typing import Protocol
 
 from babel.dates import format_date
 
-LOCALE = "fr_FR"
+from comms.french import FRENCH as LOCALE  # French as written in France: CLDR's « fr »
 NBSP = "\u00a0"
 
 
