@@ -315,7 +315,7 @@ class Rendered:
 
 def event_view(project: Project, event: Event) -> EventView:
     from comms import dates
-    from comms.render.markdown import to_html, to_text
+    from comms.render.markdown import render_body
     from comms.render.newsletter import markdown_styles
     from comms.render.templates import theme_for
 
@@ -326,6 +326,8 @@ def event_view(project: Project, event: Event) -> EventView:
     if event.repeat is not None:
         when = f"{when} (première date)"
         repeat_text = event.repeat.text
+    body = render_body(event.body_md, site.web_base_url, heading_base=3,
+                       styles=markdown_styles(theme))
     return EventView(
         title=typo(event.title),
         when=when,
@@ -335,9 +337,8 @@ def event_view(project: Project, event: Event) -> EventView:
         registration_url=event.registration_url,
         evaluation_url=event.evaluation_url,
         cancelled=event.cancelled,
-        body_html=Markup(to_html(event.body_md, site.web_base_url, heading_base=3,
-                                 styles=markdown_styles(theme))),
-        body_text=to_text(event.body_md, base_url=site.web_base_url),
+        body_html=Markup(body.html),
+        body_text=body.text,
     )
 
 

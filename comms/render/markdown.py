@@ -8,14 +8,14 @@ holds them, so a body can never break the email's layout or its heading outline.
 
 from __future__ import annotations
 
+import functools
 import textwrap
-from collections.abc import Mapping
-from typing import NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 from urllib.parse import urljoin
 
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
-from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 from markdown_it.tree import SyntaxTreeNode
 
@@ -56,57 +56,65 @@ def _validate_link(url: str) -> bool:
     return not scheme or scheme in LINK_SCHEMES
 
 
-def _shift_headings(tokens: list[Token], base: int) -> None:
-    """Map the heading levels used to base, base+1, ... so no level is skipped."""
-    used = sorted({int(t.tag[1]) for t in tokens if t.type == "heading_open"})
-    mapping = {level: min(6, base + rank) for rank, level in enumerate(used)}
-    for token in tokens:
-        if token.type in ("heading_open", "heading_close"):
-            token.tag = f"h{mapping[int(token.tag[1])]}"
+def _styled(attrs: Mapping[str, str | int | float], style: str) -> dict[str, str | int | float]:
+    """`attrs` with `style` put before any style already there (markdown-it's alignment)."""
+    existing = attrs.get("style")
+    return {**attrs, "style": f"{style};{existing}" if existing else style}
 
 
-def _add_style(token: Token, style: str) -> None:
-    existing = token.attrGet("style")
-    token.attrSet("style", f"{style};{existing}" if existing else style)
-
-
-def _prepare(state: StateCore) -> None:
-    """Core rule: absolute links, safe images, French spacing, shifted headings, styles."""
-    env = state.env
-    base_url: str = env.get("base_url", "")
-    styles: Mapping[str, str] = env.get("styles") or {}
-    _shift_headings(state.tokens, env.get("heading_base", 1))
-    for block in state.tokens:
-        if block.nesting == 1 and block.tag in styles:
-            _add_style(block, styles[block.tag])
-        if block.type != "inline" or not block.children:
-            continue
-        children: list[Token] = []
-        dropped_links = 0
-        for token in block.children:
-            if token.type == "text":
-                token.content = french_spacing(token.content)
-            elif token.type == "link_open":
-                href = absolute_url(token.attrGet("href") or "", base_url)
-                if href is None:
-                    dropped_links += 1
-                    continue
-                token.attrSet("href", href)
-            elif token.type == "link_close" and dropped_links:
-                # Links never nest in CommonMark: this closes the dropped link.
-                dropped_links -= 1
+def _resolved(children: Sequence[Token], base_url: str) -> list[Token]:
+    """An inline token's children with links made absolute (or dropped, keeping their text),
+    images made safe (or replaced by their alt text) and French spacing in the text. Tokens it
+    changes are copies: the parsed ones are shared."""
+    out: list[Token] = []
+    dropped_links = 0
+    for token in children:
+        if token.type == "text":
+            content = french_spacing(token.content)
+            if content != token.content:
+                token = token.copy(content=content)
+        elif token.type == "link_open":
+            href = absolute_url(str(token.attrs.get("href") or ""), base_url)
+            if href is None:
+                dropped_links += 1
                 continue
-            elif token.type == "image":
-                src = absolute_url(token.attrGet("src") or "", base_url, IMAGE_SCHEMES)
-                if src is None:
-                    alt = "".join(c.content for c in token.children or [])
-                    token = Token("text", "", 0, content=alt)
-                else:
-                    token.attrSet("src", src)
-            if token.nesting != -1 and token.tag in styles:
-                _add_style(token, styles[token.tag])
-            children.append(token)
-        block.children = children
+            token = token.copy(attrs={**token.attrs, "href": href})
+        elif token.type == "link_close" and dropped_links:
+            # Links never nest in CommonMark: this closes the dropped link.
+            dropped_links -= 1
+            continue
+        elif token.type == "image":
+            src = absolute_url(str(token.attrs.get("src") or ""), base_url, IMAGE_SCHEMES)
+            if src is None:
+                alt = "".join(c.content for c in token.children or [])
+                token = Token("text", "", 0, content=alt)
+            else:
+                token = token.copy(attrs={**token.attrs, "src": src})
+        out.append(token)
+    return out
+
+
+def _laid_out(found: Sequence[Token], heading_base: int,
+              styles: Mapping[str, str]) -> list[Token]:
+    """Tokens for the email: heading levels mapped to heading_base, heading_base+1, ... (none
+    skipped), and each tag's inline style. Tokens it changes are copies."""
+    used = sorted({int(t.tag[1]) for t in found if t.type == "heading_open"})
+    levels = {f"h{level}": f"h{min(6, heading_base + rank)}" for rank, level in enumerate(used)}
+    out: list[Token] = []
+    for block in found:
+        changes: dict[str, Any] = {}
+        if block.type in ("heading_open", "heading_close"):
+            changes["tag"] = levels[block.tag]
+        tag = changes.get("tag", block.tag)
+        if block.nesting == 1 and tag in styles:
+            changes["attrs"] = _styled(block.attrs, styles[tag])
+        if block.type == "inline" and block.children and styles:
+            children = [child.copy(attrs=_styled(child.attrs, styles[child.tag]))
+                        if child.nesting != -1 and child.tag in styles else child
+                        for child in block.children]
+            changes["children"] = children
+        out.append(block.copy(**changes) if changes else block)
+    return out
 
 
 def _render_code(self, tokens, idx, options, env) -> str:
@@ -116,17 +124,50 @@ def _render_code(self, tokens, idx, options, env) -> str:
     return f"<pre{attr}><code>{escapeHtml(tokens[idx].content)}</code></pre>\n"
 
 
+def _render_image(self, tokens, idx, options, env) -> str:
+    """markdown-it's image rule, on a copy: it writes the `alt` attribute on the token, and
+    tokens are shared between renders."""
+    token = tokens[idx]
+    alt = self.renderInlineAsText(token.children, options, env) if token.children else ""
+    return self.renderToken([token.copy(attrs={**token.attrs, "alt": alt})], 0, options, env)
+
+
 def _parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
     md.enable("table")
     md.validateLink = _validate_link  # type: ignore[method-assign]
-    md.core.ruler.push("comms_prepare", _prepare)
     md.add_render_rule("fence", _render_code)
     md.add_render_rule("code_block", _render_code)
+    md.add_render_rule("image", _render_image)
     return md
 
 
 _MD = _parser()
+# Sources kept parsed: more than any issue's news, events and editorial (a build, `check` or
+# the web preview meets each source several times), few enough to bound the memory.
+_CACHED = 1024
+
+
+@functools.lru_cache(maxsize=_CACHED)
+def parse(md: str) -> tuple[Token, ...]:
+    """markdown-it's tokens for a Markdown text, as written (links not resolved, no French
+    spacing). Parsed once per process and shared by every caller: read them, never modify
+    them (`Token.copy` makes a changed one)."""
+    return tuple(_MD.parse(md, {}))
+
+
+def tokens(md: str, base_url: str = "") -> tuple[Token, ...]:
+    """`parse(md)` with links made absolute against `base_url` (a link that cannot work is
+    dropped, keeping its text; an image that cannot, replaced by its alt text) and French
+    spacing in the text. Shared like `parse`'s: never modify them."""
+    return _tokens(md, base_url)
+
+
+@functools.lru_cache(maxsize=_CACHED)
+def _tokens(md: str, base_url: str) -> tuple[Token, ...]:
+    return tuple(block.copy(children=_resolved(block.children, base_url))
+                 if block.type == "inline" and block.children else block
+                 for block in parse(md))
 
 
 def to_html(md: str, base_url: str, *, heading_base: int = 1,
@@ -136,8 +177,9 @@ def to_html(md: str, base_url: str, *, heading_base: int = 1,
     `heading_base` is the level a `#` heading becomes (4 under an item's h3); `styles` maps a
     tag name to inline CSS, because email clients ignore most `<style>` sheets.
     """
-    env = {"base_url": base_url, "heading_base": heading_base, "styles": styles or {}}
-    return _MD.render(md, env)
+    styles = styles or {}
+    laid_out = _laid_out(tokens(md, base_url), heading_base, styles)
+    return _MD.renderer.render(laid_out, _MD.options, {"styles": styles})
 
 
 class Body(NamedTuple):
@@ -153,30 +195,29 @@ def render_body(md: str, base_url: str, *, heading_base: int = 1,
                 styles: Mapping[str, str] | None = None, width: int = 72) -> Body:
     """`to_html(md, base_url, ...)`, `to_text(md, width, base_url)` and `block_count(md)` from
     a single parse, for the places that need more than one of them."""
-    env = {"base_url": base_url, "heading_base": heading_base, "styles": styles or {}}
-    found = _MD.parse(md, env)
-    # The text first: rendering HTML sets each image's `alt` attribute on its token.
+    found = tokens(md, base_url)
     tree = SyntaxTreeNode(found)
-    text = _text(tree, width)
-    return Body(_MD.renderer.render(found, _MD.options, env), text, len(tree.children))
-
-
-def tokens(md: str, base_url: str = "") -> list[Token]:
-    return _MD.parse(md, {"base_url": base_url})
+    styles = styles or {}
+    html = _MD.renderer.render(_laid_out(found, heading_base, styles), _MD.options,
+                               {"styles": styles})
+    return Body(html, _text(tree, width), len(tree.children))
 
 
 def first_paragraph(md: str, base_url: str = "") -> str:
     """The first top-level paragraph as plain text on one line (preheader, agenda lead)."""
-    root = SyntaxTreeNode(tokens(md, base_url))
-    for node in root.children:
-        if node.type == "paragraph":
-            return " ".join(_inline(node.children[0], links=False).split())
+    found = parse(md)
+    for n, block in enumerate(found):
+        if block.type == "paragraph_open" and block.level == 0:
+            inline = found[n + 1]
+            resolved = inline.copy(children=_resolved(inline.children or [], base_url))
+            paragraph = SyntaxTreeNode([block, resolved, found[n + 2]]).children[0]
+            return " ".join(_inline(paragraph.children[0], links=False).split())
     return ""
 
 
 def block_count(md: str) -> int:
     """Top-level blocks (paragraphs, lists, tables...) in a text."""
-    return len(SyntaxTreeNode(tokens(md)).children)
+    return len(SyntaxTreeNode(parse(md)).children)
 
 
 # ---------------------------------------------------------------------------- plain text

@@ -26,8 +26,8 @@ from comms.model import COMMON, DISPOSITIFS, SECTIONS, Event, NewsItem, Project
 from comms.render.markdown import (
     first_paragraph,
     french_spacing,
+    parse,
     render_body,
-    tokens,
 )
 from comms.render.templates import Theme, contrast_warnings, environment, render, theme_for
 from comms.selection import IssueContent, select
@@ -303,9 +303,8 @@ def _item_view(project: Project, content: IssueContent, item: NewsItem, theme: T
     )
 
 
-def _sections(project: Project, content: IssueContent, theme: Theme) -> list[SectionView]:
-    images = _images(project, content)
-
+def _sections(project: Project, content: IssueContent, theme: Theme,
+              images: dict[Path, ImageFile]) -> list[SectionView]:
     def views(items: Iterable[NewsItem]) -> tuple[ItemView, ...]:
         return tuple(_item_view(project, content, n, theme, images) for n in items)
 
@@ -414,7 +413,7 @@ GREETING_MAX = 80  # characters: a longer opening paragraph is a sentence, not a
 def opening_greeting(md: str) -> str:
     """The editorial's own greeting (« Chères et chers partenaires, »), if its first block is
     one short paragraph that starts like a greeting; else ""."""
-    found = tokens(md)
+    found = parse(md)
     if len(found) < 3 or found[0].type != "paragraph_open":
         return ""
     text = " ".join(found[1].content.split())
@@ -423,7 +422,7 @@ def opening_greeting(md: str) -> str:
 
 def without_greeting(md: str) -> str:
     """The editorial without its own greeting: the email greets each partner by name."""
-    found = tokens(md)
+    found = parse(md)
     if not opening_greeting(md) or not found[0].map:
         return md
     return "\n".join(md.split("\n")[found[0].map[1]:]).lstrip("\n")
@@ -469,7 +468,7 @@ def context(project: Project, content: IssueContent, personal: Personal | None) 
         "personal": personal,
         **editorial_views(project, editorial, theme),
         "signature": _signature(project, issue.editorial_by) if issue.editorial_by else "",
-        "sections": _sections(project, content, theme),
+        "sections": _sections(project, content, theme, images),
         "agenda": _agenda(project, content, theme),
         "agenda_period": f"du {dates.format_day(content.agenda_from, weekday=False)} "
                          f"au {dates.format_day(content.agenda_until, weekday=False)}",
