@@ -12,6 +12,7 @@ from typing import Protocol
 from babel.dates import format_date
 
 from comms.french import FRENCH as LOCALE  # French as written in France: CLDR's « fr »
+
 NBSP = "\u00a0"
 
 
