@@ -80,3 +80,17 @@ def test_number_ranges_are_said_in_french():
     port = run("serve", "--help")
     assert "de 0 à 65535" in " ".join(port.output.split())  # however the help wraps
     assert "<=" not in year.output + port.output
+
+
+def test_help_extras_put_a_no_break_space_before_semicolons():
+    """click joins an option's extras (default, range) with « ; »: French wants a no-break
+    space before it, as before « : »."""
+    import re
+
+    def flat(text: str) -> str:
+        return re.sub(r"[ \n]+", " ", text)  # the help's wrapping, undone (not NB)
+
+    assert f"8000{NB}; de 0 à 65535" in flat(run("serve", "--help").output)
+    for name in main.load_all():
+        text = flat(run(name, "--help").output)
+        assert all(text[i - 1] == NB for i in range(1, len(text)) if text[i] == ";"), name

@@ -146,6 +146,22 @@ def _short_help(original: Callable[..., str]) -> Callable[..., str]:
     return make_default_short_help
 
 
+def _help_record(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Click joins an option's help extras with « ; » and a plain space before nothing:
+    French puts a no-break space before the semicolon (« par défaut : 8000 ; de 1 à 65535 »)."""
+    @functools.wraps(original)
+    def get_help_record(self: click.core.Option, ctx: click.Context) -> Any:
+        record = original(self, ctx)
+        if record is None:
+            return None
+        spec, help = record
+        text, bracket, extras = help.rpartition("[")
+        if bracket and extras.endswith("]"):
+            help = text + bracket + extras.replace("; ", f"{NB}; ")
+        return spec, help
+    return get_help_record
+
+
 _PATCHED = False
 
 
@@ -168,6 +184,7 @@ def install() -> None:
         if "get_error_hint" in vars(cls):
             cls.get_error_hint = _french_hint(vars(cls)["get_error_hint"])
     click.exceptions._format_possibilities = _format_possibilities
+    click.core.Option.get_help_record = _help_record(click.core.Option.get_help_record)
     click.formatting.HelpFormatter.write_heading = _write_heading
     for name in ("_make_default_short_help", "make_default_short_help"):  # named per version
         if name in vars(click.core):
