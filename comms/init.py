@@ -258,28 +258,67 @@ def plan(root: Path, answers: Answers, today: date) -> dict[Path, str]:
     return files
 
 
-def init_territory(root: Path, answers: Answers, today: date) -> list[Path]:
-    """Create a territory in `root` (created if missing); return the files written.
+# Files a folder may already hold (a git repository, another tool's settings): `init`
+# completes them instead of refusing the folder.
+COMPLETED = (".gitignore", ".env")
+SECRET_SETTING = "COMMS_UNSUBSCRIBE_SECRET"
+
+
+def _completion(path: Path, text: str) -> str:
+    """What to append to the existing `path` so that it also holds what `text` (the file
+    `init` would write) is there for: the ignore lines it lacks (.gitignore), or the
+    unsubscribe secret when none is set (.env). Empty when nothing is missing."""
+    current = path.read_text(encoding="utf-8-sig", errors="replace")
+    if path.name == ".gitignore":
+        have = {line.strip().rstrip("/") for line in current.splitlines()}
+        missing = [line for line in text.splitlines()
+                   if line and not line.startswith("#") and line.rstrip("/") not in have]
+        lines = [text.splitlines()[0], *missing] if missing else []
+    else:
+        if any(line.strip().startswith(f"{SECRET_SETTING}=")
+               or line.strip().startswith(f"export {SECRET_SETTING}=")
+               for line in current.splitlines()):
+            return ""
+        lines = text.splitlines()
+    if not lines:
+        return ""
+    return ("" if not current or current.endswith("\n") else "\n") + "\n" + \
+        "\n".join(lines) + "\n"
+
+
+def init_territory(root: Path, answers: Answers, today: date) -> list[tuple[Path, bool]]:
+    """Create a territory in `root` (created if missing); return each file written, with
+    True when it was created and False when an existing `.gitignore` or `.env` was completed
+    (see `_completion`; one that needs nothing is not listed).
 
     Raises CommsError, before writing anything, when `root` already holds a comms.yaml or
-    any of the files.
+    any of the other files.
     """
     files = plan(root, answers, today)
     if (root / CONFIG_FILE).exists():
         raise CommsError(f"{root / CONFIG_FILE} existe déjà\u00a0: ce dossier est déjà un "
                          "territoire, rien n’a été modifié. Choisissez un dossier vide, par "
-                         "exemple « comms init mon-territoire ».")
-    existing = [p for p in files if p.exists()]
+                         "exemple « comms init mon-territoire ».")
+    existing = [p for p in files if p.exists() and not (p.name in COMPLETED and p.is_file())]
     if existing:
         raise CommsError(f"{existing[0]} existe déjà\u00a0: rien n’a été modifié. Choisissez un "
                          "dossier vide.")
+    completions = {path: _completion(path, files[path]) for path in files if path.exists()}
     written = []
     for path, text in files.items():
+        if path in completions:
+            if completions[path]:
+                with path.open("a", encoding="utf-8", newline="\n") as handle:
+                    handle.write(completions[path])
+                if path.name == ".env":
+                    os.chmod(path, 0o600)  # it now holds a secret: its owner's only
+                written.append((path, False))
+            continue
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("x", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
         if path.name == ".env":
             os.chmod(path, 0o600)  # a secret: readable by its owner only
-        written.append(path)
+        written.append((path, True))
     (root / "content/images").mkdir(parents=True, exist_ok=True)
     return written

@@ -69,6 +69,50 @@ def test_init_writes_the_usual_instances_secret_and_gitignore(tmp_path):
     assert secret not in (other / ".env").read_text(encoding="utf-8")
 
 
+def test_init_completes_an_existing_gitignore_and_env(tmp_path):
+    """A folder already under git (its .gitignore) or holding another tool's .env: init adds
+    what comms needs and keeps every line that was there."""
+    root = tmp_path / "t"
+    root.mkdir()
+    (root / ".gitignore").write_text("node_modules/\nbuild\n", encoding="utf-8")
+    (root / ".env").write_text("AUTRE_OUTIL=1", encoding="utf-8")  # no final newline
+    result = run("init", str(root))
+    assert result.exit_code == 0, result.output
+    assert f"Complété\u00a0: {root / '.gitignore'}" in result.output
+    assert f"Complété\u00a0: {root / '.env'}" in result.output
+    ignored = (root / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert ignored[:2] == ["node_modules/", "build"]
+    assert {"var/", ".env"} <= set(ignored) and "build/" not in ignored  # `build` covers it
+    env = (root / ".env").read_text(encoding="utf-8").splitlines()
+    assert env[0] == "AUTRE_OUTIL=1"
+    assert sum(line.startswith("COMMS_UNSUBSCRIBE_SECRET=") for line in env) == 1
+    assert stat.S_IMODE((root / ".env").stat().st_mode) == 0o600
+    check = run("check", "--root", str(root))
+    assert check.exit_code == 0, check.output
+
+
+def test_init_keeps_an_env_that_already_has_a_secret(tmp_path):
+    root = tmp_path / "t"
+    root.mkdir()
+    kept = "COMMS_UNSUBSCRIBE_SECRET=un-secret-deja-choisi-et-assez-long\n"
+    (root / ".env").write_text(kept, encoding="utf-8")
+    (root / ".gitignore").write_text("var/\nbuild/\n.env\n", encoding="utf-8")
+    result = run("init", str(root))
+    assert result.exit_code == 0, result.output
+    assert (root / ".env").read_text(encoding="utf-8") == kept
+    assert (root / ".gitignore").read_text(encoding="utf-8") == "var/\nbuild/\n.env\n"
+    assert "Complété" not in result.output  # nothing was missing: neither file is listed
+
+
+def test_init_refuses_a_folder_named_like_a_file_it_completes(tmp_path):
+    root = tmp_path / "t"
+    (root / ".env").mkdir(parents=True)
+    result = run("init", str(root))
+    assert result.exit_code == 1
+    assert "existe déjà" in result.output
+    assert not (root / "comms.yaml").exists()
+
+
 def test_init_partners_header_is_what_french_excel_writes(tmp_path):
     root = tmp_path / "t"
     run("init", str(root))

@@ -385,8 +385,8 @@ def init(folder: Path, territory: str | None, territory_of: str | None,
     if not given and interactive():
         answers = _ask(answers)
     written = init_territory(folder, answers, _today(today))
-    for path in written:
-        click.echo(f"Créé : {path}")
+    for path, created in written:
+        click.echo(f"{'Créé' if created else 'Complété'}\u00a0: {path}")
     click.secho(f"Territoire {answers.territory} prêt dans {folder.resolve()}.", fg="green")
     where = "" if folder == Path(".") else f" --root {folder}"
     click.echo(f"Étapes suivantes : remplacez les valeurs d’exemple de comms.yaml, puis "
