@@ -8,8 +8,8 @@ unsubscribe link (the page is public and the same for everyone).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 from comms.model import Issue, Project
 from comms.render.markdown import french_spacing
@@ -28,8 +28,7 @@ from comms.selection import news_of
 MAX_HEADLINES = 6
 
 
-@dataclass(frozen=True)
-class IssueEntry:
+class IssueEntry(NamedTuple):
     url: str
     number_line: str
     title: str

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from markupsafe import Markup
 from mjml import mjml2html
@@ -66,16 +67,14 @@ class Personal:
     unsubscribe_mailto: str = ""
 
 
-@dataclass(frozen=True)
-class Label:
+class Label(NamedTuple):
     text: str
     title: str
     background: str
     color: str
 
 
-@dataclass(frozen=True)
-class ItemView:
+class ItemView(NamedTuple):
     id: str
     title: str
     labels: tuple[Label, ...]
@@ -91,29 +90,25 @@ class ItemView:
     link_text: str
 
 
-@dataclass(frozen=True)
-class GroupView:
+class GroupView(NamedTuple):
     key: str
     label: Label
     items: tuple[ItemView, ...]
 
 
-@dataclass(frozen=True)
-class SectionView:
+class SectionView(NamedTuple):
     key: str
     title: str
     items: tuple[ItemView, ...] = ()
     groups: tuple[GroupView, ...] = ()
 
 
-@dataclass(frozen=True)
-class DateView:
+class DateView(NamedTuple):
     when: str
     cancelled: bool
 
 
-@dataclass(frozen=True)
-class AgendaView:
+class AgendaView(NamedTuple):
     id: str
     title: str
     labels: tuple[Label, ...]
@@ -131,8 +126,7 @@ class AgendaView:
     body_text: str
 
 
-@dataclass(frozen=True)
-class FeedView:
+class FeedView(NamedTuple):
     name: str
     url: str  # https: to copy into « subscribe by URL »
     main: bool  # the whole agenda or one scheme's, rather than one instance's
@@ -140,8 +134,7 @@ class FeedView:
     google: str = ""  # Google Calendar's « add by URL » link
 
 
-@dataclass(frozen=True)
-class ContactView:
+class ContactView(NamedTuple):
     name: str
     role: str  # as written after a comma: « coordinatrice ASV et CLS »
     email: str
@@ -175,8 +168,7 @@ LOGO_WIDTH = 150  # CSS pixels of the logo in the header
 IMAGE_WIDTH = 536  # CSS pixels of a news image: the 600 px sheet minus its side padding
 
 
-@dataclass(frozen=True)
-class ImageFile:
+class ImageFile(NamedTuple):
     """One image of an issue: where it comes from, its name in ISSUE/images/, what is written."""
 
     source: Path
