@@ -9,8 +9,8 @@ publish date (four months when there is none); cancelled events stay, marked as 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import NamedTuple
 
 from comms.calendar.recurrence import Occurrence, occurrences
 from comms.model import COMMON, DISPOSITIFS, SECTIONS, Event, Issue, NewsItem, Project
@@ -18,8 +18,7 @@ from comms.model import COMMON, DISPOSITIFS, SECTIONS, Event, Issue, NewsItem, P
 AGENDA_WITHOUT_NEXT = timedelta(days=122)  # about four months
 
 
-@dataclass(frozen=True)
-class IssueContent:
+class IssueContent(NamedTuple):
     issue: Issue
     previous: Issue | None
     next: Issue | None

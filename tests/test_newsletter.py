@@ -5,7 +5,6 @@ from __future__ import annotations
 import html as htmllib
 import itertools
 import re
-from dataclasses import replace
 from datetime import date, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -520,7 +519,7 @@ def test_default_personal_part(rendered):
 def test_given_content_is_used():
     proj = project()
     content = select(proj, "2027-1")
-    fewer = replace(content, agenda=content.agenda[:1])
+    fewer = content._replace(agenda=content.agenda[:1])
     rendered = render_issue(proj, "2027-1", content=fewer)
     assert rendered.content is fewer
     assert visible(rendered.html).count("Ajouter à mon agenda") == 1

@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -35,8 +34,7 @@ class Invalid(ValueError):
 Parser = Callable[[Any], Any]
 
 
-@dataclass(frozen=True)
-class Field:
+class Field(NamedTuple):
     parse: Parser
     required: bool = False
     default: Any = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -55,8 +55,7 @@ SCHEME_NAMES = {
 PREHEADER_MAX = 150
 
 
-@dataclass(frozen=True)
-class Personal:
+class Personal(NamedTuple):
     """What changes per recipient. The sender may pass marker strings and substitute later:
     both appear verbatim in the text and HTML-escaped in the HTML."""
 
@@ -581,8 +580,7 @@ def _size_report_by_removal(rendered: RenderedIssue,
     project, full = rendered.project, rendered.html_size
     sizes: list[tuple[str, int]] = []
     for item in content.news:
-        without = replace(
-            content,
+        without = content._replace(
             news=tuple(n for n in content.news if n is not item),
             sections={k: tuple(n for n in v if n is not item)
                       for k, v in content.sections.items()},
@@ -591,7 +589,7 @@ def _size_report_by_removal(rendered: RenderedIssue,
         )
         sizes.append((item.id, full - _render(project, without, rendered.personal).html_size))
     for event_id in dict.fromkeys(o.event.id for o in content.agenda):
-        without = replace(content, agenda=tuple(o for o in content.agenda
+        without = content._replace(agenda=tuple(o for o in content.agenda
                                                 if o.event.id != event_id))
         sizes.append((event_id, full - _render(project, without, rendered.personal).html_size))
     return sorted(sizes, key=lambda s: (-s[1], s[0]))

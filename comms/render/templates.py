@@ -9,10 +9,11 @@ never as markup, except Markdown already rendered by `comms.render.markdown`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import jinja2
 from markupsafe import Markup, escape
@@ -77,8 +78,7 @@ def readable_on_white(color: str, minimum: float = AA_CONTRAST) -> str:
 FALLBACK_BRAND = "#1f5f7a"
 
 
-@dataclass(frozen=True)
-class Theme:
+class Theme(NamedTuple):
     """The colours of the newsletter, all checked for AA contrast where text sits on them."""
 
     brand: str  # header band, headings, links, buttons: white text on it, or it on white
@@ -90,7 +90,7 @@ class Theme:
     border: str = "#d5dde3"
     cancelled: str = "#b42318"
     on_brand: str = "#ffffff"
-    labels: dict[str, tuple[str, str]] = field(default_factory=lambda: {
+    labels: Mapping[str, tuple[str, str]] = MappingProxyType({
         # scheme -> (background, text): soft chips, dark text
         "ASV": ("#e3f1e8", "#1c6236"),
         "CLS": ("#e5ecfa", "#1e4a9e"),
