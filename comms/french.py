@@ -102,6 +102,8 @@ _KEPT = re.compile("\ue000(\\d+)\ue001")  # a URL set aside while the sentence i
 _NONE_AFTER_OPEN = re.compile(r"«(?=[^\s\u00a0\u202f])")
 _NONE_BEFORE_CLOSE = re.compile(r"(?<=[^\s\u00a0\u202f«])»")
 _APOSTROPHE = re.compile(r"(?<=[^\W\d_])'(?=[^\W\d_])")
+# Every rule of `_typeset` needs one of these: a text without any is already typeset.
+_TYPESET = re.compile(r"[:;!?«»']")
 
 
 def _typeset(text: str) -> str:
@@ -116,6 +118,11 @@ def _typeset(text: str) -> str:
 def french_spacing(text: str) -> str:
     """French typography for text partners read: no-break spaces before « : ; ! ? » and
     inside « guillemets », typographic apostrophes; URLs and addresses untouched."""
+    # About half the text runs of a newsletter have nothing to typeset: skip the rules.
+    return _spaced(text) if _TYPESET.search(text) else text
+
+
+def _spaced(text: str) -> str:
     kept: list[str] = []
 
     def keep(m: re.Match[str]) -> str:

@@ -6,7 +6,9 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from conftest import REPO
 
+from comms import french
 from comms.render.markdown import (
     absolute_url,
     block_count,
@@ -130,6 +132,22 @@ def test_french_spacing():
         "Note\u00a0: voir «\u00a0ceci\u00a0»\u00a0! Vraiment\u00a0?"
     assert french_spacing("https://x.example:8080/a?b=c") == "https://x.example:8080/a?b=c"
     assert "Ordre du jour\u00a0:" in to_html("Ordre du jour :", BASE)
+
+
+def test_french_spacing_skips_only_texts_without_anything_to_typeset():
+    texts = [path.read_text(encoding="utf-8")
+             for folder in ("content", "calendars") for path in (REPO / folder).rglob("*.md")]
+    pieces = {piece for text in texts for line in text.splitlines()
+              for piece in (line, *line.split())}
+    punctuation = "".join(chr(c) for c in range(0x20, 0x7f) if not chr(c).isalnum()) \
+        + "«»‹›“”‘’…–—\u00a0\u202f\u2009\ue000\ue001"
+    pieces |= {f"{a}mot{b}suite" for a in ("", " ") for b in punctuation}
+    pieces |= {f"mot {c} suite{c}" for c in punctuation}
+    pieces |= {"https://x.example/a?b=c", "www.exemple.fr", "a@b.fr", "tel:+33100000000",
+               "voir \ue0000\ue001 ici"}
+    assert len(pieces) > 500
+    for piece in pieces:
+        assert french_spacing(piece) == french._spaced(piece), piece
 
 
 def test_code_keeps_its_spaces():
