@@ -143,9 +143,10 @@ def _parser() -> MarkdownIt:
 
 
 _MD = _parser()
-# Sources kept parsed: more than any issue's news, events and editorial (a build, `check` or
-# the web preview meets each source several times), few enough to bound the memory.
-_CACHED = 1024
+# Sources kept parsed: more than an issue's news, events and editorial (a build, `check` or
+# the web preview meets each source several times), few enough to bound the memory (tokens
+# take about 10 bytes per character of Markdown: 256 news of 4,000 characters, 10 MB).
+_CACHED = 256
 
 
 @functools.lru_cache(maxsize=_CACHED)
