@@ -10,6 +10,7 @@ import email
 import email.policy
 import os
 import tracemalloc
+import unicodedata
 from email.header import decode_header, make_header
 from pathlib import Path
 
@@ -39,6 +40,15 @@ def test_an_invisible_character_in_a_title_is_refused_with_file_line_field(root,
     assert found == [f"content/news/2027-01-10-a.md:2: title\u00a0: caractère invisible "
                      f"U+{ord(char):04X} dans la valeur — retapez cette ligne au clavier (un "
                      "copier-coller l’a sans doute apporté)"]
+
+
+def test_invisible_characters_are_unicode_controls_and_separators_but_tab():
+    from comms.content.fields import invisible_character
+
+    for code in range(0x110000):
+        char = chr(code)
+        invisible = char != "\t" and unicodedata.category(char) in ("Cc", "Zl", "Zp")
+        assert invisible_character(f"a{char}b") == (f"U+{code:04X}" if invisible else None)
 
 
 @pytest.mark.parametrize("escape", ["\\v", "\\f", "\\x1c", "\\x1e", "\\L", "\\P", "\\N", "\\0"])

@@ -75,14 +75,16 @@ def text(raw: Any) -> str:
     return str(raw).strip()
 
 
+# Unicode's categories Cc (C0 and C1 controls), Zl and Zp, whose members never change.
+_INVISIBLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def invisible_character(value: str) -> str | None:
     """The first control or line/paragraph separator character in `value` (Unicode
     categories Cc, Zl, Zp, tab excepted), as « U+000B », or None. Such characters split or
     hide parts of mail headers and calendar lines."""
-    for char in value:
-        if char != "\t" and unicodedata.category(char) in ("Cc", "Zl", "Zp"):
-            return f"U+{ord(char):04X}"
-    return None
+    found = _INVISIBLE.search(value)
+    return f"U+{ord(found.group()):04X}" if found else None
 
 
 def line(raw: Any) -> str:
