@@ -107,12 +107,21 @@ _TYPESET = re.compile(r"[:;!?«»']")
 
 
 def _typeset(text: str) -> str:
-    text = _SPACE_AFTER.sub("\u00a0", _SPACE_BEFORE.sub("\u00a0", text))
-    text = _NONE_BEFORE.sub("\u00a0", text)
-    text = _NONE_BEFORE_COLON.sub("\u00a0", text)
-    text = _NONE_AFTER_OPEN.sub("«\u00a0", text)
-    text = _NONE_BEFORE_CLOSE.sub("\u00a0»", text)
-    return _APOSTROPHE.sub("’", text)
+    # Each rule runs only on a text holding the character it spaces (or replaces): most
+    # texts hold one or two of them, and a rule that cannot match still scans the text.
+    if ":" in text or ";" in text or "!" in text or "?" in text or "»" in text:
+        text = _SPACE_BEFORE.sub("\u00a0", text)
+    if "«" in text:
+        text = _SPACE_AFTER.sub("\u00a0", text)
+    if ";" in text or "!" in text or "?" in text:
+        text = _NONE_BEFORE.sub("\u00a0", text)
+    if ":" in text:
+        text = _NONE_BEFORE_COLON.sub("\u00a0", text)
+    if "«" in text:
+        text = _NONE_AFTER_OPEN.sub("«\u00a0", text)
+    if "»" in text:
+        text = _NONE_BEFORE_CLOSE.sub("\u00a0»", text)
+    return _APOSTROPHE.sub("’", text) if "'" in text else text
 
 
 def french_spacing(text: str) -> str:
