@@ -5,8 +5,9 @@ Specification 0.8: a relative $XDG_CACHE_HOME is ignored). Every cache is option
 folder cannot be created, read or written, callers compute the result again.
 
 An entry is one file named by a key the caller derives from everything the result depends
-on (`key`). It is written atomically and carries the SHA-256 of its own body, so that a
-truncated or damaged entry is never trusted: it reads as missing.
+on (`key`). It is written atomically and carries the SHA-256 of its name and body, so that a
+truncated or damaged entry, or a whole one copied under another name, is never trusted: it
+reads as missing.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from comms.write import atomic_write
 
-ENTRY_MAGIC = b"comms-cache 1\n"
+ENTRY_MAGIC = b"comms-cache 2\n"
 _DIGEST_HEX = 64  # characters of a SHA-256 in hexadecimal
 
 
@@ -47,9 +48,14 @@ def key(*parts: str | bytes | int) -> str:
     return digest.hexdigest()
 
 
+def _check(name: str, body: bytes) -> bytes:
+    """The SHA-256 (hexadecimal) that an entry named `name` holding `body` carries."""
+    return hashlib.sha256(name.encode("utf-8") + b"\n" + body).hexdigest().encode("ascii")
+
+
 def read_entry(folder: Path | None, name: str) -> bytes | None:
     """The body stored under `name`, or None when there is none or it fails its check
-    (truncated, damaged, unreadable)."""
+    (truncated, damaged, unreadable, written under another name)."""
     if folder is None:
         return None
     try:
@@ -60,7 +66,7 @@ def read_entry(folder: Path | None, name: str) -> bytes | None:
     if not raw.startswith(ENTRY_MAGIC) or raw[start - 1:start] != b"\n":
         return None
     body = raw[start:]
-    if hashlib.sha256(body).hexdigest().encode("ascii") != raw[len(ENTRY_MAGIC):start - 1]:
+    if _check(name, body) != raw[len(ENTRY_MAGIC):start - 1]:
         return None
     return body
 
@@ -70,6 +76,5 @@ def write_entry(folder: Path | None, name: str, body: bytes) -> None:
     none); a cache that cannot be written is left as it is, silently."""
     if folder is None:
         return
-    check = hashlib.sha256(body).hexdigest().encode("ascii")
     with contextlib.suppress(OSError):
-        atomic_write(folder / name, ENTRY_MAGIC + check + b"\n" + body)
+        atomic_write(folder / name, ENTRY_MAGIC + _check(name, body) + b"\n" + body)

@@ -134,3 +134,40 @@ def test_each_issue_selects_what_a_scan_of_the_whole_project_would():
         every = {(o.event.id, o.start) for e in project.events
                  for o in occurrences(e, content.agenda_from, content.agenda_until)}
         assert {(o.event.id, o.start) for o in content.agenda} == every
+
+
+def test_a_template_cache_folder_that_takes_no_file_still_renders(tmp_path, monkeypatch):
+    """A cache folder left unwritable (made by another user, a full disk) costs a
+    compilation, never the build."""
+    (tmp_path / "cache" / "comms").mkdir(parents=True)
+    # /proc is a read-only file system for new files, root included.
+    (tmp_path / "cache" / "comms" / "jinja").symlink_to("/proc/self")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    own = tmp_path / "root" / "templates"
+    own.mkdir(parents=True)
+    (own / "hello.txt.j2").write_text("Bonjour {{ who }}", encoding="utf-8")
+    templates.environment.cache_clear()
+    try:
+        assert templates.render(tmp_path / "root", "hello.txt.j2", who="Anne") == \
+            "Bonjour Anne"
+    finally:
+        templates.environment.cache_clear()
+
+
+def test_a_damaged_compiled_template_is_compiled_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    own = tmp_path / "root" / "templates"
+    own.mkdir(parents=True)
+    (own / "hello.txt.j2").write_text("Bonjour {{ who }}", encoding="utf-8")
+    root = tmp_path / "root"
+    templates.environment.cache_clear()
+    try:
+        assert templates.render(root, "hello.txt.j2", who="Anne") == "Bonjour Anne"
+        (entry,) = (tmp_path / "cache" / "comms" / "jinja").iterdir()
+        raw = entry.read_bytes()
+        assert b"Bonjour" in raw
+        entry.write_bytes(raw.replace(b"Bonjour", b"Bonjoux"))  # one damaged constant
+        templates.environment.cache_clear()
+        assert templates.render(root, "hello.txt.j2", who="Anne") == "Bonjour Anne"
+    finally:
+        templates.environment.cache_clear()

@@ -211,3 +211,16 @@ def test_a_relative_xdg_cache_home_is_ignored(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert cache.cache_folder("images") == tmp_path / "home" / ".cache" / "comms" / "images"
     assert not (tmp_path / "relative").exists()
+
+
+def test_an_entry_under_another_name_is_not_trusted(cached, tmp_path):
+    """A whole, valid entry copied or renamed to another key (a backup restored into the
+    wrong place) reads as missing: a WebP must not pass for the PNG whose entry it got."""
+    good = noise_png(tmp_path / "good.png", (40, 30), 1)
+    inspect_image(good)
+    (entry,) = entries(cached)
+    webp = tmp_path / "photo.png"
+    Image.effect_noise((40, 30), 60).convert("RGB").save(webp, "WEBP")
+    (cached / images._cache_key("inspect", webp.read_bytes())).write_bytes(entry.read_bytes())
+    with pytest.raises(ImageProblem, match="WEBP"):
+        inspect_image(webp)

@@ -19,8 +19,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 import comms.templates
-from comms import dates
-from comms.cache import cache_folder
+from comms import cache, dates
 from comms.errors import CommsError
 from comms.model import COMMON, Site
 from comms.render.markdown import french_spacing, wrap
@@ -172,13 +171,32 @@ def _wrap(text: str, width: int = 72, indent: str = "") -> str:
     return "\n".join(indent + line if line else line for line in wrap(text, width - len(indent)))
 
 
+class CheckedBytecodeCache(jinja2.BytecodeCache):
+    """Compiled templates as entries of comms' cache (`comms.cache`): each one checked before
+    it is used, so that a damaged entry is compiled again rather than run, and written
+    without ever failing, so that a folder that takes no file (made by another user, a full
+    disk) only costs a compilation. Jinja checks what an entry holds against the template's
+    source."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        body = cache.read_entry(self.folder, bucket.key)
+        if body is not None:
+            bucket.bytecode_from_string(body)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        cache.write_entry(self.folder, bucket.key, bucket.bytecode_to_string())
+
+
 def bytecode_cache() -> jinja2.BytecodeCache | None:
     """Compiled templates kept between runs in the user's cache folder
-    ($XDG_CACHE_HOME/comms/jinja, else ~/.cache/comms/jinja): Jinja checks each entry against
-    the template's source, so an edited or overriding template is compiled again. None when
-    the folder cannot be created (a read-only home): templates are then compiled each run."""
-    folder = cache_folder("jinja")
-    return None if folder is None else jinja2.FileSystemBytecodeCache(str(folder))
+    ($XDG_CACHE_HOME/comms/jinja, else ~/.cache/comms/jinja): an edited or overriding
+    template is compiled again. None when the folder cannot be created (a read-only home):
+    templates are then compiled each run."""
+    folder = cache.cache_folder("jinja")
+    return None if folder is None else CheckedBytecodeCache(folder)
 
 
 @lru_cache(maxsize=8)
