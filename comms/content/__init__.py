@@ -31,6 +31,7 @@ def _markdown_files(folder: Path, root: Path, sink: list[Problem]) -> list[Path]
     if not folder.is_dir():
         return []
     kept = []
+    real_folder = folder.resolve()  # once: a file that is not a link is where its folder is
     for path in sorted(folder.glob("*.md")):
         if invisible_character(path.name) or "\n" in path.name or "\r" in path.name:
             shown = "".join(c if c.isprintable() else "\ufffd" for c in path.name)
@@ -39,7 +40,8 @@ def _markdown_files(folder: Path, root: Path, sink: list[Problem]) -> list[Path]
                                 "ligne ou un caractère invisible",
                                 "renommez le fichier sur une seule ligne, par exemple "
                                 "2027-03-12-titre.md"))
-        elif not path.resolve().is_relative_to(root):
+        elif not (path.resolve() if path.is_symlink() else real_folder / path.name) \
+                .is_relative_to(root):
             sink.append(Problem(path, None, None,
                                 f"le fichier mène hors du dossier du territoire "
                                 f"({path.resolve()})",
