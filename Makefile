@@ -47,16 +47,19 @@ lint: $(STAMP) ## Run ruff
 .PHONY: bench
 bench: $(STAMP) ## Time builds and sends beside their anchors (BENCH_FLAGS=--json for JSON lines)
 	@# Postfix's smtp-sink and smtp-source (Debian package postfix), for the send figures only
+	@# (package lists first: a fresh machine has none). Only the scripts' own lines reach
+	@# stdout, so that `make bench BENCH_FLAGS=--json > run.jsonl` holds JSON lines alone.
 	@test -x /usr/sbin/smtp-sink || command -v smtp-sink >/dev/null || \
-	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null 2>&1 || \
-	   echo "postfix not installed: the send figures use aiosmtpd and no smtp-source anchor")
-	$(BIN)/python bench/bench_build.py $(BENCH_FLAGS)
-	$(BIN)/python bench/bench_size.py $(BENCH_FLAGS)
-	$(BIN)/python bench/bench_send.py $(BENCH_FLAGS)
-	$(BIN)/python bench/bench_dkim.py $(BENCH_FLAGS)
-	$(BIN)/python bench/bench_inbox.py $(BENCH_FLAGS)
-	$(BIN)/python bench/bench_invite.py $(BENCH_FLAGS)
-	$(BIN)/python bench/bench_web.py $(BENCH_FLAGS)
+	  ((apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix) \
+	     >/dev/null 2>&1 || \
+	   echo "postfix not installed: the send figures use aiosmtpd and no smtp-source anchor" >&2)
+	@$(BIN)/python bench/bench_build.py $(BENCH_FLAGS)
+	@$(BIN)/python bench/bench_size.py $(BENCH_FLAGS)
+	@$(BIN)/python bench/bench_send.py $(BENCH_FLAGS)
+	@$(BIN)/python bench/bench_dkim.py $(BENCH_FLAGS)
+	@$(BIN)/python bench/bench_inbox.py $(BENCH_FLAGS)
+	@$(BIN)/python bench/bench_invite.py $(BENCH_FLAGS)
+	@$(BIN)/python bench/bench_web.py $(BENCH_FLAGS)
 
 .PHONY: daily
 daily: $(STAMP) ## Read the mailboxes, then send what is due today (for a daily cron entry)
