@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_send import _setup, free_port, measure, start_sink, timed_run
+from bench_send import SHORT_REPEAT, _setup, free_port, measure, start_sink, timed_run
 from harness import Bench, Stats
 
 COUNT = 1_000
@@ -63,7 +63,8 @@ def main() -> None:
             out = tmp_path / "out.txt"
             bench.say(f"sink: {name} on 127.0.0.1:{port}; {COUNT:,} recipients; rsa-sha256, "
                       "2048-bit key, relaxed/relaxed")
-            for _ in range(bench.repeat):  # interleaved, so that noise hits both alike
+            # Interleaved, so that noise hits both alike; short runs: more rounds.
+            for _ in range(max(bench.repeat, SHORT_REPEAT)):
                 for series, key_arg in ((signed, str(key)), (plain, "-")):
                     seconds, _ = measure([sys.executable, __file__, "--child", str(COUNT),
                                           str(port), key_arg, str(out)], out)
