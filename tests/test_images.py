@@ -167,6 +167,25 @@ def test_inspect_reads_real_content_not_the_extension(tmp_path):
         raise AssertionError("a truncated PNG was accepted")
 
 
+def test_a_jpeg_cut_short_is_refused_by_check_and_build(root, tmp_path):
+    """A JPEG whose end is missing (an interrupted copy) opens and passes Pillow's verify(),
+    but would show grey in the email: it is refused like any damaged image, also after the
+    whole photo was accepted once (the cache is keyed by content)."""
+    whole = photo(tmp_path / "whole.jpg", (800, 600), "JPEG")
+    image = root / "content/images/coupee.jpg"
+    image.write_bytes(whole.read_bytes())
+    with_image(root, "coupee.jpg")
+    assert run("check", "--root", str(root)).exit_code == 0
+    for cut in (len(whole.read_bytes()) // 2, len(whole.read_bytes()) - 200):
+        image.write_bytes(whole.read_bytes()[:cut])
+        result = run("check", "--root", str(root))
+        assert result.exit_code == 1, (cut, result.output)
+        assert "l’image « coupee.jpg » est endommagée ou incomplète" in result.output
+        built = run("build", "2027-1", "--root", str(root), "--out", str(tmp_path / "out"))
+        assert built.exit_code == 1
+        assert not (tmp_path / "out" / "2027-1" / "newsletter.html").exists()
+
+
 def test_phone_photo_is_turned_upright_and_its_exif_dropped(root, tmp_path):
     image = Image.effect_noise((200, 100), 60).convert("RGB")
     exif = Image.Exif()
