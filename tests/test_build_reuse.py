@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import icalendar
+import pytest
 from icaljs import parse_with_icaljs
 
 from comms.calendar.feeds import REFRESH, PublishedEvents, feed_bytes, feeds, write_feeds
@@ -91,22 +92,26 @@ def test_the_vtimezone_is_computed_once():
     assert vtimezone(zone, range(2026, 2028)) is vtimezone(zone, range(2026, 2028))
 
 
-def test_compiled_templates_are_kept_and_checked_against_their_source(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+@pytest.fixture
+def own_root(tmp_path):
+    """A content root with its own `templates/hello.txt.j2` (« Bonjour {{ who }} »); the
+    Jinja environments are forgotten before and after, so each test compiles afresh."""
     own = tmp_path / "root" / "templates"
     own.mkdir(parents=True)
     (own / "hello.txt.j2").write_text("Bonjour {{ who }}", encoding="utf-8")
     templates.environment.cache_clear()
-    try:
-        root = tmp_path / "root"
-        assert templates.render(root, "hello.txt.j2", who="Anne") == "Bonjour Anne"
-        cached = list((tmp_path / "cache" / "comms" / "jinja").iterdir())
-        assert cached
-        (own / "hello.txt.j2").write_text("Salut {{ who }}", encoding="utf-8")
-        templates.environment.cache_clear()
-        assert templates.render(root, "hello.txt.j2", who="Anne") == "Salut Anne"
-    finally:
-        templates.environment.cache_clear()
+    yield tmp_path / "root"
+    templates.environment.cache_clear()
+
+
+def test_compiled_templates_are_kept_and_checked_against_their_source(own_root, tmp_path,
+                                                                     monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert templates.render(own_root, "hello.txt.j2", who="Anne") == "Bonjour Anne"
+    assert list((tmp_path / "cache" / "comms" / "jinja").iterdir())
+    (own_root / "templates" / "hello.txt.j2").write_text("Salut {{ who }}", encoding="utf-8")
+    templates.environment.cache_clear()
+    assert templates.render(own_root, "hello.txt.j2", who="Anne") == "Salut Anne"
 
 
 def test_without_a_writable_cache_folder_templates_still_render(tmp_path, monkeypatch):
@@ -136,38 +141,23 @@ def test_each_issue_selects_what_a_scan_of_the_whole_project_would():
         assert {(o.event.id, o.start) for o in content.agenda} == every
 
 
-def test_a_template_cache_folder_that_takes_no_file_still_renders(tmp_path, monkeypatch):
+def test_a_template_cache_folder_that_takes_no_file_still_renders(own_root, tmp_path,
+                                                                   monkeypatch):
     """A cache folder left unwritable (made by another user, a full disk) costs a
     compilation, never the build."""
     (tmp_path / "cache" / "comms").mkdir(parents=True)
     # /proc is a read-only file system for new files, root included.
     (tmp_path / "cache" / "comms" / "jinja").symlink_to("/proc/self")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    own = tmp_path / "root" / "templates"
-    own.mkdir(parents=True)
-    (own / "hello.txt.j2").write_text("Bonjour {{ who }}", encoding="utf-8")
-    templates.environment.cache_clear()
-    try:
-        assert templates.render(tmp_path / "root", "hello.txt.j2", who="Anne") == \
-            "Bonjour Anne"
-    finally:
-        templates.environment.cache_clear()
+    assert templates.render(own_root, "hello.txt.j2", who="Anne") == "Bonjour Anne"
 
 
-def test_a_damaged_compiled_template_is_compiled_again(tmp_path, monkeypatch):
+def test_a_damaged_compiled_template_is_compiled_again(own_root, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    own = tmp_path / "root" / "templates"
-    own.mkdir(parents=True)
-    (own / "hello.txt.j2").write_text("Bonjour {{ who }}", encoding="utf-8")
-    root = tmp_path / "root"
+    assert templates.render(own_root, "hello.txt.j2", who="Anne") == "Bonjour Anne"
+    (entry,) = (tmp_path / "cache" / "comms" / "jinja").iterdir()
+    raw = entry.read_bytes()
+    assert b"Bonjour" in raw
+    entry.write_bytes(raw.replace(b"Bonjour", b"Bonjoux"))  # one damaged constant
     templates.environment.cache_clear()
-    try:
-        assert templates.render(root, "hello.txt.j2", who="Anne") == "Bonjour Anne"
-        (entry,) = (tmp_path / "cache" / "comms" / "jinja").iterdir()
-        raw = entry.read_bytes()
-        assert b"Bonjour" in raw
-        entry.write_bytes(raw.replace(b"Bonjour", b"Bonjoux"))  # one damaged constant
-        templates.environment.cache_clear()
-        assert templates.render(root, "hello.txt.j2", who="Anne") == "Bonjour Anne"
-    finally:
-        templates.environment.cache_clear()
+    assert templates.render(own_root, "hello.txt.j2", who="Anne") == "Bonjour Anne"
