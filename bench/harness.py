@@ -127,8 +127,7 @@ def run_command(argv: Sequence[str], expect_failure: str = "",
 
 def time_command(argv: Sequence[str], repeat: int, **popen: Any) -> Measure:
     """Wall time and peak memory of `repeat` fresh runs of a command."""
-    runs = [run_command(argv, **popen) for _ in range(repeat)]
-    return Measure(Stats(tuple(w for w, _ in runs), "s"), Stats(tuple(p for _, p in runs), "MB"))
+    return time_commands_interleaved([argv], repeat, warmup=0, **popen)[0]
 
 
 def time_commands_interleaved(argvs: Sequence[Sequence[str]], repeat: int, warmup: int = 1,

@@ -20,7 +20,6 @@ from comms.render.newsletter import (
     editorial_views,
     feed_views,
     issue_url,
-    without_greeting,
 )
 from comms.render.templates import render, theme_for
 from comms.selection import news_of
@@ -41,9 +40,8 @@ def render_archive_page(project: Project, rendered: RenderedIssue) -> str:
     if rendered.context is not None:  # the email's context, without its greeting
         # The page keeps the editorial's own greeting, which the email replaces by a
         # personal one.
-        md = rendered.content.issue.editorial_md
-        editorial = {} if without_greeting(md) == md else \
-            editorial_views(project, md, rendered.context["theme"])
+        editorial = editorial_views(project, rendered.content.issue.editorial_md,
+                                    rendered.context["theme"])
         ctx = {**rendered.context, "personal": None, **editorial}
     else:
         ctx = context(project, rendered.content, personal=None)

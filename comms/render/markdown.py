@@ -161,7 +161,7 @@ def tokens(md: str, base_url: str = "") -> tuple[Token, ...]:
     """`parse(md)` with links made absolute against `base_url` (a link that cannot work is
     dropped, keeping its text; an image that cannot, replaced by its alt text) and French
     spacing in the text. Shared like `parse`'s: never modify them."""
-    return _tokens(md, base_url)
+    return _tokens(md, base_url)  # one cache entry however the call is written
 
 
 @functools.lru_cache(maxsize=_CACHED)
