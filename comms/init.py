@@ -6,6 +6,7 @@ created (never overwritten). The files are commented in French, since coordinato
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
 from dataclasses import dataclass
@@ -275,9 +276,10 @@ def _completion(path: Path, text: str) -> str:
                    if line and not line.startswith("#") and line.rstrip("/") not in have]
         lines = [text.splitlines()[0], *missing] if missing else []
     else:
-        if any(line.strip().startswith(f"{SECRET_SETTING}=")
-               or line.strip().startswith(f"export {SECRET_SETTING}=")
-               for line in current.splitlines()):
+        from dotenv import dotenv_values  # the reader of `comms.settings`: any spelling it
+        # reads (« KEY = value », `export`, quotes) is a secret already set, kept as it is
+
+        if SECRET_SETTING in dotenv_values(stream=io.StringIO(current)):
             return ""
         lines = text.splitlines()
     if not lines:

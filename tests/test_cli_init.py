@@ -104,6 +104,24 @@ def test_init_keeps_an_env_that_already_has_a_secret(tmp_path):
     assert "Complété" not in result.output  # nothing was missing: neither file is listed
 
 
+@pytest.mark.parametrize("line", ["COMMS_UNSUBSCRIBE_SECRET = un-secret-deja-choisi",
+                                  "export  COMMS_UNSUBSCRIBE_SECRET='un-secret-deja-choisi'",
+                                  "\tCOMMS_UNSUBSCRIBE_SECRET=un-secret-deja-choisi"])
+def test_init_keeps_a_secret_written_the_other_ways_dotenv_reads(tmp_path, line):
+    """However .env spells the setting (spaces around « = », `export`), the secret it holds
+    stays the one the territory reads: init adds no second one that would win over it."""
+    root = tmp_path / "t"
+    root.mkdir()
+    kept = line + "\nAUTRE_OUTIL=1\n"
+    (root / ".env").write_text(kept, encoding="utf-8")
+    result = run("init", str(root))
+    assert result.exit_code == 0, result.output
+    assert (root / ".env").read_text(encoding="utf-8") == kept
+    from comms.settings import load_settings
+
+    assert load_settings(root, environ={}).unsubscribe_secret == "un-secret-deja-choisi"
+
+
 def test_init_refuses_a_folder_named_like_a_file_it_completes(tmp_path):
     root = tmp_path / "t"
     (root / ".env").mkdir(parents=True)
