@@ -94,3 +94,13 @@ def test_help_extras_put_a_no_break_space_before_semicolons():
     for name in main.load_all():
         text = flat(run(name, "--help").output)
         assert all(text[i - 1] == NB for i in range(1, len(text)) if text[i] == ";"), name
+
+
+def test_every_help_keeps_french_spaces_around_punctuation_and_quotes():
+    """Before « : », « ; », « ? » and « ! », and inside guillemets, a no-break space: a plain
+    one would let the sign start a line, as the help wraps (shared --root help included)."""
+    import re
+
+    for name in main.load_all():
+        text = run(name, "--help").output
+        assert not re.search(r"[ \n][:;?!]|«[ \n]|[ \n]»", text), (name, text)

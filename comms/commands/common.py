@@ -34,7 +34,7 @@ root_option = click.option(
     envvar="COMMS_ROOT",
     default=".",
     show_default=True,
-    help="Dossier du territoire (contient comms.yaml). Aussi : variable COMMS_ROOT.",
+    help="Dossier du territoire (contient comms.yaml). Aussi\u00a0: variable COMMS_ROOT.",
 )
 
 

@@ -99,7 +99,7 @@ def _progress(total: int) -> Iterator[Progress | None]:
               help="Confirme qu’un numéro déjà paru, inconnu du journal d’envoi, n’a encore "
                    "jamais été envoyé.")
 @click.option("--resend-maybe-delivered", "resend_maybe", is_flag=True,
-              help="Renvoie aussi les messages « peut-être remis » (transmis en "
+              help="Renvoie aussi les messages «\u00a0peut-être remis\u00a0» (transmis en "
                    "entier sans réponse finale du serveur) d’un envoi précédent.")
 @click.option("--skip-online-check", "skip_online_check", is_flag=True,
               help="N’exige pas que la page de la lettre et ses images soient en ligne.")
@@ -268,8 +268,8 @@ def _print_plan(plan: Plan) -> None:
 @click.command()
 @click.argument("email", required=False, metavar="ADRESSE")
 @click.option("--token", default=None, metavar="JETON",
-              help="Lien de désinscription entier, ou son jeton (ce qui suit « t= »), ou "
-                   "l’objet du message « desinscription … » reçu.")
+              help="Lien de désinscription entier, ou son jeton (ce qui suit «\u00a0t=\u00a0»), ou "
+                   "l’objet du message «\u00a0desinscription\u00a0…\u00a0» reçu.")
 @root_option
 @friendly
 def unsubscribe(email: str | None, token: str | None, root: Path) -> None:
