@@ -97,8 +97,10 @@ def _write(prepared: _Prepared, out: Path) -> Built:
                 shutil.copyfile(source, dest)
             else:
                 dest.write_bytes(data)
-    final = (out / issue.id).resolve()
-    files = tuple(sorted(p for p in final.rglob("*") if p.is_file()))
+        # Listed before the swap: a build sharing OUT may replace the folder right after it.
+        final = (out / issue.id).resolve()
+        files = tuple(sorted(final / p.relative_to(folder) for p in folder.rglob("*")
+                             if p.is_file()))
     return Built(issue, final, len(rendered.html.encode("utf-8")), files)
 
 
