@@ -12,15 +12,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-def _staging_prefix(target: Path) -> str:
+def staging_prefix(target: Path) -> str:
+    """The name prefix of the staging folders (tempfile.mkdtemp) of `target`."""
     return f".{target.name}.new-"
 
 
 @contextmanager
-def _writing_beside(target: Path) -> Iterator[None]:
+def writing_beside(target: Path) -> Iterator[None]:
     """An exclusive flock on `target`'s parent folder (no lock file is left): writers of
-    folders there take turns, and a staging folder found while holding it is one that a
-    killed writer left behind."""
+    folders there (builds sharing an output folder, publications) take turns, and a staging
+    folder found while holding it is one that a killed writer left behind."""
     fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -29,36 +30,55 @@ def _writing_beside(target: Path) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
+def remove_stale(target: Path) -> int:
+    """Remove the staging folders (`.NAME.new-XXXXXXXX`, formerly `.NAME.XXXXXXXX`) and the
+    `.NAME.old` folder that a killed writer of `target` left beside it; nothing else. Call
+    it holding `writing_beside`. Returns how many were removed."""
+    stale = re.compile(re.escape(f".{target.name}.") + r"(?:(?:new-)?[a-z0-9_]{8}|old)")
+    removed = 0
+    for entry in target.parent.iterdir():
+        if stale.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def swap(staging: Path, target: Path) -> None:
+    """Put the folder `staging` in the place of `target` (two renames on one file system);
+    if the second rename fails, the previous `target` is put back."""
+    old = target.with_name(f".{target.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        target.rename(old)
+    try:
+        staging.rename(target)
+    except OSError:
+        if old.exists() and not target.exists():
+            old.rename(target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
 @contextmanager
 def atomic_directory(target: Path) -> Iterator[Path]:
     """Yield an empty staging folder beside `target`; it replaces `target` only on success.
 
-    The swap is two renames on the same file system. Writers of the same parent folder (two
-    builds sharing an output folder) take turns; the staging folder and the `.old` folder
-    that a killed writer left are removed by the next one.
+    Writers of the same parent folder (two builds sharing an output folder) take turns; the
+    staging and `.old` folders that a killed writer left are removed by the next one.
     """
     target = target.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
-    old = target.with_name(f".{target.name}.old")
-    prefix = _staging_prefix(target)
-    # (before the "new-" prefix, staging folders were named `.NAME.XXXXXXXX`)
-    stale = re.compile(re.escape(f".{target.name}.") + r"(?:new-)?[a-z0-9_]{8}")
-    with _writing_beside(target):
-        for entry in target.parent.iterdir():
-            if (entry == old or stale.fullmatch(entry.name)) and entry.is_dir() \
-                    and not entry.is_symlink():
-                shutil.rmtree(entry)
-        staging = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+    with writing_beside(target):
+        remove_stale(target)
+        staging = Path(tempfile.mkdtemp(prefix=staging_prefix(target), dir=target.parent))
         staging.chmod(0o755)  # mkdtemp makes it private; the output is meant to be published
         try:
             yield staging
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        if target.exists():
-            target.rename(old)
-        staging.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
+        swap(staging, target)
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:

@@ -10,15 +10,12 @@ changed (`--checksum`, no time stamps copied), all put in place at the end
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import filecmp
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -26,6 +23,7 @@ from pathlib import Path
 from comms.errors import CommsError, Problem
 from comms.model import Project
 from comms.web.site import PublicSite, published_issues, write_site
+from comms.write import remove_stale, staging_prefix, swap, writing_beside
 
 MARKER = ".comms-site"  # written in every published folder: only such a folder is replaced
 MARKER_TEXT = "Site public de la lettre, publié par « comms publish ».\n"
@@ -80,36 +78,6 @@ def _check_folder(dest: Path) -> None:
                       "(tout son contenu est remplacé à chaque publication)")
 
 
-def _staging_prefix(dest: Path) -> str:
-    return f".{dest.name}.new-"
-
-
-@contextlib.contextmanager
-def _publishing(dest: Path) -> Iterator[None]:
-    """Hold an exclusive flock on `dest`'s parent folder while publishing there (no lock
-    file is left): publications beside each other take turns, and a staging folder found
-    while holding it is one that a killed publication left behind."""
-    fd = os.open(dest.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
-def _remove_stale_staging(dest: Path) -> int:
-    """Remove the `.NAME.new-XXXXXXXX` folders (tempfile.mkdtemp's naming) that a killed
-    publication to `dest` left beside it; nothing else. Call it holding `_publishing`.
-    Returns how many were removed."""
-    pattern = re.compile(re.escape(_staging_prefix(dest)) + r"[a-z0-9_]{8}")
-    removed = 0
-    for entry in dest.parent.iterdir():
-        if pattern.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-            removed += 1
-    return removed
-
-
 def _publish_folder(project: Project, dest: Path, issues: list) -> Published:
     # A link to the served folder (/var/www/lettre -> /srv/lettre) is followed: the swap
     # replaces the folder itself, and the link keeps pointing at the new site.
@@ -117,7 +85,7 @@ def _publish_folder(project: Project, dest: Path, issues: list) -> Published:
     _check_folder(dest)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        with _publishing(dest):
+        with writing_beside(dest):
             return _publish_locked(project, dest, issues)
     except OSError as exc:
         raise _refuse(dest, f"écriture refusée ({exc.strerror})",
@@ -126,8 +94,8 @@ def _publish_folder(project: Project, dest: Path, issues: list) -> Published:
 
 
 def _publish_locked(project: Project, dest: Path, issues: list) -> Published:
-    _remove_stale_staging(dest)
-    staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(dest), dir=dest.parent))
+    remove_stale(dest)
+    staging = Path(tempfile.mkdtemp(prefix=staging_prefix(dest), dir=dest.parent))
     try:
         staging.chmod(0o755)
         site = write_site(project, staging, issues)
@@ -142,7 +110,7 @@ def _publish_locked(project: Project, dest: Path, issues: list) -> Published:
         old_files = {p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()} \
             if dest.is_dir() else set()
         removed = len(old_files - set(site.files) - {MARKER})
-        _swap(staging, dest)
+        swap(staging, dest)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise _refuse(dest, f"écriture refusée ({exc.strerror or exc})",
@@ -163,21 +131,6 @@ def _keep(old: Path, new: Path) -> None:
     except OSError:
         shutil.copy2(old, tmp)
     os.replace(tmp, new)
-
-
-def _swap(staging: Path, dest: Path) -> None:
-    old = dest.with_name(f".{dest.name}.old")
-    if old.exists():
-        shutil.rmtree(old)
-    if dest.exists():
-        dest.rename(old)
-    try:
-        staging.rename(dest)
-    except OSError:
-        if old.exists() and not dest.exists():
-            old.rename(dest)  # put the previous site back
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _publish_rsync(project: Project, destination: str, issues: list) -> Published:
